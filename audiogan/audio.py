@@ -1,0 +1,495 @@
+"""Audio file I/O and small waveform helpers: load, save, resample, mono, normalise.
+
+All file I/O goes through ``soundfile`` (libsndfile: WAV, FLAC, OGG and whatever else the
+installed libsndfile reads); resampling uses :func:`torchaudio.functional.resample`. Waveforms
+are float tensors shaped ``(channels, T)`` with samples in ``[-1, 1]``.
+
+Every problem with a file raises :class:`AudioError`, whose one-line message names the file, the
+problem and, where there is one, the fix, so that callers (the CLI, corpus preparation) can skip
+a bad file and report it without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import struct
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from torch import Tensor
+
+__all__ = [
+    "MAX_CHANNELS",
+    "SAVE_FORMATS",
+    "AudioError",
+    "AudioInfo",
+    "audio_info",
+    "is_silent",
+    "load_audio",
+    "peak_normalize",
+    "resample",
+    "save_audio",
+    "to_mono",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_CHANNELS: int = 16
+"""Most channels :func:`load_audio` (``mono=False``) and :func:`save_audio` accept.
+
+Sixteen covers every speech and music layout up to 9.1.6 surround and third-order ambisonics;
+more than that is almost always a transposed ``(T, channels)`` array or a raw multi-microphone
+recording, which ``load_audio(..., mono=True)`` still mixes down.
+"""
+
+SAVE_FORMATS: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+"""File extension (lower case) -> libsndfile major format used by :func:`save_audio`."""
+
+_SILENCE_FLOOR = 1e-8  # -160 dBFS: a peak below this is digital silence for peak_normalize
+_WAV_SIZE_PLACEHOLDER = 0xFFFFFFFF  # data size written by streaming encoders that cannot seek
+_MAX_RIFF_CHUNKS = 4096  # bound on the header walk of a (possibly hostile) WAV file
+
+
+class AudioError(Exception):
+    """A file cannot be read or written as audio.
+
+    The message is one line: the file, the problem and, where there is one, the fix, e.g.
+    ``"clips/a.wav: empty: the file holds no samples"``. ``path`` holds the file when known.
+    Constructed like any exception (``AudioError(message)``), so it pickles and survives
+    DataLoader worker processes with its type.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.path = None if path is None else os.fspath(path)
+
+
+def _error(path: str | os.PathLike[str], problem: str, fix: str | None = None) -> AudioError:
+    """``AudioError("<path>: <problem>; <fix>")``."""
+    return AudioError(f"{os.fspath(path)}: {problem}" + (f"; {fix}" if fix else ""), path)
+
+
+class AudioInfo(NamedTuple):
+    """What :func:`audio_info` reads from a file header."""
+
+    sample_rate: int
+    num_frames: int
+    channels: int
+    duration: float
+    """Seconds: ``num_frames / sample_rate``."""
+
+
+def load_audio(
+    path: str | os.PathLike[str], sample_rate: int | None = None, mono: bool = True
+) -> tuple[Tensor, int]:
+    """Read an audio file into a float32 tensor.
+
+    Args:
+        path: Any file libsndfile reads (WAV, FLAC, OGG/Vorbis, ...).
+        sample_rate: Resample to this rate when given and different from the file's rate.
+        mono: Mix all channels down to one by their mean. With ``mono=False`` the channels are
+            kept, up to :data:`MAX_CHANNELS`.
+
+    Returns:
+        ``(wave, sr)``: ``wave`` is float32 ``(channels, T)`` in ``[-1, 1]`` (``channels == 1``
+        when ``mono``); ``sr`` is ``sample_rate`` when given, else the file's rate. Float files
+        with samples outside ``[-1, 1]`` are clipped with a logged warning; resampled output is
+        clamped to ``[-1, 1]`` (sinc overshoot).
+
+    Raises:
+        AudioError: The file is missing, not audio or corrupt (including truncated data), has
+            no samples, holds NaN/Inf samples, or has more than :data:`MAX_CHANNELS` channels
+            with ``mono=False``.
+        ValueError: ``sample_rate`` is not a positive integer.
+    """
+    if sample_rate is not None:
+        _check_rate(sample_rate, "sample_rate")
+    info = _open_checked(path)
+    if not mono and info.channels > MAX_CHANNELS:
+        raise _error(
+            path,
+            f"{info.channels} channels is more than the {MAX_CHANNELS} supported",
+            "load with mono=True to mix them down",
+        )
+    try:
+        data, file_sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise _error(
+            path, f"corrupt audio data ({_describe(exc)})", "re-export or re-download the file"
+        ) from exc
+    if data.shape[0] < info.num_frames:
+        raise _error(
+            path,
+            f"truncated: audio data ends after {data.shape[0]} of {info.num_frames} frames",
+            "re-export or re-download the file",
+        )
+    if data.shape[0] == 0:
+        raise _error(path, "empty: the file holds no samples")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - finite.sum())
+        raise _error(path, f"{bad} non-finite (NaN/Inf) samples", "re-export the file")
+    magnitude = np.abs(data)
+    if magnitude.max() > 1.0:
+        logger.warning(
+            "%s: %d samples outside [-1, 1] (peak %.4g) clipped",
+            os.fspath(path),
+            int((magnitude > 1.0).sum()),
+            float(magnitude.max()),
+        )
+        np.clip(data, -1.0, 1.0, out=data)
+
+    wave = torch.from_numpy(np.ascontiguousarray(data.T))  # (T, C) -> (C, T)
+    if mono:
+        wave = to_mono(wave)
+    if sample_rate is not None and sample_rate != file_sr:
+        wave = resample(wave, file_sr, sample_rate).clamp_(-1.0, 1.0)
+        file_sr = sample_rate
+    return wave, int(file_sr)
+
+
+def save_audio(
+    path: str | os.PathLike[str],
+    wave: Tensor | np.ndarray,
+    sample_rate: int,
+    subtype: str = "PCM_16",
+) -> Path:
+    """Write a waveform atomically; the format comes from the extension.
+
+    The samples go to a temporary file in the target's directory, which is flushed, fsynced and
+    then renamed over ``path`` (``os.replace``), so a reader never sees a half-written file and a
+    failure leaves any previous file at ``path`` untouched. Missing parent directories are
+    created. Samples outside ``[-1, 1]`` are clipped (never wrapped) with a logged warning.
+
+    Args:
+        path: Target file; its extension picks the format (see :data:`SAVE_FORMATS`).
+        wave: ``(T,)`` or ``(channels, T)`` floating-point samples, nominally in ``[-1, 1]``.
+        sample_rate: Sample rate in Hz.
+        subtype: libsndfile subtype, e.g. ``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"`` (WAV) or
+            ``"VORBIS"``/``"OPUS"`` (OGG). For ``.ogg`` the default ``"PCM_16"`` means Vorbis,
+            since OGG holds no PCM.
+
+    Returns:
+        The path written.
+
+    Raises:
+        AudioError: Unsupported extension or subtype, empty or non-finite samples, more than
+            :data:`MAX_CHANNELS` channels, or the write failed (nothing is left at ``path``
+            beyond what was there before).
+        TypeError: ``wave`` is not a floating-point tensor or array.
+        ValueError: ``wave`` is not 1-D or 2-D, or ``sample_rate`` is not a positive integer.
+    """
+    target = Path(path)
+    _check_rate(sample_rate, "sample_rate")
+    major, subtype = _format_for(target, subtype)
+    frames = _frames_for_writing(target, wave)  # (T, C), checked and clipped
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp_beside(target)
+    except OSError as exc:
+        raise _error(target, f"cannot write ({_describe(exc)})", "check the path") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            sf.write(handle, frames, sample_rate, format=major, subtype=subtype)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, (sf.SoundFileError, RuntimeError, OSError)):
+            raise _error(
+                target, f"cannot write ({_describe(exc)})", "check free space and permissions"
+            ) from exc
+        raise
+    _fsync_directory(target.parent)
+    return target
+
+
+def resample(wave: Tensor, orig_sr: int, target_sr: int) -> Tensor:
+    """Band-limited (windowed-sinc) resampling along the last axis.
+
+    Args:
+        wave: ``(..., T)`` floating-point samples.
+        orig_sr: Rate of ``wave`` in Hz.
+        target_sr: Wanted rate in Hz.
+
+    Returns:
+        ``(..., ceil(T * target_sr / orig_sr))`` in the input's dtype; ``wave`` itself when the
+        rates are equal.
+
+    Raises:
+        TypeError: ``wave`` is not floating point.
+        ValueError: A rate is not a positive integer.
+    """
+    _check_rate(orig_sr, "orig_sr")
+    _check_rate(target_sr, "target_sr")
+    if not wave.is_floating_point():
+        raise TypeError(f"resample needs a floating-point tensor, got {wave.dtype}")
+    if orig_sr == target_sr:
+        return wave
+    work = wave if wave.dtype in (torch.float32, torch.float64) else wave.float()
+    return AF.resample(work, orig_sr, target_sr).to(wave.dtype)
+
+
+def to_mono(wave: Tensor) -> Tensor:
+    """Mix channels down to one by their mean.
+
+    Args:
+        wave: ``(channels, T)``.
+
+    Returns:
+        ``(1, T)``; ``wave`` itself when it already has one channel.
+    """
+    if wave.dim() != 2:
+        raise ValueError(f"to_mono expects (channels, T), got shape {tuple(wave.shape)}")
+    return wave if wave.shape[0] == 1 else wave.mean(dim=0, keepdim=True)
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read sample rate, length and channel count from the header, without decoding samples.
+
+    A file that passes here can still fail in :func:`load_audio` only for problems inside the
+    sample data (NaN/Inf samples, a corrupt compressed stream).
+
+    Args:
+        path: Any file libsndfile reads.
+
+    Returns:
+        :class:`AudioInfo` with ``duration = num_frames / sample_rate`` in seconds.
+
+    Raises:
+        AudioError: The file is missing, not audio or corrupt, a WAV whose data is truncated,
+            or holds no samples.
+    """
+    info = _open_checked(path)
+    if info.num_frames == 0:
+        raise _error(path, "empty: the file holds no samples")
+    return info
+
+
+def peak_normalize(wave: Tensor, peak: float = 0.95) -> Tensor:
+    """Scale so the largest absolute sample equals ``peak``.
+
+    One gain is applied to the whole tensor, so the balance between channels is kept; normalise
+    the items of a batch one by one.
+
+    Args:
+        wave: ``(..., T)`` floating-point samples.
+        peak: Target peak, a positive number (0.95 leaves headroom below full scale).
+
+    Returns:
+        A new tensor of the same shape and dtype. Silent input (peak below 1e-8, i.e. about
+        -160 dBFS, including all zeros and empty tensors) is returned unchanged.
+
+    Raises:
+        TypeError: ``wave`` is not floating point.
+        ValueError: ``peak`` is not positive and finite, or ``wave`` holds NaN/Inf.
+    """
+    if not wave.is_floating_point():
+        raise TypeError(f"peak_normalize needs a floating-point tensor, got {wave.dtype}")
+    if not (np.isfinite(peak) and peak > 0):
+        raise ValueError(f"peak must be a positive finite number, got {peak}")
+    if wave.numel() == 0:
+        return wave
+    current = float(wave.detach().abs().amax())
+    if not np.isfinite(current):
+        raise ValueError("peak_normalize got non-finite (NaN/Inf) samples")
+    if current < _SILENCE_FLOOR:
+        return wave
+    return wave * (peak / current)
+
+
+def is_silent(wave: Tensor, threshold_db: float = -60.0) -> bool:
+    """Whether the peak level is below ``threshold_db``.
+
+    Args:
+        wave: ``(..., T)`` samples, full scale 1.0.
+        threshold_db: Level in dBFS (``20 * log10(peak)``).
+
+    Returns:
+        True when ``max |wave|`` is below ``10 ** (threshold_db / 20)`` or ``wave`` is empty.
+        NaN samples never count as silent.
+    """
+    if wave.numel() == 0:
+        return True
+    current = float(wave.detach().abs().amax())
+    return bool(current < 10.0 ** (threshold_db / 20.0))
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _check_rate(rate: int, name: str) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+        raise ValueError(f"{name} must be a positive integer in Hz, got {rate!r}")
+
+
+def _describe(exc: BaseException) -> str:
+    """A short one-line reason from a soundfile/OS error (without the path it may repeat)."""
+    text = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
+    text = " ".join(str(text).split()).removeprefix("Error : ").rstrip(".")
+    return text or type(exc).__name__
+
+
+def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
+    """Header checks shared by :func:`load_audio` and :func:`audio_info` (0 frames allowed)."""
+    file = Path(path)
+    if not file.exists():
+        raise _error(path, "file not found", "check the path")
+    if file.is_dir():
+        raise _error(path, "is a directory, not an audio file")
+    if file.stat().st_size == 0:
+        raise _error(path, "empty file (0 bytes)")
+    try:
+        info = sf.info(os.fspath(file))
+    except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        raise _error(
+            path,
+            f"not a readable audio file ({_describe(exc)})",
+            "check that it is WAV, FLAC or OGG and not truncated or corrupt",
+        ) from exc
+    if info.channels < 1:
+        raise _error(path, f"unsupported channel layout ({info.channels} channels)")
+    if info.samplerate <= 0:
+        raise _error(path, f"invalid sample rate {info.samplerate} in the header")
+    if info.format in ("WAV", "WAVEX"):
+        _check_wav_data_complete(file)
+    return AudioInfo(
+        sample_rate=int(info.samplerate),
+        num_frames=int(info.frames),
+        channels=int(info.channels),
+        duration=info.frames / info.samplerate,
+    )
+
+
+def _check_wav_data_complete(file: Path) -> None:
+    """Raise when a RIFF/WAVE file's data chunk claims more bytes than the file holds.
+
+    libsndfile silently shortens such files to the bytes present, so a WAV cut off in the middle
+    of its samples would otherwise load as a shorter clip. Streaming placeholders (data size
+    0xFFFFFFFF) and RF64/W64 files are not checked.
+    """
+    size = file.stat().st_size
+    with open(file, "rb") as handle:
+        riff = handle.read(12)
+        if len(riff) < 12 or riff[8:12] != b"WAVE" or riff[:4] not in (b"RIFF", b"RIFX"):
+            return
+        order = "<" if riff[:4] == b"RIFF" else ">"
+        position = 12
+        for _ in range(_MAX_RIFF_CHUNKS):
+            handle.seek(position)
+            header = handle.read(8)
+            if len(header) < 8:
+                return
+            chunk_id, chunk_size = header[:4], struct.unpack(order + "I", header[4:])[0]
+            if chunk_id == b"data":
+                available = size - position - 8
+                if chunk_size != _WAV_SIZE_PLACEHOLDER and chunk_size > available:
+                    raise _error(
+                        file,
+                        f"truncated WAV: header declares {chunk_size} data bytes, "
+                        f"the file holds {available}",
+                        "re-export or re-download the file",
+                    )
+                return
+            position += 8 + chunk_size + (chunk_size & 1)  # chunks are word-aligned
+
+
+def _format_for(target: Path, subtype: str) -> tuple[str, str]:
+    """``(major format, subtype)`` for writing ``target``, or AudioError naming the fix."""
+    major = SAVE_FORMATS.get(target.suffix.lower())
+    if major is None:
+        raise _error(
+            target,
+            f"unsupported extension {target.suffix!r}",
+            f"use one of {', '.join(SAVE_FORMATS)}",
+        )
+    subtype = subtype.upper()
+    if major == "OGG" and subtype == "PCM_16":  # the default: OGG has no PCM, mean Vorbis
+        subtype = sf.default_subtype(major)
+    if not sf.check_format(major, subtype):
+        raise _error(
+            target,
+            f"subtype {subtype!r} cannot be written as {major}",
+            f"use one of {', '.join(sorted(sf.available_subtypes(major)))}",
+        )
+    return major, subtype
+
+
+def _frames_for_writing(target: Path, wave: Tensor | np.ndarray) -> np.ndarray:
+    """Check ``wave`` ((T,) or (C, T)) and return clipped ``(T, C)`` samples for soundfile."""
+    if isinstance(wave, Tensor):
+        if not wave.is_floating_point():
+            raise TypeError(f"save_audio needs floating-point samples, got {wave.dtype}")
+        work = wave.detach().cpu()
+        if work.dtype not in (torch.float32, torch.float64):
+            work = work.float()
+        data = work.numpy()
+    else:
+        data = np.asarray(wave)
+        if not np.issubdtype(data.dtype, np.floating):
+            raise TypeError(f"save_audio needs floating-point samples, got {data.dtype}")
+        if data.dtype not in (np.float32, np.float64):
+            data = data.astype(np.float32)
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2:
+        raise ValueError(
+            f"save_audio expects a wave shaped (T,) or (channels, T), got {tuple(data.shape)}"
+        )
+    channels, length = data.shape
+    if channels > MAX_CHANNELS:
+        hint = "this looks transposed: pass (channels, T)" if length <= MAX_CHANNELS else None
+        raise _error(target, f"{channels} channels is more than the {MAX_CHANNELS} supported", hint)
+    if channels == 0 or length == 0:
+        raise _error(target, f"nothing to write: wave shape {tuple(data.shape)} is empty")
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise _error(
+            target,
+            f"{int(data.size - finite.sum())} non-finite (NaN/Inf) samples; nothing written",
+        )
+    outside = np.abs(data) > 1.0
+    if outside.any():
+        logger.warning(
+            "%s: %d samples outside [-1, 1] (peak %.4g) clipped before writing",
+            target,
+            int(outside.sum()),
+            float(np.abs(data).max()),
+        )
+        data = np.clip(data, -1.0, 1.0)
+    return np.ascontiguousarray(data.T)
+
+
+def _create_temp_beside(target: Path) -> tuple[int, Path]:
+    """Create a fresh hidden temp file in ``target``'s directory (mode from the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable where the OS allows syncing a directory (POSIX)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

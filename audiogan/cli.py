@@ -1,0 +1,190 @@
+"""The ``audiogan`` command line: each command is a thin call into the library.
+
+Exit codes, for every command: 0 all good; 1 some inputs failed and the rest were written
+(failures listed at the end); 2 usage error or nothing could be processed. Errors are one line
+naming the file or option; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from audiogan import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+
+log = logging.getLogger("audiogan")
+
+
+class Failures:
+    """Collects per-input failures and turns them into the documented exit code."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.done = 0
+
+    def add(self, name: str, reason: str) -> None:
+        self.items.append((name, reason))
+        click.echo(f"error: {name}: {reason}", err=True)
+
+    def finish(self, what: str = "inputs") -> None:
+        """Print the failure list and exit with 0, 1 or 2."""
+        if not self.items:
+            return
+        click.echo(f"{len(self.items)} of {len(self.items) + self.done} {what} failed:", err=True)
+        for name, reason in self.items:
+            click.echo(f"  {name}: {reason}", err=True)
+        sys.exit(EXIT_PARTIAL if self.done else EXIT_FAILED)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from audiogan.audio import AudioError
+    from audiogan.config import ConfigError
+    from audiogan.registry import UnknownNameError
+
+    return (AudioError, ConfigError, UnknownNameError, FileNotFoundError, ValueError)
+
+
+def one_line_errors(func: F) -> F:
+    """Turn user errors into one line on stderr and exit code 2 (traceback with --verbose)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except _user_errors() as exc:
+            ctx = click.get_current_context(silent=True)
+            verbose = bool(ctx and ctx.find_root().obj and ctx.find_root().obj.get("verbose"))
+            if verbose:
+                traceback.print_exc()
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            click.echo(f"error: {message}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audiogan")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """audiogan: train, run and evaluate GAN vocoders and waveform GANs."""
+    ctx.obj = {"verbose": verbose}
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
+    )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out-dir", required=True, type=click.Path(path_type=Path),
+              help="Directory for <stem>.npy files.")
+@click.option("--profile", default="hifigan", show_default=True,
+              help="Feature convention: hifigan, tacotron2, pwg, melgan, vocos.")
+@click.option("--sample-rate", type=int, default=None, help="Default: the profile's.")
+@click.option("--n-fft", type=int, default=None, help="Default: the profile's.")
+@click.option("--hop-length", type=int, default=None, help="Default: the profile's.")
+@click.option("--win-length", type=int, default=None, help="Default: the profile's.")
+@click.option("--n-mels", type=int, default=None, help="Default: the profile's.")
+@click.option("--f-min", type=float, default=None, help="Default: the profile's.")
+@click.option("--f-max", type=float, default=None, help="Default: the profile's (0 = sr/2).")
+@one_line_errors
+def features(
+    inputs: tuple[Path, ...],
+    out_dir: Path,
+    profile: str,
+    sample_rate: int | None,
+    n_fft: int | None,
+    hop_length: int | None,
+    win_length: int | None,
+    n_mels: int | None,
+    f_min: float | None,
+    f_max: float | None,
+) -> None:
+    """Write log-mel features of audio files as OUT_DIR/<stem>.npy, float32 (n_mels, frames).
+
+    Input at another sample rate is resampled to the profile's; no loudness normalisation is
+    applied (what a TTS model trained on these features expects).
+    """
+    import numpy as np
+    import torch
+
+    from audiogan.audio import AudioError, load_audio
+    from audiogan.features import MelSpectrogram
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length,
+            "win_length": win_length, "n_mels": n_mels, "f_min": f_min,
+        }.items()
+        if v is not None
+    }
+    if f_max is not None:
+        overrides["f_max"] = None if f_max == 0 else f_max
+    try:
+        mel = MelSpectrogram(profile, **overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    spec = mel.spec
+    log.info(
+        "profile %s: %d Hz, n_fft %d, hop %d, win %d, %d mels, %g-%s Hz",
+        spec.profile, spec.sample_rate, spec.n_fft, spec.hop_length, spec.win_length,
+        spec.n_mels, spec.f_min, "sr/2" if spec.f_max is None else f"{spec.f_max:g}",
+    )
+    failures = Failures()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in inputs:
+        try:
+            wave, sr = load_audio(path)
+            if sr != spec.sample_rate:
+                log.info("note: %s is %d Hz; resampled to %d Hz", path, sr, spec.sample_rate)
+                wave, _ = load_audio(path, sample_rate=spec.sample_rate)
+            with torch.inference_mode():
+                feats = mel(wave)[0].numpy().astype(np.float32)
+            target = out_dir / f"{path.stem}.npy"
+            _save_npy_atomic(target, feats)
+            failures.done += 1
+            log.info("%s -> %s %s", path, target, tuple(feats.shape))
+        except (AudioError, ValueError) as exc:
+            failures.add(str(path), str(exc).splitlines()[0])
+    failures.finish("files")
+
+
+def _save_npy_atomic(path: Path, array: Any) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="audiogan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

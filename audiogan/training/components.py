@@ -1,0 +1,178 @@
+"""Config -> objects: models, loss terms, optimisers, schedulers.
+
+The trainer asks this module for parts and never looks at their names; a new architecture only
+touches ``audiogan/models`` and a YAML file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from audiogan.config import Config, OptimizerConfig, SchedulerConfig
+from audiogan.features import MelSpectrogram
+from audiogan.losses import (
+    ADVERSARIAL_LOSSES,
+    AdversarialLoss,
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    SubbandSTFTLoss,
+    feature_matching_loss,
+)
+from audiogan.models import GENERATORS, Discriminator, Generator, build_discriminator
+from audiogan.models import build_generator as _build_generator
+from audiogan.models.base import DiscriminatorOutput
+from audiogan.models.pqmf import PQMF
+
+ADVERSARIAL_TERMS = ("adversarial", "feature_matching")
+
+
+def build_generator(config: Config) -> Generator:
+    """The generator of ``config`` (``in_channels`` = ``features.n_mels`` for vocoders)."""
+    params = dict(config.generator.params)
+    if GENERATORS.get(config.generator.name).input_kind == "mel":
+        params.setdefault("in_channels", config.features.n_mels)
+    return _build_generator(config.generator.name, **params)
+
+
+def build_discriminator_from(config: Config) -> Discriminator:
+    """The discriminator of ``config``."""
+    return build_discriminator(config.discriminator.name, **dict(config.discriminator.params))
+
+
+def build_features(config: Config) -> MelSpectrogram:
+    """The model's input features (the one audio -> mel path)."""
+    return MelSpectrogram(**config.feature_kwargs())
+
+
+class GeneratorLossTerms(nn.Module):
+    """Computes the weighted generator loss ``sum(w * parts[k] for k, w in weights.items())``.
+
+    Only the terms with a weight in ``config.loss.weights`` are built and computed.
+    """
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        loss = config.loss
+        self.weights: dict[str, float] = dict(loss.weights)
+        self.adversarial: AdversarialLoss = ADVERSARIAL_LOSSES.build(loss.adversarial)
+        self.fm_reduction = loss.feature_matching_reduction
+        f = config.features
+        if "mel" in self.weights:
+            m = loss.mel
+            self.mel = MelLoss(
+                profile=f.profile,
+                sample_rate=config.sample_rate,
+                n_fft=m.n_fft or f.n_fft,
+                hop_length=m.hop_length or f.hop_length,
+                win_length=m.win_length or f.win_length,
+                n_mels=m.n_mels or f.n_mels,
+                f_min=m.f_min,
+                f_max=m.f_max,
+            )
+        if "stft" in self.weights:
+            s = loss.stft
+            self.stft = MultiResolutionSTFTLoss(
+                fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes, win_lengths=s.win_lengths
+            )
+        if "subband_stft" in self.weights:
+            s = loss.subband_stft
+            self.pqmf = PQMF()
+            self.subband_stft = SubbandSTFTLoss(
+                pqmf=self.pqmf, fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes,
+                win_lengths=s.win_lengths,
+            )
+
+    @property
+    def needs_discriminator(self) -> bool:
+        """True when an adversarial or feature-matching term is weighted."""
+        return any(k in self.weights for k in ADVERSARIAL_TERMS)
+
+    def reconstruction(self, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+        """Spectral terms. ``fake``, ``real``: (B, 1, T)."""
+        parts: dict[str, Tensor] = {}
+        if "mel" in self.weights:
+            parts["mel"] = self.mel(fake, real)
+        if "stft" in self.weights:
+            parts["stft"] = self.stft(fake, real)
+        if "subband_stft" in self.weights:
+            parts["subband_stft"] = self.subband_stft(self.pqmf.analysis(fake), real)
+        return parts
+
+    def adversarial_parts(
+        self, fake_out: DiscriminatorOutput, real_out: DiscriminatorOutput | None
+    ) -> dict[str, Tensor]:
+        """Adversarial and feature-matching terms from discriminator outputs."""
+        parts: dict[str, Tensor] = {}
+        if "adversarial" in self.weights:
+            parts["adversarial"] = self.adversarial.generator(fake_out)
+        if "feature_matching" in self.weights and real_out is not None:
+            parts["feature_matching"] = feature_matching_loss(
+                real_out, fake_out, reduction=self.fm_reduction
+            )
+        return parts
+
+    def total(self, parts: dict[str, Tensor]) -> Tensor:
+        """Weighted sum of the computed parts."""
+        return sum(self.weights[k] * value for k, value in parts.items())  # type: ignore[return-value]
+
+
+def build_optimizer(
+    params: Any, cfg: OptimizerConfig, *, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW / Adam / RAdam from config; fused kernels on CUDA."""
+    kwargs: dict[str, Any] = {
+        "lr": cfg.lr, "betas": tuple(cfg.betas), "weight_decay": cfg.weight_decay, "eps": cfg.eps,
+    }
+    if cfg.name in ("adamw", "adam") and device.type == "cuda":
+        kwargs["fused"] = True
+    cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "radam": torch.optim.RAdam}
+    return cls[cfg.name](params, **kwargs)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: SchedulerConfig
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Exponential / multistep / constant schedule, stepped once per ``cfg.interval``."""
+    if cfg.name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.gamma)
+    if cfg.name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=_constant)
+
+
+def _constant(_: int) -> float:
+    return 1.0
+
+
+@dataclass
+class EMA:
+    """Exponential moving average of a model's parameters and buffers (kept in float32)."""
+
+    decay: float
+    shadow: dict[str, Tensor]
+
+    @classmethod
+    def of(cls, model: nn.Module, decay: float) -> EMA:
+        return cls(decay, {k: v.detach().clone().float() for k, v in model.state_dict().items()})
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for key, value in model.state_dict().items():
+            shadow = self.shadow[key]
+            if value.is_floating_point():
+                shadow.lerp_(value.detach().float(), 1.0 - self.decay)
+            else:
+                shadow.copy_(value)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return self.shadow
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for key, value in state.items():
+            self.shadow[key].copy_(value)

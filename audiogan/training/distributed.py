@@ -1,0 +1,80 @@
+"""PyTorch DDP set-up from ``torchrun``'s environment variables (nothing home-made)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits: ``rank`` of ``world_size``, and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce_sum(self, value: float) -> float:
+        """Sum a float over ranks (identity when not distributed)."""
+        if not self.enabled:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(tensor)
+        return float(tensor.item())
+
+    def any(self, flag: bool) -> bool:
+        """True when ``flag`` is true on any rank (every rank gets the same answer)."""
+        return self.all_reduce_sum(1.0 if flag else 0.0) > 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def _comm_device(self) -> torch.device:
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def init_distributed(device: str | None = None) -> DistContext:
+    """Join the process group when launched by ``torchrun`` (NCCL on CUDA, gloo on CPU).
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+    """
+    want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if want_cuda and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but CUDA is not available here")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        if want_cuda:
+            dev = torch.device(device if device and ":" in device else "cuda")
+        else:
+            dev = torch.device("cpu")
+        return DistContext(device=dev)
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if want_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+    return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,679 @@
+"""The GAN training loop: orchestration only.
+
+Models, losses, features and data come from their own modules through
+:mod:`audiogan.training.components`; the trainer never branches on an architecture's name. It
+only reads what every generator exposes (``input_kind``, ``hop_length``, ``latent_dim``,
+``num_classes``) and what the loss recipe says (which terms are weighted, whether the adversarial
+loss needs a gradient penalty).
+
+One optimisation step:
+
+1. Discriminator (from ``training.discriminator_start_step`` on, ``n_critic`` times, each on its
+   own batch): ``D(real)``, ``D(G(x).detach())``, adversarial loss (+ gradient penalty).
+2. Generator: weighted spectral terms against the real segment (vocoders) plus the adversarial
+   and feature-matching terms once the discriminator runs.
+
+Randomness that decides results (crops, latent vectors, gradient-penalty mixing, phase shuffle)
+is keyed by ``(seed, step, dataset index)`` of each sample, so it does not depend on the number
+of ranks or on where a run was resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from audiogan.audio import load_audio, peak_normalize, save_audio
+from audiogan.config import Config, save_config
+from audiogan.data.datasets import ClipDataset, SegmentDataset
+from audiogan.data.manifest import read_manifest
+from audiogan.data.sampler import ResumableSampler
+from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
+from audiogan.models.layers import sample_keys
+from audiogan.training import checkpoint as ckpt
+from audiogan.training.components import (
+    EMA,
+    GeneratorLossTerms,
+    build_discriminator_from,
+    build_features,
+    build_generator,
+    build_optimizer,
+    build_scheduler,
+)
+from audiogan.training.distributed import DistContext, init_distributed
+from audiogan.training.monitor import Monitor, NullMonitor
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "audiogan-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. too many non-finite losses in a row)."""
+
+
+@dataclass
+class TrainerHooks:
+    """Fault-injection points for tests (never used in normal training).
+
+    Attributes:
+        checkpoint_fault: called with the temporary file between writing and renaming.
+        corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch.
+    """
+
+    checkpoint_fault: ckpt.FaultHook | None = None
+    corrupt_batch: Callable[[int, dict[str, Tensor]], dict[str, Tensor]] | None = None
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    run_dir: Path
+    step: int
+    nonfinite_steps: int
+    best_score: float | None
+    last_checkpoint: Path | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _key(*parts: int) -> int:
+    """A stable 63-bit seed from integers (rank- and resume-independent)."""
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value = (value ^ (int(part) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9
+        value &= 0xFFFFFFFFFFFFFFFF
+        value ^= value >> 31
+    return value & 0x7FFFFFFFFFFFFFFF
+
+
+def keyed_normal(keys: list[int], size: int, device: torch.device) -> Tensor:
+    """(len(keys), size) standard normal, row i drawn from a generator seeded with keys[i]."""
+    rows = [torch.randn(size, generator=torch.Generator().manual_seed(k)) for k in keys]
+    return torch.stack(rows).to(device)
+
+
+def keyed_uniform(keys: list[int], device: torch.device) -> Tensor:
+    """(len(keys),) uniform [0, 1), element i from a generator seeded with keys[i]."""
+    return torch.stack(
+        [torch.rand(1, generator=torch.Generator().manual_seed(k))[0] for k in keys]
+    ).to(device)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Trainer:
+    """Trains one :class:`~audiogan.config.Config` into ``run_dir``.
+
+    Args:
+        config: the resolved recipe.
+        run_dir: output directory (config.yaml, checkpoints/, events/, metrics.jsonl, samples/).
+        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        resume: continue from the newest valid checkpoint in ``run_dir``.
+        hooks: fault injection for tests.
+        console: show the progress bar.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        run_dir: str | Path,
+        *,
+        device: str | None = None,
+        resume: bool = False,
+        hooks: TrainerHooks | None = None,
+        console: bool = True,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.hooks = hooks or TrainerHooks()
+        self.dist: DistContext = init_distributed(device)
+        self.device = self.dist.device
+        t = config.training
+        if t.batch_size % (self.dist.world_size * t.grad_accumulation):
+            raise ValueError(
+                f"training.batch_size={t.batch_size} must be divisible by world size "
+                f"{self.dist.world_size} x grad_accumulation {t.grad_accumulation}"
+            )
+        self.local_batch = t.batch_size // self.dist.world_size
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        torch.manual_seed(t.seed)
+        self.features = build_features(config).to(self.device)
+        self.generator = build_generator(config).to(self.device)
+        self.discriminator = build_discriminator_from(config).to(self.device)
+        self.losses = GeneratorLossTerms(config).to(self.device)
+        self.input_kind = self.generator.input_kind
+        if self.input_kind == "latent" and any(
+            k in self.losses.weights for k in ("mel", "stft", "subband_stft")
+        ):
+            raise ValueError(
+                "loss.weights: spectral terms (mel, stft, subband_stft) need a vocoder; "
+                "an unconditional generator has no target waveform"
+            )
+        self.valid_metric = MultiResolutionSTFTLoss().to(self.device)
+        if t.init_from:
+            self._init_from(t.init_from)
+
+        self.opt_g = build_optimizer(self.generator.parameters(), config.optim.generator,
+                                     device=self.device)
+        self.opt_d = build_optimizer(self.discriminator.parameters(),
+                                     config.optim.discriminator, device=self.device)
+        self.sched_g = build_scheduler(self.opt_g, config.scheduler)
+        self.sched_d = build_scheduler(self.opt_d, config.scheduler)
+        fp16 = t.precision == "fp16"
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[
+            t.precision
+        ]
+        self.ema = EMA.of(self.generator, t.ema_decay) if t.ema_decay else None
+
+        self.train_set, self.sampler = self._build_data()
+        self.step = 0
+        self.epoch = 0
+        self.best_score: float | None = None
+        self.nonfinite_total = 0
+        self.nonfinite_in_row = 0
+        self.last_checkpoint: Path | None = None
+        if resume:
+            self._resume()
+
+        self.g_model: nn.Module = self.generator
+        self.d_model: nn.Module = self.discriminator
+        if t.compile:
+            self.g_model = torch.compile(self.g_model)
+            self.d_model = torch.compile(self.d_model)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_model = DistributedDataParallel(self.g_model, device_ids=ids)
+            self.d_model = DistributedDataParallel(self.d_model, device_ids=ids)
+        self.monitor: NullMonitor = NullMonitor()
+
+    # ---------------------------------------------------------------------------- set-up
+
+    def _build_data(self) -> tuple[torch.utils.data.Dataset, ResumableSampler]:
+        c, t = self.config, self.config.training
+        if not c.data.train:
+            raise ValueError("data.train: give the training manifest (TSV)")
+        entries = read_manifest(c.data.train)
+        if self.input_kind == "latent":
+            dataset: Any = ClipDataset(
+                entries, clip_length=self.generator.hop_length, sample_rate=c.sample_rate,
+                labels=list(c.data.labels) if c.data.labels else None,
+            )
+        else:
+            dataset = SegmentDataset(
+                entries, segment_length=t.segment_length, sample_rate=c.sample_rate,
+                normalize=c.data.normalize, short=c.data.short_clips, cache=c.data.cache,
+                seed=t.seed,
+            )
+        if len(dataset) < t.batch_size:
+            raise ValueError(
+                f"{c.data.train}: {len(dataset)} clips are fewer than training.batch_size="
+                f"{t.batch_size}"
+            )
+        sampler = ResumableSampler(
+            len(dataset), seed=t.seed, rank=self.dist.rank, world_size=self.dist.world_size
+        )
+        return dataset, sampler
+
+    def _loader(self) -> DataLoader:
+        t = self.config.training
+        # A private generator keeps DataLoader worker seeding off the global RNG, so resuming
+        # (which creates a loader mid-epoch) does not shift the global random stream.
+        return DataLoader(
+            self.train_set, batch_size=self.local_batch, sampler=self.sampler, drop_last=True,
+            num_workers=t.num_workers, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(_key(t.seed, self.epoch)),
+            persistent_workers=False,
+        )
+
+    def _init_from(self, path: str) -> None:
+        source = Path(path)
+        if (source / "generator.safetensors").is_file():  # an exported model directory
+            from safetensors.torch import load_file
+
+            self.generator.load_state_dict(load_file(source / "generator.safetensors"),
+                                           strict=False)
+        else:
+            source = ckpt.find_checkpoint(source)
+            state = ckpt.load_checkpoint(source)
+            self.generator.load_state_dict(state["generator"])
+            if "discriminator" in state:
+                self.discriminator.load_state_dict(state["discriminator"])
+        log.info("initialised weights from %s (fresh step count and optimisers)", source)
+
+    def _resume(self) -> None:
+        found = ckpt.latest_valid_checkpoint(self.run_dir)
+        if found is None:
+            log.info("--resume: no checkpoint in %s; starting from step 0", self.run_dir)
+            return
+        path, state = found
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.features.load_state_dict(state["features"])
+        self.opt_g.load_state_dict(state["optim_g"])
+        self.opt_d.load_state_dict(state["optim_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        if self.ema is not None and "generator_ema" in state:
+            self.ema.load_state_dict(state["generator_ema"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.best_score = state.get("best_score")
+        self.nonfinite_total = int(state.get("nonfinite_total", 0))
+        ckpt.restore_rng_state(state["rng"])
+        self.last_checkpoint = path
+        log.info("resumed from %s at step %d", path, self.step)
+
+    # ---------------------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit (weights_only-loadable)."""
+        state: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": self.step,
+            "epoch": self.epoch,
+            "config": self.config.to_dict(),
+            "input_kind": self.input_kind,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "features": self.features.state_dict(),
+            "optim_g": self.opt_g.state_dict(),
+            "optim_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": ckpt.capture_rng_state(),
+            "best_score": self.best_score,
+            "nonfinite_total": self.nonfinite_total,
+        }
+        if self.ema is not None:
+            state["generator_ema"] = self.ema.state_dict()
+        if getattr(self.train_set, "classes", None):
+            state["classes"] = list(self.train_set.classes)
+        return state
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.generator.parameters())
+
+    def save(self, *, best: bool = False) -> Path | None:
+        """Write ``step_%08d.pt`` (and ``best.pt``) on rank 0; prune to ``keep_last``."""
+        path = None
+        if self.dist.is_main:
+            if not self._weights_finite():
+                log.error("weights are not finite; keeping the last good checkpoint")
+                return None
+            state = self.state_dict()
+            path = ckpt.save_checkpoint(
+                state, ckpt.step_path(self.run_dir, self.step),
+                fault_hook=self.hooks.checkpoint_fault,
+            )
+            if best:
+                ckpt.save_checkpoint(state, self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_NAME)
+            ckpt.prune_checkpoints(self.run_dir, self.config.training.keep_last)
+            self.last_checkpoint = path
+        self.dist.barrier()
+        return path
+
+    # ---------------------------------------------------------------------------- data
+
+    def _batches(self) -> Iterator[dict[str, Tensor]]:
+        """Endless batches; advances epochs, the sampler position and epoch schedulers."""
+        while True:
+            self.sampler.set_epoch(self.epoch)
+            if hasattr(self.train_set, "set_epoch"):
+                self.train_set.set_epoch(self.epoch)
+            for batch in self._loader():
+                self.sampler.advance(self.config.training.batch_size)
+                if self.hooks.corrupt_batch is not None:
+                    batch = self.hooks.corrupt_batch(self.step, batch)
+                yield {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
+                       for k, v in batch.items()}
+            self.epoch += 1
+            if self.config.scheduler.interval == "epoch":
+                self.sched_g.step()
+                self.sched_d.step()
+
+    # ---------------------------------------------------------------------------- step
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _inputs(self, micro: dict[str, Tensor], salt: int) -> tuple[Tensor, Tensor | None, Tensor]:
+        """(generator input, labels or None, real wave (B, 1, T)) for one micro-batch."""
+        real = micro["wave"]
+        labels = None
+        if self.generator.num_classes > 0:
+            labels = micro["label"].long()
+        if self.input_kind == "mel":
+            mel = self.features(real.squeeze(1))
+            frames = real.shape[-1] // self.generator.hop_length
+            return mel[..., :frames], labels, real
+        keys = [_key(self.config.training.seed, self.step, salt, int(i)) for i in micro["index"]]
+        z = keyed_normal(keys, self.generator.latent_dim, self.device)
+        return z, labels, real
+
+    def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        if self.input_kind == "mel":
+            return model(inputs)
+        return model(inputs, labels)
+
+    def _split(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        n = self.config.training.grad_accumulation
+        size = self.local_batch // n
+        return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(n)]
+
+    def _sample_keys(self, micro: dict[str, Tensor], salt: int) -> list[int]:
+        return [_key(self.config.training.seed, self.step, salt, int(i)) for i in micro["index"]]
+
+    def _clip_and_step(
+        self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+        bad: bool,
+    ) -> float:
+        """Unscale, measure/clip the gradient norm, step unless ``bad``; returns the norm."""
+        scaler.unscale_(opt)
+        clip = self.config.training.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip else math.inf)
+        if bad:
+            opt.zero_grad(set_to_none=True)
+            scaler.update()
+            return float("nan")
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def train_step(self, batches: list[dict[str, Tensor]]) -> dict[str, float]:
+        """One optimisation step over ``n_critic`` batches (the last also feeds G)."""
+        t = self.config.training
+        adv = self.losses.adversarial
+        d_active = self.losses.needs_discriminator and self.step >= t.discriminator_start_step
+        accum = t.grad_accumulation
+        stats: dict[str, float] = {}
+        bad = False
+        kept_fake: Tensor | None = None
+        d_module = _unwrap(self.d_model)
+
+        # --- discriminator -----------------------------------------------------------------
+        if d_active:
+            d_total = 0.0
+            for critic, batch in enumerate(batches):
+                micros = self._split(batch)
+                for m, micro in enumerate(micros):
+                    keep = accum == 1 and critic == len(batches) - 1 and self.input_kind == "mel"
+                    inputs, labels, real = self._inputs(micro, salt=critic)
+                    with self._autocast():
+                        if keep:
+                            kept_fake = self._generate(self.g_model, inputs, labels)
+                            fake = kept_fake.detach()
+                        else:
+                            with torch.no_grad():
+                                fake = self._generate(self.g_model, inputs, labels)
+                    sync = m == accum - 1 or not self.dist.enabled
+                    ctx = contextlib.nullcontext() if sync else self.d_model.no_sync()
+                    with ctx, self._autocast(), sample_keys(self._sample_keys(micro, 100 + critic)):
+                        real_out = self.d_model(real, labels)
+                        fake_out = self.d_model(fake, labels)
+                        loss = adv.discriminator(real_out, fake_out)
+                        if adv.needs_gradient_penalty:
+                            alpha = keyed_uniform(self._sample_keys(micro, 200 + critic),
+                                                  self.device).view(-1, 1, 1)
+                            gp = gradient_penalty(
+                                d_module, real, fake, labels,
+                                weight=self.config.loss.gradient_penalty, alpha=alpha,
+                            )
+                            stats["d_gradient_penalty"] = float(gp.detach())
+                            loss = loss + gp
+                        self.scaler_d.scale(loss / accum).backward()
+                    d_total += float(loss.detach()) / accum
+                bad_d = self.dist.any(not math.isfinite(d_total))
+                stats["d_grad_norm"] = self._clip_and_step(
+                    self.discriminator, self.opt_d, self.scaler_d, bad_d
+                )
+                bad = bad or bad_d
+            stats["d_loss"] = d_total / len(batches)
+
+        # --- generator ---------------------------------------------------------------------
+        for p in self.discriminator.parameters():
+            p.requires_grad_(False)
+        parts_sum: dict[str, float] = {}
+        g_total = 0.0
+        batch = batches[-1]
+        for m, micro in enumerate(self._split(batch)):
+            sync = m == accum - 1 or not self.dist.enabled
+            ctx = contextlib.nullcontext() if sync else self.g_model.no_sync()
+            with ctx:
+                with self._autocast():
+                    if kept_fake is not None:
+                        fake = kept_fake
+                        labels = micro["label"].long() if self.generator.num_classes else None
+                        real = micro["wave"]
+                    else:
+                        inputs, labels, real = self._inputs(micro, salt=1000)
+                        fake = self._generate(self.g_model, inputs, labels)
+                parts = self.losses.reconstruction(fake.float(), real) if self.input_kind == "mel" \
+                    else {}
+                if d_active:
+                    with self._autocast(), sample_keys(self._sample_keys(micro, 300)):
+                        fake_out = d_module(fake, labels)
+                        real_out = None
+                        if "feature_matching" in self.losses.weights:
+                            with torch.no_grad():
+                                real_out = d_module(real, labels)
+                        parts.update(self.losses.adversarial_parts(fake_out, real_out))
+                loss = self.losses.total(parts)
+                self.scaler_g.scale(loss / accum).backward()
+            g_total += float(loss.detach()) / accum
+            for key, value in parts.items():
+                parts_sum[key] = parts_sum.get(key, 0.0) + float(value) / accum
+        for p in self.discriminator.parameters():
+            p.requires_grad_(True)
+        bad_g = self.dist.any(not math.isfinite(g_total))
+        stats["g_grad_norm"] = self._clip_and_step(self.generator, self.opt_g, self.scaler_g,
+                                                   bad_g)
+        bad = bad or bad_g
+        if self.ema is not None and not bad_g:
+            self.ema.update(self.generator)
+        stats["g_loss"] = g_total
+        stats.update({f"g_{k}": v for k, v in parts_sum.items()})
+        stats["nonfinite"] = 1.0 if bad else 0.0
+        return stats
+
+    # ---------------------------------------------------------------------------- validation
+
+    def eval_generator(self) -> nn.Module:
+        """A copy of the generator in eval mode, with EMA weights when EMA is on."""
+        model = copy.deepcopy(self.generator).eval()
+        if self.ema is not None:
+            model.load_state_dict({k: v.to(self.device) for k, v in self.ema.shadow.items()})
+        return model
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mel L1 and MR-STFT distance on the valid clips (vocoders), or sample clips."""
+        c, t = self.config, self.config.training
+        model = self.eval_generator()
+        sample_dir = self.run_dir / "samples" / f"step_{self.step:08d}"
+        if self.input_kind == "latent":
+            classes = getattr(self.train_set, "classes", None) or []
+            n = t.num_samples
+            keys = [_key(t.seed, 0, 7, i) for i in range(n)]
+            z = keyed_normal(keys, self.generator.latent_dim, self.device)
+            labels = None
+            if self.generator.num_classes:
+                labels = torch.arange(n, device=self.device) % self.generator.num_classes
+            clips = model(z, labels).float().cpu()
+            for i, clip in enumerate(clips):
+                name = classes[int(labels[i])] if labels is not None and classes else "any"
+                save_audio(sample_dir / f"{name}_{i:05d}.wav", clip[0], c.sample_rate)
+                self.monitor.audio(self.step, f"sample/{i}", clip[0], c.sample_rate)
+            rms = float(clips.pow(2).mean().sqrt())
+            return {"sample_rms": rms, "sample_finite": float(torch.isfinite(clips).all())}
+        if not c.data.valid:
+            return {}
+        entries = read_manifest(c.data.valid)[: t.valid_clips]
+        mel_l1, stft = [], []
+        metric_mel = getattr(self.losses, "mel", None)
+        for i, entry in enumerate(entries):
+            wave, _ = load_audio(entry.path, sample_rate=c.sample_rate)
+            if c.data.normalize == "peak":
+                wave = peak_normalize(wave)
+            wave = wave[:, : wave.shape[-1] // self.generator.hop_length
+                        * self.generator.hop_length].to(self.device)
+            if wave.shape[-1] == 0:
+                continue
+            mel = self.features(wave)[..., : wave.shape[-1] // self.generator.hop_length]
+            fake = model(mel).float()
+            real = wave.unsqueeze(0)
+            if metric_mel is not None:
+                mel_l1.append(float(metric_mel(fake, real)))
+            stft.append(float(self.valid_metric(fake, real)))
+            if i < t.num_samples:
+                save_audio(sample_dir / f"{Path(entry.path).stem}.wav", fake[0, 0].cpu(),
+                           c.sample_rate)
+                self.monitor.audio(self.step, f"valid/{i}", fake[0, 0], c.sample_rate)
+                self.monitor.image(self.step, f"valid_mel/{i}", self.features(fake[0])[0])
+        out = {"mr_stft": sum(stft) / max(len(stft), 1)}
+        if mel_l1:
+            out["mel_l1"] = sum(mel_l1) / len(mel_l1)
+        return out
+
+    def _score(self, metrics: dict[str, float]) -> float | None:
+        return metrics.get("mel_l1", metrics.get("mr_stft"))
+
+    # ---------------------------------------------------------------------------- loop
+
+    def _summary(self) -> str:
+        t = self.config.training
+        hours = getattr(self.train_set, "duration_seconds", None)
+        data = f"{len(self.train_set)} clips" + (f" ({hours / 3600:.2f} h)" if hours else "")
+        return (
+            f"generator {self.config.generator.name}: {_count(self.generator) / 1e6:.2f}M params; "
+            f"discriminator {self.config.discriminator.name}: "
+            f"{_count(self.discriminator) / 1e6:.2f}M; device {self.device} x "
+            f"{self.dist.world_size}; batch {t.batch_size} global = {self.local_batch} per rank"
+            f" x {self.dist.world_size} ranks (accumulation {t.grad_accumulation}); data {data}; "
+            f"precision {t.precision}; steps {self.step} -> {t.max_steps}"
+        )
+
+    def fit(self, max_steps: int | None = None) -> TrainResult:
+        """Train until ``max_steps`` (default ``training.max_steps``); checkpoint at exit."""
+        t = self.config.training
+        max_steps = max_steps or t.max_steps
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.run_dir / "config.yaml")
+            self.monitor = Monitor(self.run_dir, start_step=self.step, max_steps=max_steps,
+                                   console=self._console_ok())
+            log.info("%s", self._summary())
+        history: list[dict[str, float]] = []
+        batches = self._batches()
+        self.generator.train()
+        self.discriminator.train()
+        seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
+        tick = time.perf_counter()
+        try:
+            while self.step < max_steps:
+                group = [next(batches) for _ in range(t.n_critic if self._d_active() else 1)]
+                stats = self.train_step(group)
+                self.step += 1
+                if self.config.scheduler.interval == "step":
+                    self.sched_g.step()
+                    self.sched_d.step()
+                if stats["nonfinite"]:
+                    self.nonfinite_total += 1
+                    self.nonfinite_in_row += 1
+                    log.warning("step %d: non-finite loss, update skipped (%d in a row)",
+                                self.step, self.nonfinite_in_row)
+                    if self.nonfinite_in_row >= t.max_nonfinite:
+                        raise TrainingError(
+                            f"{self.nonfinite_in_row} non-finite losses in a row at step "
+                            f"{self.step}; stopping. Last good checkpoint: {self.last_checkpoint}."
+                            " Lower the learning rate, use fp32 or check the data."
+                        )
+                else:
+                    self.nonfinite_in_row = 0
+                history.append(stats)
+                if self.step % t.log_every == 0 or self.step == max_steps:
+                    elapsed = time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    steps = t.log_every if self.step % t.log_every == 0 else 1
+                    extra = {
+                        "lr_g": self.opt_g.param_groups[0]["lr"],
+                        "steps_per_s": steps / max(elapsed, 1e-9),
+                        "audio_s_per_s": steps * seg_seconds / max(elapsed, 1e-9),
+                        "nonfinite_total": self.nonfinite_total,
+                    }
+                    if self.device.type == "cuda":
+                        extra["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+                    self.monitor.scalars(self.step, {**stats, **extra})
+                self.monitor.progress(self.step, {"g": stats["g_loss"], **(
+                    {"d": stats["d_loss"]} if "d_loss" in stats else {})})
+                if self.step % t.valid_every == 0 or self.step == max_steps:
+                    self._validate_and_save()
+                elif self.step % t.checkpoint_every == 0:
+                    self.save()
+        except KeyboardInterrupt:
+            log.warning("interrupted at step %d; writing a checkpoint", self.step)
+            self.save()
+            raise
+        finally:
+            self.monitor.close()
+        return TrainResult(self.run_dir, self.step, self.nonfinite_total, self.best_score,
+                           self.last_checkpoint, history)
+
+    def _d_active(self) -> bool:
+        return (self.losses.needs_discriminator
+                and self.step >= self.config.training.discriminator_start_step)
+
+    def _validate_and_save(self) -> None:
+        metrics: dict[str, float] = {}
+        if self.dist.is_main:
+            metrics = self.validate()
+            if metrics:
+                self.monitor.scalars(self.step, metrics, prefix="valid")
+                log.info("step %d validation: %s", self.step,
+                         ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        score = self._score(metrics)
+        best = self.dist.is_main and (
+            score is None or self.best_score is None or score <= self.best_score
+        )
+        if best and score is not None:
+            self.best_score = score
+        self.save(best=best)
+
+    def _console_ok(self) -> bool:
+        import sys
+
+        return sys.stderr.isatty()
