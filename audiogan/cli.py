@@ -50,9 +50,13 @@ class Failures:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from audiogan.audio import AudioError
     from audiogan.config import ConfigError
+    from audiogan.data.datasets import DataError
+    from audiogan.data.manifest import ManifestError
     from audiogan.registry import UnknownNameError
+    from audiogan.training.checkpoint import CheckpointError
 
-    return (AudioError, ConfigError, UnknownNameError, FileNotFoundError, ValueError)
+    return (AudioError, ConfigError, UnknownNameError, CheckpointError, DataError,
+            ManifestError, FileNotFoundError, ValueError)
 
 
 def one_line_errors(func: F) -> F:
@@ -161,6 +165,45 @@ def features(
         except (AudioError, ValueError) as exc:
             failures.add(str(path), str(exc).splitlines()[0])
     failures.finish("files")
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("-o", "--out-dir", required=True, type=click.Path(path_type=Path),
+              help="Run directory (checkpoints/, events/, metrics.jsonl, samples/).")
+@click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value, e.g. --set training.batch_size=8 (repeatable).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Default: cuda when available.")
+@one_line_errors
+def train(config_path: Path, out_dir: Path, resume: bool, overrides: tuple[str, ...],
+          device: str | None) -> None:
+    """Train the recipe CONFIG (YAML) into OUT_DIR.
+
+    Multi-GPU: torchrun --nproc_per_node=N -m audiogan train CONFIG -o DIR
+    """
+    from audiogan.config import load_config
+    from audiogan.training.distributed import shutdown_distributed
+    from audiogan.training.trainer import Trainer, TrainingError
+
+    config = load_config(config_path, overrides)
+    try:
+        trainer = Trainer(config, out_dir, device=device, resume=resume)
+        result = trainer.fit()
+    except TrainingError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        click.echo("interrupted; checkpoint written, continue with --resume", err=True)
+        sys.exit(130)
+    finally:
+        shutdown_distributed()
+    if trainer.dist.is_main:
+        click.echo(
+            f"trained to step {result.step} in {out_dir}; last checkpoint "
+            f"{result.last_checkpoint}; skipped non-finite steps: {result.nonfinite_steps}"
+        )
 
 
 def _save_npy_atomic(path: Path, array: Any) -> None:

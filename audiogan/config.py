@@ -492,7 +492,7 @@ def _resolve_features(config: Config) -> Config:
         explicit["f_max"] = None
     try:
         spec = resolve_spec(f.profile, sample_rate=config.sample_rate, **explicit)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"features: {exc}") from None
     features = FeaturesConfig(
         profile=spec.profile,
