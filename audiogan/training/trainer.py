@@ -72,10 +72,14 @@ class TrainerHooks:
     Attributes:
         checkpoint_fault: called with the temporary file between writing and renaming.
         corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch.
+        on_gradients: ``(part, step, model)`` called with the synchronised (all-reduced)
+            gradients just before each optimiser step; ``part`` is "generator" or
+            "discriminator".
     """
 
     checkpoint_fault: ckpt.FaultHook | None = None
     corrupt_batch: Callable[[int, dict[str, Tensor]], dict[str, Tensor]] | None = None
+    on_gradients: Callable[[str, int, nn.Module], None] | None = None
 
 
 @dataclass
@@ -399,10 +403,12 @@ class Trainer:
 
     def _clip_and_step(
         self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-        bad: bool,
+        bad: bool, part: str,
     ) -> float:
         """Unscale, measure/clip the gradient norm, step unless ``bad``; returns the norm."""
         scaler.unscale_(opt)
+        if self.hooks.on_gradients is not None:
+            self.hooks.on_gradients(part, self.step, model)
         clip = self.config.training.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip else math.inf)
         if bad:
@@ -459,7 +465,7 @@ class Trainer:
                     d_total += float(loss.detach()) / accum
                 bad_d = self.dist.any(not math.isfinite(d_total))
                 stats["d_grad_norm"] = self._clip_and_step(
-                    self.discriminator, self.opt_d, self.scaler_d, bad_d
+                    self.discriminator, self.opt_d, self.scaler_d, bad_d, "discriminator"
                 )
                 bad = bad or bad_d
             stats["d_loss"] = d_total / len(batches)
@@ -501,7 +507,7 @@ class Trainer:
             p.requires_grad_(True)
         bad_g = self.dist.any(not math.isfinite(g_total))
         stats["g_grad_norm"] = self._clip_and_step(self.generator, self.opt_g, self.scaler_g,
-                                                   bad_g)
+                                                   bad_g, "generator")
         bad = bad or bad_g
         if self.ema is not None and not bad_g:
             self.ema.update(self.generator)

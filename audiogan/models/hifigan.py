@@ -1,0 +1,352 @@
+"""HiFi-GAN generator (Kong, Kim & Bae, 2020), presets V1 / V2 / V3.
+
+mel -> conv 7 -> [leaky relu -> transposed conv (x rate) -> multi-receptive-field fusion] per
+stage -> leaky relu -> conv 7 -> tanh. The multi-receptive-field fusion (MRF) averages parallel
+residual blocks with different kernel sizes and dilations. Written from the paper's description.
+
+Channels halve at every upsampling stage, starting from ``upsample_initial_channel``. Transposed
+convolutions pad so that every stage multiplies the length by exactly its rate, for any
+(rate, kernel) pair, so the output is always ``frames * prod(upsample_rates)`` samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from audiogan.models import GENERATORS
+from audiogan.models.base import Generator
+from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm, same_padding
+
+ResBlockKind = Literal["1", "2"]
+
+
+@dataclass(frozen=True)
+class HiFiGANPreset:
+    """Shape of a HiFi-GAN generator (the fields of the paper's configurations).
+
+    Attributes:
+        upsample_rates: upsampling factor per stage; their product is the hop length.
+        upsample_kernel_sizes: transposed-conv kernel size per stage.
+        upsample_initial_channel: channels after the input conv; halved at every stage.
+        resblock: ``"1"`` (two convs per dilation) or ``"2"`` (one conv per dilation).
+        resblock_kernel_sizes: kernel size of each parallel residual block in the MRF.
+        resblock_dilation_sizes: dilations of each parallel residual block in the MRF.
+    """
+
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    upsample_initial_channel: int
+    resblock: ResBlockKind
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+
+
+_MRF_V1 = {
+    "resblock": "1",
+    "resblock_kernel_sizes": (3, 7, 11),
+    "resblock_dilation_sizes": ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+}
+
+#: The paper's three configurations (Table 1: V1 13.92M, V2 0.92M, V3 1.46M parameters).
+HIFIGAN_PRESETS: MappingProxyType[str, HiFiGANPreset] = MappingProxyType(
+    {
+        "v1": HiFiGANPreset(
+            upsample_rates=(8, 8, 2, 2),
+            upsample_kernel_sizes=(16, 16, 4, 4),
+            upsample_initial_channel=512,
+            **_MRF_V1,
+        ),
+        "v2": HiFiGANPreset(
+            upsample_rates=(8, 8, 2, 2),
+            upsample_kernel_sizes=(16, 16, 4, 4),
+            upsample_initial_channel=128,
+            **_MRF_V1,
+        ),
+        "v3": HiFiGANPreset(
+            upsample_rates=(8, 8, 4),
+            upsample_kernel_sizes=(16, 16, 8),
+            upsample_initial_channel=256,
+            resblock="2",
+            resblock_kernel_sizes=(3, 5, 7),
+            resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
+        ),
+    }
+)
+
+
+class ResBlock(nn.Module):
+    """A residual block of the MRF: a chain of residual units at one kernel size.
+
+    Kind ``"1"``: per dilation ``d`` a unit ``lrelu -> conv(k, d) -> lrelu -> conv(k, 1)``.
+    Kind ``"2"``: per dilation ``d`` a unit ``lrelu -> conv(k, d)``. Each unit is added to its
+    input (``x = x + unit(x)``).
+
+    Args:
+        channels: channels in and out.
+        kernel_size: odd kernel size of every conv.
+        dilations: one residual unit per dilation.
+        kind: ``"1"`` or ``"2"``.
+        negative_slope: leaky-ReLU slope.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int,
+        dilations: tuple[int, ...],
+        kind: ResBlockKind = "1",
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if kind not in ("1", "2"):
+            raise ValueError(f"HiFi-GAN resblock must be '1' or '2', got {kind!r}")
+        self.units = nn.ModuleList()
+        for dilation in dilations:
+            layers: list[nn.Module] = [
+                nn.LeakyReLU(negative_slope),
+                nn.Conv1d(
+                    channels,
+                    channels,
+                    kernel_size,
+                    dilation=dilation,
+                    padding=same_padding(kernel_size, dilation),
+                ),
+            ]
+            if kind == "1":
+                layers += [
+                    nn.LeakyReLU(negative_slope),
+                    nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size)),
+                ]
+            self.units.append(nn.Sequential(*layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, channels, T) -> (B, channels, T)."""
+        for unit in self.units:
+            x = x + unit(x)
+        return x
+
+    def input_span(self, span: Span) -> Span:
+        """Input indices the output ``span`` depends on (residual paths included)."""
+        for unit in reversed(self.units):
+            span = span.union(span.before_all(unit))
+        return span
+
+
+class MRF(nn.Module):
+    """Multi-receptive-field fusion: the mean of parallel :class:`ResBlock` outputs.
+
+    Args:
+        channels: channels in and out.
+        kernel_sizes: kernel size of each parallel block.
+        dilation_sizes: dilations of each parallel block.
+        kind: residual block kind, ``"1"`` or ``"2"``.
+        negative_slope: leaky-ReLU slope.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_sizes: tuple[int, ...],
+        dilation_sizes: tuple[tuple[int, ...], ...],
+        kind: ResBlockKind,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            ResBlock(channels, kernel_size, tuple(dilations), kind, negative_slope)
+            for kernel_size, dilations in zip(kernel_sizes, dilation_sizes)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, channels, T) -> (B, channels, T)."""
+        total = self.blocks[0](x)
+        for block in self.blocks[1:]:
+            total = total + block(x)
+        return total / len(self.blocks)
+
+    def input_span(self, span: Span) -> Span:
+        """Input indices the output ``span`` depends on: the union over the parallel blocks."""
+        result = span
+        for block in self.blocks:
+            result = result.union(block.input_span(span))
+        return result
+
+
+@GENERATORS.register("hifigan")
+class HiFiGANGenerator(Generator):
+    """HiFi-GAN generator: mel (B, n_mels, frames) -> wave (B, 1, frames * hop) in [-1, 1].
+
+    Every keyword left as ``None`` takes its value from ``preset``. When ``upsample_rates`` is
+    overridden but ``upsample_kernel_sizes`` is not, kernels default to ``2 * rate`` per stage.
+
+    Args:
+        preset: ``"v1"``, ``"v2"`` or ``"v3"`` (see :data:`HIFIGAN_PRESETS`).
+        in_channels: mel bands of the input.
+        upsample_rates: upsampling factor per stage; ``hop_length`` is their product.
+        upsample_kernel_sizes: transposed-conv kernel per stage (any size >= 1).
+        upsample_initial_channel: channels after the input conv, halved per stage.
+        resblock: ``"1"`` or ``"2"``.
+        resblock_kernel_sizes: odd kernel size per parallel residual block.
+        resblock_dilation_sizes: dilations per parallel residual block.
+        negative_slope: leaky-ReLU slope.
+        weight_norm: apply weight norm to every conv (fold it away with
+            :meth:`remove_weight_norm` for inference).
+
+    Example:
+        >>> gen = HiFiGANGenerator(preset="v1")
+        >>> gen(torch.randn(1, 80, 10)).shape
+        torch.Size([1, 1, 2560])
+    """
+
+    input_kind = "mel"
+
+    def __init__(
+        self,
+        *,
+        preset: str = "v1",
+        in_channels: int = 80,
+        upsample_rates: tuple[int, ...] | None = None,
+        upsample_kernel_sizes: tuple[int, ...] | None = None,
+        upsample_initial_channel: int | None = None,
+        resblock: ResBlockKind | None = None,
+        resblock_kernel_sizes: tuple[int, ...] | None = None,
+        resblock_dilation_sizes: tuple[tuple[int, ...], ...] | None = None,
+        negative_slope: float = 0.1,
+        weight_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = resolve_preset(
+            preset,
+            upsample_rates=upsample_rates,
+            upsample_kernel_sizes=upsample_kernel_sizes,
+            upsample_initial_channel=upsample_initial_channel,
+            resblock=resblock,
+            resblock_kernel_sizes=resblock_kernel_sizes,
+            resblock_dilation_sizes=resblock_dilation_sizes,
+        )
+        cfg = self.config
+        self.in_channels = in_channels
+        self.hop_length = math.prod(cfg.upsample_rates)
+        self.negative_slope = negative_slope
+
+        channels = cfg.upsample_initial_channel
+        self.conv_pre = nn.Conv1d(in_channels, channels, 7, padding=3)
+        self.upsamples = nn.ModuleList()
+        self.mrfs = nn.ModuleList()
+        for rate, kernel in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
+            self.upsamples.append(ExactConvTranspose1d(channels, channels // 2, kernel, rate))
+            channels //= 2
+            self.mrfs.append(
+                MRF(
+                    channels,
+                    cfg.resblock_kernel_sizes,
+                    cfg.resblock_dilation_sizes,
+                    cfg.resblock,
+                    negative_slope,
+                )
+            )
+        self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
+        self.activation = nn.LeakyReLU(negative_slope)
+
+        for module in self.modules():
+            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+        if weight_norm:
+            apply_weight_norm(self)
+        self.receptive_field_frames = self._receptive_field_frames()
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """Synthesise a waveform.
+
+        Args:
+            mel: (B, n_mels, frames) log-mel spectrogram.
+
+        Returns:
+            wave: (B, 1, frames * hop_length), tanh-bounded.
+        """
+        x = self.conv_pre(mel)
+        for upsample, mrf in zip(self.upsamples, self.mrfs):
+            x = mrf(upsample(self.activation(x)))
+        return torch.tanh(self.conv_post(self.activation(x)))
+
+    def _receptive_field_frames(self) -> int:
+        """Mel frames either side of a frame that can influence its output samples.
+
+        Walks the network backwards from the ``hop_length`` samples of output frame 0 to the
+        input frames they depend on (exact for the interior; zero padding does not widen it).
+        """
+        span = Span(0, self.hop_length - 1).before(self.conv_post)
+        for upsample, mrf in zip(reversed(self.upsamples), reversed(self.mrfs)):
+            span = mrf.input_span(span).before(upsample)
+        span = span.before(self.conv_pre)
+        return max(-span.lo, span.hi)
+
+
+def resolve_preset(preset: str, **overrides: object) -> HiFiGANPreset:
+    """The named preset with the non-``None`` ``overrides`` applied and checked.
+
+    Args:
+        preset: ``"v1"``, ``"v2"`` or ``"v3"``.
+        **overrides: :class:`HiFiGANPreset` fields; ``None`` keeps the preset's value.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ValueError: unknown preset or inconsistent fields (the message names them).
+    """
+    try:
+        base = HIFIGAN_PRESETS[preset]
+    except KeyError:
+        valid = ", ".join(HIFIGAN_PRESETS)
+        raise ValueError(f"unknown HiFi-GAN preset {preset!r}; valid presets: {valid}") from None
+    known = {field.name for field in fields(HiFiGANPreset)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown HiFi-GAN fields {sorted(unknown)}; valid: {sorted(known)}")
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if "upsample_rates" in given and "upsample_kernel_sizes" not in given:
+        given["upsample_kernel_sizes"] = tuple(2 * rate for rate in given["upsample_rates"])
+    for name in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
+        if name in given:
+            given[name] = tuple(int(value) for value in given[name])
+    if "resblock_dilation_sizes" in given:
+        given["resblock_dilation_sizes"] = tuple(
+            tuple(int(dilation) for dilation in dilations)
+            for dilations in given["resblock_dilation_sizes"]
+        )
+    if "resblock" in given:
+        given["resblock"] = str(given["resblock"])
+    cfg = replace(base, **given)
+
+    if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
+        raise ValueError(
+            "HiFi-GAN upsample_rates and upsample_kernel_sizes need one entry per stage, got "
+            f"{cfg.upsample_rates} and {cfg.upsample_kernel_sizes}"
+        )
+    if not cfg.upsample_rates or min(cfg.upsample_rates + cfg.upsample_kernel_sizes) < 1:
+        raise ValueError(f"HiFi-GAN upsample rates and kernels must be >= 1: {cfg}")
+    if cfg.upsample_initial_channel >> len(cfg.upsample_rates) < 1:
+        raise ValueError(
+            f"HiFi-GAN upsample_initial_channel={cfg.upsample_initial_channel} cannot be halved "
+            f"{len(cfg.upsample_rates)} times"
+        )
+    if cfg.resblock not in ("1", "2"):
+        raise ValueError(f"HiFi-GAN resblock must be '1' or '2', got {cfg.resblock!r}")
+    if len(cfg.resblock_kernel_sizes) != len(cfg.resblock_dilation_sizes):
+        raise ValueError(
+            "HiFi-GAN resblock_kernel_sizes and resblock_dilation_sizes need one entry per "
+            f"block, got {cfg.resblock_kernel_sizes} and {cfg.resblock_dilation_sizes}"
+        )
+    if not cfg.resblock_kernel_sizes or any(k % 2 == 0 for k in cfg.resblock_kernel_sizes):
+        raise ValueError(
+            f"HiFi-GAN resblock_kernel_sizes must be odd (length-preserving): "
+            f"{cfg.resblock_kernel_sizes}"
+        )
+    return cfg
