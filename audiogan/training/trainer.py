@@ -25,6 +25,7 @@ import copy
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,8 +365,7 @@ class Trainer:
                        for k, v in batch.items()}
             self.epoch += 1
             if self.config.scheduler.interval == "epoch":
-                self.sched_g.step()
-                self.sched_d.step()
+                self._step_schedulers()
 
     # ---------------------------------------------------------------------------- step
 
@@ -502,7 +502,7 @@ class Trainer:
                 self.scaler_g.scale(loss / accum).backward()
             g_total += float(loss.detach()) / accum
             for key, value in parts.items():
-                parts_sum[key] = parts_sum.get(key, 0.0) + float(value) / accum
+                parts_sum[key] = parts_sum.get(key, 0.0) + float(value.detach()) / accum
         for p in self.discriminator.parameters():
             p.requires_grad_(True)
         bad_g = self.dist.any(not math.isfinite(g_total))
@@ -615,8 +615,7 @@ class Trainer:
                 stats = self.train_step(group)
                 self.step += 1
                 if self.config.scheduler.interval == "step":
-                    self.sched_g.step()
-                    self.sched_d.step()
+                    self._step_schedulers()
                 if stats["nonfinite"]:
                     self.nonfinite_total += 1
                     self.nonfinite_in_row += 1
@@ -658,6 +657,14 @@ class Trainer:
             self.monitor.close()
         return TrainResult(self.run_dir, self.step, self.nonfinite_total, self.best_score,
                            self.last_checkpoint, history)
+
+    def _step_schedulers(self) -> None:
+        # During the generator-only warm-up the discriminator's optimiser has not stepped yet;
+        # its schedule still advances (as in HiFi-GAN), so silence torch's ordering warning.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.sched_g.step()
+            self.sched_d.step()
 
     def _d_active(self) -> bool:
         return (self.losses.needs_discriminator

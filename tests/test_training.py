@@ -1,0 +1,289 @@
+"""Trainer: exact resume, atomic checkpoints under injected crashes, NaN guard, DDP parity."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.multiprocessing as mp
+
+from audiogan.config import Config, config_from_dict
+from audiogan.training import checkpoint as ckpt
+from audiogan.training.trainer import Trainer, TrainerHooks, TrainingError
+
+SR = 22050
+
+
+def _write_corpus(root: Path, n: int = 8, seconds: float = 0.6, sr: int = SR,
+                  labels: bool = False) -> Path:
+    """Chirps with harmonics at varied pitch; returns the manifest path."""
+    root.mkdir(parents=True, exist_ok=True)
+    header = "path\tnum_samples\tsample_rate" + ("\tlabel" if labels else "")
+    rows = [header]
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        t = np.arange(int(sr * seconds)) / sr
+        f0 = 110 + 15 * i + 40 * t
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        x = sum(0.25 / k * np.sin(k * phase) for k in range(1, 6))
+        x = (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+        sf.write(root / f"clip{i}.wav", x, sr)
+        rows.append(f"clip{i}.wav\t{t.size}\t{sr}" + (f"\t{'ab'[i % 2]}" if labels else ""))
+    (root / "train.tsv").write_text("\n".join(rows) + "\n")
+    (root / "valid.tsv").write_text("\n".join(rows[:3]) + "\n")
+    return root / "train.tsv"
+
+
+def vocoder_config(data: Path, **training) -> Config:
+    return config_from_dict({
+        "sample_rate": SR,
+        "generator": {"name": "hifigan", "params": {
+            "preset": "v1", "upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
+            "resblock_dilation_sizes": [[1, 3]]}},
+        "discriminator": {"name": "combined", "params": {
+            "periods": [2, 3], "scales": 1,
+            "mpd_params": {"channels": [4, 8, 16, 16, 16]},
+            "msd_params": {"channels": [16, 16, 32, 32, 32, 32, 32]}}},
+        "training": {"batch_size": 4, "segment_length": 2048, "max_steps": 4, "num_workers": 0,
+                     "log_every": 1, "valid_every": 1000, "checkpoint_every": 2,
+                     "valid_clips": 1, "num_samples": 1, "seed": 7, **training},
+        "data": {"train": str(data / "train.tsv"), "valid": str(data / "valid.tsv")},
+    })
+
+
+def wavegan_config(data: Path, **training) -> Config:
+    return config_from_dict({
+        "sample_rate": 16000,
+        "features": {"profile": "hifigan", "f_max": None},
+        "generator": {"name": "wavegan", "params": {"model_size": 4, "num_classes": 2}},
+        "discriminator": {"name": "wavegan", "params": {"model_size": 4, "num_classes": 2}},
+        "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
+        "optim": {"generator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
+                                "weight_decay": 0},
+                  "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
+                                    "weight_decay": 0}},
+        "scheduler": {"name": "none"},
+        "training": {"batch_size": 4, "segment_length": 16384, "max_steps": 3, "n_critic": 2,
+                     "num_workers": 0, "log_every": 1, "valid_every": 1000,
+                     "checkpoint_every": 1000, "num_samples": 2, "seed": 3, **training},
+        "data": {"train": str(data / "train.tsv")},
+    })
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    _write_corpus(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def labelled_corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("digits")
+    _write_corpus(root, n=8, seconds=1.0, sr=16000, labels=True)
+    return root
+
+
+def _generator_params(run: Path) -> dict[str, torch.Tensor]:
+    path, state = ckpt.latest_valid_checkpoint(run)
+    return state["generator"]
+
+
+def test_training_writes_the_run_dir(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=8, discriminator_start_step=4, valid_every=8)
+    result = Trainer(config, tmp_path / "run", device="cpu", console=False).fit()
+    run = tmp_path / "run"
+    assert result.step == 8
+    assert (run / "config.yaml").is_file() and (run / "metrics.jsonl").is_file()
+    assert (run / "checkpoints" / "best.pt").is_file()
+    assert [s for s, _ in ckpt.list_step_checkpoints(run)] == [2, 4, 6, 8][-5:]
+    assert list((run / "events").iterdir())
+    assert list((run / "samples" / "step_00000008").glob("*.wav"))
+    # generator-only warm-up for 4 steps, then the discriminator joins
+    assert "d_loss" not in result.history[3] and "d_loss" in result.history[4]
+    state = ckpt.load_checkpoint(run / "checkpoints" / "step_00000008.pt")
+    assert state["step"] == 8 and state["format"] == "audiogan-checkpoint"
+    assert state["config"]["training"]["max_steps"] == 8
+
+
+def test_keep_last_prunes_old_checkpoints(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=6, checkpoint_every=1, keep_last=2,
+                            discriminator_start_step=100)
+    Trainer(config, tmp_path / "run", device="cpu", console=False).fit()
+    assert [s for s, _ in ckpt.list_step_checkpoints(tmp_path / "run")] == [5, 6]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_is_exact(corpus: Path, tmp_path: Path, num_workers: int) -> None:
+    # 6 steps in one go vs 3 + resume + 3: identical generator weights, bit for bit.
+    # 8 clips / batch 4: two steps per epoch, so the resume point (3) is mid-epoch.
+    config = vocoder_config(corpus, max_steps=6, checkpoint_every=3, num_workers=num_workers,
+                            discriminator_start_step=1, ema_decay=0.9)
+    Trainer(config, tmp_path / "straight", device="cpu", console=False).fit()
+    Trainer(config, tmp_path / "split", device="cpu", console=False).fit(max_steps=3)
+    Trainer(config, tmp_path / "split", device="cpu", resume=True, console=False).fit()
+    a = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "straight", 6))
+    b = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "split", 6))
+    for part in ("generator", "discriminator", "generator_ema"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    assert a["optim_g"]["state"][0]["step"] == b["optim_g"]["state"][0]["step"]
+
+
+def test_crash_before_rename_keeps_previous_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=4, checkpoint_every=2, discriminator_start_step=0)
+    run = tmp_path / "run"
+
+    def crash(tmp: Path) -> None:
+        if "step_00000004" in tmp.name:
+            assert tmp.is_file() and tmp.stat().st_size > 0  # fully written, not renamed yet
+            raise OSError("injected crash between write and rename")
+
+    with pytest.raises(OSError, match="injected crash"):
+        Trainer(config, run, device="cpu", console=False,
+                hooks=TrainerHooks(checkpoint_fault=crash)).fit()
+    assert [s for s, _ in ckpt.list_step_checkpoints(run)] == [2]
+    assert not list((run / "checkpoints").glob("*.tmp"))
+    ckpt.load_checkpoint(ckpt.step_path(run, 2))
+    trainer = Trainer(config, run, device="cpu", resume=True, console=False)
+    assert trainer.step == 2
+    assert trainer.fit().step == 4
+
+
+def test_truncated_latest_checkpoint_is_skipped(corpus: Path, tmp_path: Path, caplog) -> None:
+    config = vocoder_config(corpus, max_steps=4, checkpoint_every=2, discriminator_start_step=9)
+    run = tmp_path / "run"
+    Trainer(config, run, device="cpu", console=False).fit()
+    latest = ckpt.step_path(run, 4)
+    latest.write_bytes(latest.read_bytes()[:1000])
+    trainer = Trainer(config, run, device="cpu", resume=True, console=False)
+    assert trainer.step == 2
+    assert "step_00000004.pt" in caplog.text
+
+
+def test_nan_batches_are_skipped_and_counted(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=5, discriminator_start_step=0, checkpoint_every=100)
+
+    def poison(step: int, batch: dict) -> dict:
+        if step in (1, 2):
+            batch = dict(batch)
+            batch["wave"] = batch["wave"].clone()
+            batch["wave"][0, 0, 10] = float("nan")
+        return batch
+
+    trainer = Trainer(config, tmp_path / "run", device="cpu", console=False,
+                      hooks=TrainerHooks(corrupt_batch=poison))
+    result = trainer.fit()
+    assert result.nonfinite_steps == 2
+    assert [h["nonfinite"] for h in result.history] == [0, 1, 1, 0, 0]
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_too_many_nonfinite_in_a_row_stops_keeping_last_good(corpus: Path, tmp_path: Path):
+    config = vocoder_config(corpus, max_steps=10, max_nonfinite=3, checkpoint_every=2,
+                            discriminator_start_step=0)
+    run = tmp_path / "run"
+
+    def poison(step: int, batch: dict) -> dict:
+        if step >= 2:
+            batch = dict(batch)
+            batch["wave"] = torch.full_like(batch["wave"], float("nan"))
+        return batch
+
+    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+        Trainer(config, run, device="cpu", console=False,
+                hooks=TrainerHooks(corrupt_batch=poison)).fit()
+    steps = [s for s, _ in ckpt.list_step_checkpoints(run)]
+    assert steps == [2, 4]  # step 4 was written while updates were skipped: weights still good
+    for _, path in ckpt.list_step_checkpoints(run):
+        state = ckpt.load_checkpoint(path)
+        assert all(torch.isfinite(v).all() for v in state["generator"].values())
+
+
+def test_corrupt_file_in_manifest_is_skipped_and_reported(tmp_path: Path, caplog) -> None:
+    data = tmp_path / "data"
+    _write_corpus(data)
+    (data / "clip3.wav").write_text("not audio at all")
+    config = vocoder_config(data, max_steps=2, discriminator_start_step=9)
+    trainer = Trainer(config, tmp_path / "run", device="cpu", console=False)
+    trainer.fit()
+    assert trainer.train_set.num_failed == 1
+    assert "clip3.wav" in caplog.text
+
+
+def test_wgan_gp_wavegan_trains_and_samples(labelled_corpus: Path, tmp_path: Path) -> None:
+    config = wavegan_config(labelled_corpus, max_steps=2, valid_every=2)
+    result = Trainer(config, tmp_path / "run", device="cpu", console=False).fit()
+    assert result.step == 2
+    assert all(np.isfinite(h["d_loss"]) for h in result.history)
+    clips = sorted((tmp_path / "run" / "samples" / "step_00000002").glob("*.wav"))
+    assert [c.name for c in clips] == ["a_00000.wav", "b_00001.wav"]
+    audio, sr = sf.read(clips[0])
+    assert sr == 16000 and audio.shape == (16384,) and np.isfinite(audio).all()
+    assert np.abs(audio).max() > 0
+
+
+# ----------------------------------------------------------------------------- DDP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _capture(store: dict):
+    def hook(part: str, step: int, model: torch.nn.Module) -> None:
+        if step == 0:
+            store[part] = {n: p.grad.detach().clone() for n, p in model.named_parameters()
+                           if p.grad is not None}
+    return hook
+
+
+def _ddp_worker(rank: int, world: int, port: int, kind: str, data: str, out: str) -> None:
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                       "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    torch.set_num_threads(1)
+    make = vocoder_config if kind == "hifigan" else wavegan_config
+    config = make(Path(data), max_steps=3, checkpoint_every=1000)
+    grads: dict = {}
+    trainer = Trainer(config, Path(out) / "ddp", device="cpu", console=False,
+                      hooks=TrainerHooks(on_gradients=_capture(grads)))
+    trainer.fit()
+    if rank == 0:
+        torch.save({"grads": grads,
+                    "params": {k: v.detach().clone() for k, v in
+                               trainer.generator.state_dict().items()}},
+                   Path(out) / "ddp_rank0.pt")
+    from audiogan.training.distributed import shutdown_distributed
+
+    shutdown_distributed()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["hifigan", "wavegan"])
+def test_ddp_matches_single_process(kind: str, corpus: Path, labelled_corpus: Path,
+                                    tmp_path: Path) -> None:
+    data = corpus if kind == "hifigan" else labelled_corpus
+    make = vocoder_config if kind == "hifigan" else wavegan_config
+    config = make(data, max_steps=3, checkpoint_every=1000)
+    grads: dict = {}
+    single = Trainer(config, tmp_path / "single", device="cpu", console=False,
+                     hooks=TrainerHooks(on_gradients=_capture(grads)))
+    single.fit()
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), kind, str(data), str(tmp_path)),
+                       nprocs=2, join=True, start_method="spawn")
+    ddp = torch.load(tmp_path / "ddp_rank0.pt", weights_only=True)
+    for part in ("discriminator", "generator"):
+        assert grads[part].keys() == ddp["grads"][part].keys()
+        for name, grad in grads[part].items():
+            torch.testing.assert_close(ddp["grads"][part][name], grad, rtol=1e-4, atol=1e-6,
+                                       msg=f"{part}.{name} gradient differs")
+    for name, value in single.generator.state_dict().items():
+        torch.testing.assert_close(ddp["params"][name], value, rtol=1e-4, atol=1e-5,
+                                   msg=f"generator.{name} differs after 3 steps")
