@@ -1,0 +1,51 @@
+"""Data: TSV manifests, waveform datasets, a resumable sampler and the embedded synthetic corpus.
+
+The loaders only read and crop waveforms; features are computed on the device in the training
+step (DESIGN.md §6).
+"""
+
+from audiogan.data.datasets import (
+    ClipDataset,
+    DataError,
+    MelAlignmentError,
+    MelWavePairDataset,
+    SegmentDataset,
+    WaveDataset,
+    crop_offset,
+)
+from audiogan.data.manifest import (
+    ManifestBuildResult,
+    ManifestEntry,
+    ManifestError,
+    build_manifest_from_audio,
+    read_manifest,
+    write_manifest,
+)
+from audiogan.data.sampler import ResumableSampler
+from audiogan.data.synthetic import (
+    build_synthetic_clips,
+    build_synthetic_corpus,
+    synthesize_utterance,
+    synthesize_word,
+)
+
+__all__ = [
+    "ClipDataset",
+    "DataError",
+    "ManifestBuildResult",
+    "ManifestEntry",
+    "ManifestError",
+    "MelAlignmentError",
+    "MelWavePairDataset",
+    "ResumableSampler",
+    "SegmentDataset",
+    "WaveDataset",
+    "build_manifest_from_audio",
+    "build_synthetic_clips",
+    "build_synthetic_corpus",
+    "crop_offset",
+    "read_manifest",
+    "synthesize_utterance",
+    "synthesize_word",
+    "write_manifest",
+]

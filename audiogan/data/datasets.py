@@ -1,0 +1,623 @@
+"""Map-style datasets of waveforms: training segments, fixed-length clips, mel + wave pairs.
+
+The loaders only read and crop waveforms (DESIGN.md §6); mel features are computed on the device
+in the training step. All three datasets share :class:`WaveDataset`'s behaviour:
+
+* **Sample rate.** :class:`SegmentDataset` and :class:`ClipDataset` resample files at another
+  rate on load (band-limited, :func:`audiogan.audio.load_audio`). :class:`MelWavePairDataset`
+  refuses them instead, since resampling would break the alignment with the given mels.
+* **Caching.** ``cache=None`` (auto) keeps the whole corpus in RAM when its float32 samples take
+  less than :data:`AUTO_CACHE_BYTES`; the files are then read once at construction into one flat
+  tensor (shared copy-on-write by forked DataLoader workers, and a single shared-memory block if
+  the dataset is pickled to spawned workers). Otherwise every item reads its file.
+* **Bad files** never stop training. A file that cannot be read (corrupt, truncated, not audio,
+  empty, non-finite, or unusable for the dataset's reason) is logged with a warning, recorded in
+  ``dataset.failed`` as ``(path, reason)`` (count: ``dataset.num_failed``) and never tried again
+  by that process; the item is served from the next index instead (``index + 1``, ``index + 2``,
+  ... wrapping around), so the replacement is deterministic. Only when *every* file fails is a
+  :class:`DataError` raised. Header problems are found at construction (all files are probed
+  cheaply, or read when cached), so ``failed`` in the main process lists them; problems only
+  found while decoding inside DataLoader workers are logged by the worker and recorded in the
+  worker's copy.
+* **Randomness.** Crop offsets are a function of ``(seed, epoch, index)`` only
+  (:func:`crop_offset`), independent of worker count, process and call order. Call
+  :meth:`WaveDataset.set_epoch` before each epoch, like the sampler's; with
+  ``persistent_workers=True`` in the DataLoader the workers keep the epoch they were started
+  with, so leave persistent workers off (the default) when crops should change per epoch.
+
+Items are dicts of tensors and ints; ``index`` is the dataset index actually served (the
+replacement's index when a file failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from audiogan.audio import AudioError, audio_info, load_audio, peak_normalize
+from audiogan.data.manifest import ManifestEntry, failure_reason
+
+__all__ = [
+    "AUTO_CACHE_BYTES",
+    "PEAK_LEVEL",
+    "ClipDataset",
+    "DataError",
+    "MelAlignmentError",
+    "MelWavePairDataset",
+    "SegmentDataset",
+    "WaveDataset",
+    "crop_offset",
+]
+
+logger = logging.getLogger(__name__)
+
+AUTO_CACHE_BYTES: int = 2 * 1024**3
+"""``cache=None`` keeps a corpus in RAM when its float32 samples take less than this (2 GiB)."""
+
+PEAK_LEVEL: float = 0.95
+"""Peak of ``normalize="peak"`` (the HiFi-GAN training convention)."""
+
+Normalize = Literal["none", "peak"]
+Short = Literal["pad", "skip"]
+Item = dict[str, Any]
+
+
+class DataError(RuntimeError):
+    """A dataset cannot be built or served; the one-line message names the file(s) and the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+class MelAlignmentError(DataError):
+    """A mel file does not match its waveform (frames x hop vs samples) or the expected shape."""
+
+
+class _Unusable(Exception):
+    """Internal: a file was read but cannot serve this dataset (e.g. shorter than a segment)."""
+
+
+def crop_offset(seed: int, epoch: int, index: int, max_offset: int) -> int:
+    """A crop start in ``[0, max_offset]`` that depends only on ``(seed, epoch, index)``.
+
+    Args:
+        seed: Non-negative dataset seed.
+        epoch: Non-negative epoch.
+        index: Non-negative dataset index.
+        max_offset: Largest allowed offset; ``<= 0`` gives 0.
+
+    Returns:
+        The offset.
+    """
+    if max_offset <= 0:
+        return 0
+    rng = np.random.default_rng([seed, epoch, index])
+    return int(rng.integers(0, max_offset + 1))
+
+
+class WaveDataset(Dataset[Item]):
+    """Shared base: file access, resampling, peak normalisation, RAM cache and bad-file skipping.
+
+    Subclasses implement :meth:`_build_item`, which turns a loaded waveform into an item.
+
+    Args:
+        entries: Manifest entries (indices refer to this sequence).
+        sample_rate: Rate to resample to on load, or None to keep each file's rate.
+        normalize: ``"peak"`` scales each whole clip to a peak of :data:`PEAK_LEVEL` (before any
+            cropping); ``"none"`` keeps the levels.
+        cache: True keeps all samples in RAM, False reads files per item, None decides by size
+            (:data:`AUTO_CACHE_BYTES`).
+        seed: Non-negative seed of the crop offsets.
+        probe: When not caching, read every file's header at construction so bad files are
+            known (and counted) up front.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[ManifestEntry],
+        *,
+        sample_rate: int | None,
+        normalize: Normalize = "none",
+        cache: bool | None = None,
+        seed: int = 0,
+        probe: bool = True,
+    ) -> None:
+        if normalize not in ("none", "peak"):
+            raise ValueError(f"normalize must be 'none' or 'peak', got {normalize!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        if sample_rate is not None and sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+        self.entries: list[ManifestEntry] = list(entries)
+        if not self.entries:
+            raise DataError(f"{type(self).__name__}: no entries (is the manifest empty?)")
+        self.sample_rate = sample_rate
+        self.normalize: Normalize = normalize
+        self.seed = int(seed)
+        self.epoch = 0
+        self.failed: list[tuple[Path, str]] = []
+        self._failed_indices: set[int] = set()
+        self._flat: Tensor | None = None
+        self._offsets: np.ndarray | None = None  # (N + 1,) int64 bounds into _flat
+        self.cached = self._decide_cache(cache)
+        if self.cached:
+            self._preload()
+        elif probe:
+            self._probe()
+
+    # ----------------------------------------------------------------- public
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> Item:
+        """The item of ``index``, or of the next readable index when that file fails."""
+        count = len(self.entries)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} out of range for {count} items")
+        index %= count
+        for step in range(count):
+            current = (index + step) % count
+            if current in self._failed_indices:
+                continue
+            try:
+                return self._build_item(current, self._wave(current))
+            except (AudioError, _Unusable, OSError, ValueError) as exc:
+                self._mark_failed(current, failure_reason(exc, self.entries[current].path))
+        raise self._all_failed_error()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch that keys the crop offsets (call before each epoch)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    @property
+    def num_failed(self) -> int:
+        """Number of files found unreadable or unusable so far (in this process)."""
+        return len(self.failed)
+
+    @property
+    def duration_seconds(self) -> float:
+        """Total audio duration of the entries, from the manifest."""
+        return float(sum(entry.duration for entry in self.entries))
+
+    # ----------------------------------------------------------------- for subclasses
+
+    def _build_item(self, index: int, wave: Tensor) -> Item:
+        """Turn ``wave`` ``(1, T)`` of entry ``index`` into an item; raise _Unusable to skip."""
+        raise NotImplementedError
+
+    def _expected_length(self, entry: ManifestEntry) -> int:
+        """Samples of ``entry`` after resampling, from the manifest."""
+        if self.sample_rate is None or self.sample_rate == entry.sample_rate:
+            return entry.num_samples
+        return math.ceil(entry.num_samples * self.sample_rate / entry.sample_rate)
+
+    def _wave(self, index: int) -> Tensor:
+        """``(1, T)`` float32 samples of entry ``index`` (normalised, resampled); may raise."""
+        if self._flat is not None and self._offsets is not None:
+            start, stop = int(self._offsets[index]), int(self._offsets[index + 1])
+            return self._flat[start:stop].unsqueeze(0)
+        return self._read(index)
+
+    def _mark_failed(self, index: int, reason: str) -> None:
+        path = self.entries[index].path
+        self._failed_indices.add(index)
+        self.failed.append((path, reason))
+        logger.warning(
+            "%s: skipping %s (%s); %d of %d file(s) skipped so far",
+            type(self).__name__,
+            path,
+            reason,
+            len(self.failed),
+            len(self.entries),
+        )
+
+    # ----------------------------------------------------------------- internals
+
+    def _read(self, index: int) -> Tensor:
+        entry = self.entries[index]
+        wave, _ = load_audio(entry.path, sample_rate=self.sample_rate, mono=True)
+        if self.normalize == "peak":
+            wave = peak_normalize(wave, PEAK_LEVEL)
+        return wave.to(torch.float32)
+
+    def _decide_cache(self, cache: bool | None) -> bool:
+        if cache is not None:
+            return bool(cache)
+        total = sum(self._expected_length(entry) for entry in self.entries) * 4
+        return total < AUTO_CACHE_BYTES
+
+    def _preload(self) -> None:
+        total = sum(self._expected_length(entry) for entry in self.entries)
+        logger.info(
+            "%s: caching %d file(s) in RAM (%.1f MB)",
+            type(self).__name__,
+            len(self.entries),
+            total * 4 / 1e6,
+        )
+        parts: list[Tensor] = []
+        offsets = np.zeros(len(self.entries) + 1, dtype=np.int64)
+        for index in range(len(self.entries)):
+            try:
+                wave = self._read(index)[0]
+            except (AudioError, OSError, ValueError) as exc:
+                self._mark_failed(index, failure_reason(exc, self.entries[index].path))
+                wave = torch.zeros(0)
+            parts.append(wave)
+            offsets[index + 1] = offsets[index] + wave.numel()
+        self._flat = torch.cat(parts) if parts else torch.zeros(0)
+        self._offsets = offsets
+        if len(self._failed_indices) == len(self.entries):
+            raise self._all_failed_error()
+
+    def _probe(self) -> None:
+        for index, entry in enumerate(self.entries):
+            try:
+                audio_info(entry.path)
+            except AudioError as exc:
+                self._mark_failed(index, failure_reason(exc, entry.path))
+        if len(self._failed_indices) == len(self.entries):
+            raise self._all_failed_error()
+
+    def _all_failed_error(self) -> DataError:
+        path, reason = self.failed[0] if self.failed else ("?", "?")
+        return DataError(
+            f"{type(self).__name__}: all {len(self.entries)} file(s) failed to load (first: "
+            f"{path}: {reason}); check the manifest and the files"
+        )
+
+
+class SegmentDataset(WaveDataset):
+    """Random fixed-length crops for vocoder training.
+
+    Each item is a crop of ``segment_length`` samples at a start drawn by
+    :func:`crop_offset` from ``(seed, epoch, index)``. Clips shorter than a segment are
+    zero-padded at the end (``short="pad"``) or left out at construction by their manifest
+    length (``short="skip"``; counted in ``num_skipped``/``skipped``; a file that turns out
+    shorter when read is then skipped like a bad file).
+
+    Args:
+        entries: Manifest entries.
+        segment_length: Samples per item (> 0).
+        sample_rate: Rate of the items; files at other rates are resampled on load.
+        normalize: ``"peak"`` scales each whole clip to a peak of 0.95 before cropping.
+        short: ``"pad"`` or ``"skip"`` clips shorter than ``segment_length``.
+        cache: True / False / None (auto by size), see :class:`WaveDataset`.
+        seed: Non-negative crop seed.
+        probe: Read every header at construction when not caching.
+
+    Items:
+        ``{"wave": (1, segment_length) float32, "index": int}``.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[ManifestEntry],
+        *,
+        segment_length: int,
+        sample_rate: int,
+        normalize: Normalize = "none",
+        short: Short = "pad",
+        cache: bool | None = None,
+        seed: int = 0,
+        probe: bool = True,
+    ) -> None:
+        if segment_length <= 0:
+            raise ValueError(f"segment_length must be > 0, got {segment_length}")
+        if short not in ("pad", "skip"):
+            raise ValueError(f"short must be 'pad' or 'skip', got {short!r}")
+        self.segment_length = int(segment_length)
+        self.short: Short = short
+        self.skipped: list[Path] = []
+        kept = list(entries)
+        if short == "skip":
+            self.sample_rate = sample_rate  # _expected_length needs it before the base init
+            kept = []
+            for entry in entries:
+                if self._expected_length(entry) < segment_length:
+                    self.skipped.append(entry.path)
+                else:
+                    kept.append(entry)
+            if self.skipped:
+                logger.info(
+                    "SegmentDataset: %d of %d clip(s) shorter than %d samples left out",
+                    len(self.skipped),
+                    len(self.skipped) + len(kept),
+                    segment_length,
+                )
+            if not kept:
+                raise DataError(
+                    f"SegmentDataset: all {len(self.skipped)} clip(s) are shorter than "
+                    f"segment_length={segment_length} samples at {sample_rate} Hz; use a "
+                    "shorter segment or short='pad'"
+                )
+        super().__init__(
+            kept,
+            sample_rate=sample_rate,
+            normalize=normalize,
+            cache=cache,
+            seed=seed,
+            probe=probe,
+        )
+
+    @property
+    def num_skipped(self) -> int:
+        """Clips left out at construction for being shorter than a segment (``short="skip"``)."""
+        return len(self.skipped)
+
+    def _build_item(self, index: int, wave: Tensor) -> Item:
+        """Crop (or pad) ``wave`` ``(1, T)`` to ``(1, segment_length)``."""
+        length = wave.shape[-1]
+        if length >= self.segment_length:
+            start = crop_offset(self.seed, self.epoch, index, length - self.segment_length)
+            segment = wave[:, start : start + self.segment_length].clone()
+        elif self.short == "skip":
+            raise _Unusable(f"{length} samples, shorter than segment_length={self.segment_length}")
+        else:
+            segment = torch.zeros(1, self.segment_length, dtype=torch.float32)
+            segment[:, :length] = wave
+        return {"wave": segment, "index": index}
+
+
+class ClipDataset(WaveDataset):
+    """Fixed-length clips, optionally labelled, for unconditional (or class-conditional) GANs.
+
+    Each file gives one clip of ``clip_length`` samples. With ``align="start"`` (default, the
+    WaveGAN convention) longer files are cut after ``clip_length`` samples and shorter ones are
+    zero-padded at the end; with ``align="center"`` both the cut and the padding are centred
+    (the middle of the file stays in the middle of the clip).
+
+    Args:
+        entries: Manifest entries; their ``label`` column gives the classes.
+        clip_length: Samples per clip (16384 is WaveGAN's, about 1 s at 16 kHz).
+        sample_rate: Rate of the clips; files at other rates are resampled on load.
+        labels: The class names, whose positions are the label ids. None: the sorted unique
+            labels found in the entries (empty when none has a label).
+        align: ``"start"`` or ``"center"``, see above.
+        normalize: ``"peak"`` scales each clip to a peak of 0.95.
+        cache: True / False / None (auto by size).
+        probe: Read every header at construction when not caching.
+
+    Items:
+        ``{"wave": (1, clip_length) float32, "label": int (-1 when unlabelled), "index": int}``.
+
+    Raises:
+        DataError: An entry's label is not in the given ``labels``.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[ManifestEntry],
+        *,
+        clip_length: int = 16384,
+        sample_rate: int = 16000,
+        labels: Sequence[str] | None = None,
+        align: Literal["start", "center"] = "start",
+        normalize: Normalize = "none",
+        cache: bool | None = None,
+        probe: bool = True,
+    ) -> None:
+        if clip_length <= 0:
+            raise ValueError(f"clip_length must be > 0, got {clip_length}")
+        if align not in ("start", "center"):
+            raise ValueError(f"align must be 'start' or 'center', got {align!r}")
+        self.clip_length = int(clip_length)
+        self.align = align
+        entries = list(entries)
+        if labels is None:
+            self.classes: list[str] = sorted({e.label for e in entries if e.label is not None})
+        else:
+            self.classes = list(labels)
+            if len(set(self.classes)) != len(self.classes):
+                raise ValueError(f"labels must be unique, got {self.classes}")
+            known = set(self.classes)
+            for entry in entries:
+                if entry.label is not None and entry.label not in known:
+                    raise DataError(
+                        f"{entry.path}: label {entry.label!r} is not one of the given labels "
+                        f"{self.classes}"
+                    )
+        lookup = {name: position for position, name in enumerate(self.classes)}
+        self._label_ids = [lookup[e.label] if e.label is not None else -1 for e in entries]
+        super().__init__(
+            entries, sample_rate=sample_rate, normalize=normalize, cache=cache, probe=probe
+        )
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 when unlabelled)."""
+        return len(self.classes)
+
+    def _build_item(self, index: int, wave: Tensor) -> Item:
+        """Cut or pad ``wave`` ``(1, T)`` to ``(1, clip_length)``."""
+        length, size = wave.shape[-1], self.clip_length
+        clip = torch.zeros(1, size, dtype=torch.float32)
+        if length >= size:
+            start = (length - size) // 2 if self.align == "center" else 0
+            clip.copy_(wave[:, start : start + size])
+        else:
+            start = (size - length) // 2 if self.align == "center" else 0
+            clip[:, start : start + length] = wave
+        return {"wave": clip, "label": self._label_ids[index], "index": index}
+
+
+class MelWavePairDataset(WaveDataset):
+    """Aligned crops of ground-truth-aligned mels (``.npy``) and their waveforms, for fine-tuning.
+
+    Each entry needs a ``mel_path`` to a float array ``(n_mels, frames)`` computed from (or
+    aligned to) the entry's audio with hop ``hop_length``. Frame ``i`` is taken to cover samples
+    ``[i * hop, (i + 1) * hop)``, which holds for every feature profile: ``frames`` is
+    ``len // hop`` (``hifigan``) or ``len // hop + 1`` (``center=True`` profiles), so the check
+    accepts ``|frames - num_samples // hop_length| <= tolerance_frames``. Usable frames are
+    ``min(frames, T // hop)``; an item is a crop of ``segment_frames`` of them, starting at a
+    frame drawn by :func:`crop_offset`, and the matching ``segment_frames * hop`` samples.
+    Shorter pairs are padded (wave with zeros, mel with the clip's minimum value, i.e. its
+    quietest level) or, with ``short="skip"``, left out at construction.
+
+    Files are never resampled (that would break the alignment): entries at a rate other than
+    ``sample_rate`` are refused at construction (all entries must share one rate when
+    ``sample_rate`` is None). The mel headers are read at construction (memory-mapped, cheap)
+    and every problem found there raises one :class:`MelAlignmentError` naming the first files;
+    a waveform whose decoded length contradicts its mel is skipped like a bad file.
+
+    Args:
+        entries: Manifest entries with ``mel_path``.
+        segment_frames: Mel frames per item.
+        hop_length: Samples per mel frame.
+        n_mels: Mel channels expected in every file.
+        tolerance_frames: Allowed difference between ``frames`` and ``num_samples // hop``.
+        sample_rate: The rate the mels were made at, or None (taken from the entries).
+        short: ``"pad"`` or ``"skip"`` pairs shorter than ``segment_frames``.
+        normalize: ``"none"`` (default; the mels were computed from un-normalised audio) or
+            ``"peak"``.
+        cache: True / False / None (auto by size) for the waveforms; mels are memory-mapped.
+        seed: Non-negative crop seed.
+
+    Items:
+        ``{"mel": (n_mels, segment_frames) float32, "wave": (1, segment_frames * hop_length)
+        float32, "index": int}``.
+
+    Raises:
+        MelAlignmentError: A missing ``mel_path``, an unreadable or mis-shaped mel file, or a
+            frame count that does not match the audio length.
+        DataError: Mixed or refused sample rates; all pairs too short with ``short="skip"``.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[ManifestEntry],
+        *,
+        segment_frames: int,
+        hop_length: int,
+        n_mels: int,
+        tolerance_frames: int = 1,
+        sample_rate: int | None = None,
+        short: Short = "pad",
+        normalize: Normalize = "none",
+        cache: bool | None = None,
+        seed: int = 0,
+    ) -> None:
+        if segment_frames <= 0 or hop_length <= 0 or n_mels <= 0:
+            raise ValueError(
+                "segment_frames, hop_length and n_mels must be > 0, got "
+                f"{segment_frames}, {hop_length}, {n_mels}"
+            )
+        if tolerance_frames < 0:
+            raise ValueError(f"tolerance_frames must be >= 0, got {tolerance_frames}")
+        if short not in ("pad", "skip"):
+            raise ValueError(f"short must be 'pad' or 'skip', got {short!r}")
+        entries = list(entries)
+        if not entries:
+            raise DataError("MelWavePairDataset: no entries (is the manifest empty?)")
+        rates = sorted({entry.sample_rate for entry in entries})
+        if sample_rate is None and len(rates) > 1:
+            raise DataError(
+                f"MelWavePairDataset: entries have several sample rates {rates}; mels need one "
+                "rate (pass sample_rate to name it, and resample the audio beforehand)"
+            )
+        rate = sample_rate if sample_rate is not None else rates[0]
+        for entry in entries:
+            if entry.sample_rate != rate:
+                raise DataError(
+                    f"{entry.path}: sample rate {entry.sample_rate} Hz, expected {rate} Hz; "
+                    "mel + wave pairs are not resampled (it would break their alignment)"
+                )
+        self.segment_frames = int(segment_frames)
+        self.hop_length = int(hop_length)
+        self.n_mels = int(n_mels)
+        self.tolerance_frames = int(tolerance_frames)
+        self.short: Short = short
+        self.skipped: list[Path] = []
+
+        problems: list[str] = []
+        kept: list[ManifestEntry] = []
+        frames_of: list[int] = []
+        for entry in entries:
+            try:
+                frames = self._check_pair(entry)
+            except MelAlignmentError as exc:
+                problems.append(str(exc))
+                continue
+            if short == "skip" and min(frames, entry.num_samples // hop_length) < segment_frames:
+                self.skipped.append(entry.path)
+                continue
+            kept.append(entry)
+            frames_of.append(frames)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise MelAlignmentError(f"{len(problems)} bad mel file(s): {problems[0]}{more}")
+        if not kept:
+            raise DataError(
+                f"MelWavePairDataset: all {len(self.skipped)} pair(s) are shorter than "
+                f"segment_frames={segment_frames}; use shorter segments or short='pad'"
+            )
+        if self.skipped:
+            logger.info(
+                "MelWavePairDataset: %d pair(s) shorter than %d frames left out",
+                len(self.skipped),
+                segment_frames,
+            )
+        self._frames = frames_of
+        super().__init__(kept, sample_rate=rate, normalize=normalize, cache=cache, seed=seed)
+
+    def _check_pair(self, entry: ManifestEntry) -> int:
+        """Frames of ``entry``'s mel after checking its file, shape and alignment."""
+        if entry.mel_path is None:
+            raise MelAlignmentError(f"{entry.path}: no mel_path in the manifest for this file")
+        try:
+            mel = np.load(entry.mel_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise MelAlignmentError(f"{entry.mel_path}: cannot read mel .npy ({exc})") from exc
+        if mel.ndim != 2 or mel.shape[0] != self.n_mels:
+            raise MelAlignmentError(
+                f"{entry.mel_path}: mel shape {tuple(mel.shape)}, expected ({self.n_mels}, "
+                "frames); check n_mels and that mels are stored as (n_mels, frames)"
+            )
+        frames = int(mel.shape[1])
+        expected = entry.num_samples // self.hop_length
+        if abs(frames - expected) > self.tolerance_frames:
+            raise MelAlignmentError(
+                f"{entry.mel_path}: {frames} frames, expected {expected} (+-"
+                f"{self.tolerance_frames}) for {entry.num_samples} samples of {entry.path} at "
+                f"hop {self.hop_length}; check hop_length and the feature profile"
+            )
+        return frames
+
+    def _build_item(self, index: int, wave: Tensor) -> Item:
+        """Aligned crops: mel ``(n_mels, segment_frames)``, wave ``(1, segment_frames * hop)``."""
+        entry, hop, size = self.entries[index], self.hop_length, self.segment_frames
+        frames = self._frames[index]
+        length = wave.shape[-1]
+        if abs(frames - length // hop) > self.tolerance_frames:
+            raise _Unusable(
+                f"decoded {length} samples but the mel {entry.mel_path} has {frames} frames at "
+                f"hop {hop}"
+            )
+        usable = min(frames, length // hop)
+        mel = np.load(entry.mel_path, mmap_mode="r", allow_pickle=False)
+        if usable >= size:
+            start = crop_offset(self.seed, self.epoch, index, usable - size)
+            mel_crop = torch.from_numpy(np.array(mel[:, start : start + size], dtype=np.float32))
+            wave_crop = wave[:, start * hop : (start + size) * hop].clone()
+        else:
+            if self.short == "skip":
+                raise _Unusable(f"{usable} usable frames, fewer than segment_frames={size}")
+            part = np.array(mel[:, :usable], dtype=np.float32)
+            floor = float(part.min()) if part.size else 0.0
+            mel_crop = torch.full((self.n_mels, size), floor, dtype=torch.float32)
+            mel_crop[:, :usable] = torch.from_numpy(part)
+            wave_crop = torch.zeros(1, size * hop, dtype=torch.float32)
+            wave_crop[:, : usable * hop] = wave[:, : usable * hop]
+        if not torch.isfinite(mel_crop).all():
+            raise _Unusable(f"non-finite values in {entry.mel_path}")
+        return {"mel": mel_crop, "wave": wave_crop, "index": index}
