@@ -244,6 +244,28 @@ def _save_npy_atomic(path: Path, array: Any) -> None:
         raise
 
 
+# Command groups of other areas live in their own modules (each a thin layer over the library)
+# and expose ``COMMANDS``: a list of click commands added to the group here.
+_COMMAND_MODULES = ("audiogan.cli_inference", "audiogan.cli_data", "audiogan.cli_eval")
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="audiogan")
