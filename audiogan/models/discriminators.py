@@ -1,0 +1,618 @@
+"""Discriminators: multi-period, multi-scale, multi-resolution STFT, their combination, WaveGAN.
+
+Every discriminator subclasses :class:`~audiogan.models.base.Discriminator` and maps
+``wave: (B, 1, T)`` (optionally ``labels: (B,)``) to a
+:class:`~audiogan.models.base.DiscriminatorOutput` with one logit tensor and one feature list
+per sub-discriminator. Each sub-discriminator sees one signal at a time: real and generated
+batches are passed in separate calls. ``names`` holds one label per sub-discriminator for logs.
+
+Architectures follow the papers (HiFi-GAN, MelGAN, UnivNet, WaveGAN); channel widths are
+arguments so tests can build tiny versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from audiogan.models import DISCRIMINATORS
+from audiogan.models.base import Discriminator, DiscriminatorOutput
+from audiogan.models.layers import keyed_randint, weight_norm
+
+
+def _as_batch_channel_time(wave: Tensor) -> Tensor:
+    """Return ``wave`` as (B, 1, T); accepts (B, T) or (B, 1, T)."""
+    if wave.dim() == 2:
+        wave = wave.unsqueeze(1)
+    if wave.dim() != 3 or wave.size(1) != 1:
+        raise ValueError(f"expected a waveform (B, 1, T) or (B, T), got {tuple(wave.shape)}")
+    return wave
+
+
+def _merge(outputs: Sequence[DiscriminatorOutput]) -> DiscriminatorOutput:
+    """Concatenate several outputs' logits and features, in order."""
+    logits: list[Tensor] = []
+    features: list[list[Tensor]] = []
+    for output in outputs:
+        logits.extend(output.logits)
+        features.extend(output.features)
+    return DiscriminatorOutput(logits, features)
+
+
+class _ConvStack(nn.Module):
+    """Sub-discriminator body: ``convs`` each followed by LeakyReLU, then a 1-channel ``post``.
+
+    Subclasses build ``convs``, ``post`` and ``negative_slope``; every post-activation map and
+    the final score map are the features.
+    """
+
+    convs: nn.ModuleList
+    post: nn.Module
+    negative_slope: float
+
+    def _score(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        features: list[Tensor] = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), self.negative_slope)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return x.flatten(1), features
+
+
+class _SameInputDiscriminator(Discriminator):
+    """A discriminator whose sub-discriminators all see the same waveform."""
+
+    discriminators: nn.ModuleList
+    names: list[str]
+
+    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
+        """Score a batch.
+
+        Args:
+            wave: (B, 1, T) waveform.
+            labels: ignored (unconditional).
+
+        Returns:
+            ``DiscriminatorOutput`` with one logit (B, N_k) and feature list per
+            sub-discriminator.
+        """
+        wave = _as_batch_channel_time(wave)
+        logits, features = [], []
+        for discriminator in self.discriminators:
+            logit, feature = discriminator(wave)
+            logits.append(logit)
+            features.append(feature)
+        return DiscriminatorOutput(logits, features)
+
+
+# --------------------------------------------------------------------------- multi-period
+
+
+class PeriodDiscriminator(_ConvStack):
+    """One HiFi-GAN period sub-discriminator: 2-D convs over the signal folded by ``period``.
+
+    Args:
+        period: fold the signal into (T / period, period) columns.
+        channels: output channels of the strided convolutions, then of the last stride-1 one.
+        kernel_size: kernel height (along time); width is 1.
+        stride: stride along time of all but the last convolution.
+        negative_slope: LeakyReLU slope.
+    """
+
+    def __init__(
+        self,
+        period: int,
+        *,
+        channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+        kernel_size: int = 5,
+        stride: int = 3,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if period < 1:
+            raise ValueError(f"period must be >= 1, got {period}")
+        self.period = period
+        self.negative_slope = negative_slope
+        padding = (kernel_size // 2, 0)
+        self.convs = nn.ModuleList()
+        in_channels = 1
+        for index, out_channels in enumerate(channels):
+            layer_stride = 1 if index == len(channels) - 1 else stride
+            conv = nn.Conv2d(
+                in_channels, out_channels, (kernel_size, 1), (layer_stride, 1), padding=padding
+            )
+            self.convs.append(weight_norm(conv))
+            in_channels = out_channels
+        self.post = weight_norm(nn.Conv2d(in_channels, 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Score one signal.
+
+        Args:
+            wave: (B, 1, T); T need not be a multiple of the period (reflect-padded).
+
+        Returns:
+            logits (B, frames * period) and the feature maps (B, C, frames, period) per layer
+            (post-activation, then the final score map).
+        """
+        batch, _, length = wave.shape
+        remainder = length % self.period
+        if remainder:
+            wave = F.pad(wave, (0, self.period - remainder), mode="reflect")
+        return self._score(wave.view(batch, 1, -1, self.period))
+
+
+@DISCRIMINATORS.register("mpd")
+class MultiPeriodDiscriminator(_SameInputDiscriminator):
+    """HiFi-GAN multi-period discriminator: one :class:`PeriodDiscriminator` per period.
+
+    Args:
+        periods: one sub-discriminator per period.
+        channels, kernel_size, stride, negative_slope: passed to each
+            :class:`PeriodDiscriminator`.
+    """
+
+    def __init__(
+        self,
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        *,
+        channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+        kernel_size: int = 5,
+        stride: int = 3,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(
+            PeriodDiscriminator(
+                int(period),
+                channels=channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                negative_slope=negative_slope,
+            )
+            for period in periods
+        )
+        self.names = [f"mpd_p{int(period)}" for period in periods]
+
+
+# --------------------------------------------------------------------------- multi-scale
+
+
+class ScaleDiscriminator(_ConvStack):
+    """One MelGAN / HiFi-GAN scale sub-discriminator: grouped, strided 1-D convolutions.
+
+    Args:
+        channels: output channels per convolution.
+        kernel_sizes: kernel per convolution.
+        strides: stride per convolution.
+        groups: groups per convolution (each must divide its in and out channels).
+        use_spectral_norm: spectral instead of weight normalisation.
+        negative_slope: LeakyReLU slope.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int] = (128, 128, 256, 512, 1024, 1024, 1024),
+        kernel_sizes: Sequence[int] = (15, 41, 41, 41, 41, 41, 5),
+        strides: Sequence[int] = (1, 2, 2, 4, 4, 1, 1),
+        groups: Sequence[int] = (1, 4, 16, 16, 16, 16, 1),
+        use_spectral_norm: bool = False,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not len(channels) == len(kernel_sizes) == len(strides) == len(groups):
+            raise ValueError("channels, kernel_sizes, strides and groups must have equal lengths")
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        self.negative_slope = negative_slope
+        self.convs = nn.ModuleList()
+        in_channels = 1
+        for out_channels, kernel, stride, group in zip(channels, kernel_sizes, strides, groups):
+            conv = nn.Conv1d(
+                in_channels, out_channels, kernel, stride, padding=kernel // 2, groups=group
+            )
+            self.convs.append(norm(conv))
+            in_channels = out_channels
+        self.post = norm(nn.Conv1d(in_channels, 1, 3, padding=1))
+
+    def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Score one signal.
+
+        Args:
+            wave: (B, 1, T).
+
+        Returns:
+            logits (B, frames) and the feature maps (B, C, frames_l) per layer.
+        """
+        return self._score(wave)
+
+
+@DISCRIMINATORS.register("msd")
+class MultiScaleDiscriminator(Discriminator):
+    """Multi-scale discriminator: scale ``s`` sees the signal average-pooled ``s`` times.
+
+    Pooling is ``AvgPool1d(kernel_size=4, stride=2, padding=2)``. The first scale (raw audio)
+    uses spectral norm, the others weight norm, as in HiFi-GAN.
+
+    Args:
+        scales: number of sub-discriminators.
+        channels, kernel_sizes, strides, groups, negative_slope: passed to every
+            :class:`ScaleDiscriminator`.
+    """
+
+    def __init__(
+        self,
+        scales: int = 3,
+        *,
+        channels: Sequence[int] = (128, 128, 256, 512, 1024, 1024, 1024),
+        kernel_sizes: Sequence[int] = (15, 41, 41, 41, 41, 41, 5),
+        strides: Sequence[int] = (1, 2, 2, 4, 4, 1, 1),
+        groups: Sequence[int] = (1, 4, 16, 16, 16, 16, 1),
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        self.discriminators = nn.ModuleList(
+            ScaleDiscriminator(
+                channels=channels,
+                kernel_sizes=kernel_sizes,
+                strides=strides,
+                groups=groups,
+                use_spectral_norm=index == 0,
+                negative_slope=negative_slope,
+            )
+            for index in range(scales)
+        )
+        self.pool = nn.AvgPool1d(kernel_size=4, stride=2, padding=2)
+        self.names = [f"msd_s{index}" for index in range(scales)]
+
+    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
+        """Score a batch.
+
+        Args:
+            wave: (B, 1, T) waveform.
+            labels: ignored (unconditional).
+
+        Returns:
+            ``DiscriminatorOutput`` with ``scales`` logits, each (B, N_s).
+        """
+        x = _as_batch_channel_time(wave)
+        logits, features = [], []
+        for index, discriminator in enumerate(self.discriminators):
+            if index > 0:
+                x = self.pool(x)
+            logit, feature = discriminator(x)
+            logits.append(logit)
+            features.append(feature)
+        return DiscriminatorOutput(logits, features)
+
+
+# --------------------------------------------------------------------------- multi-resolution
+
+
+class ResolutionDiscriminator(_ConvStack):
+    """One STFT-magnitude sub-discriminator (UnivNet style): 2-D convs over (frames, bins).
+
+    The spectrogram is computed in float32 with autocast disabled (``torch.stft`` has no bf16):
+    reflect padding of ``(n_fft - hop) // 2`` per side, ``center=False``, Hann window,
+    magnitude ``sqrt(re^2 + im^2 + 1e-9)`` (finite gradients at zero). The input must be longer
+    than ``(n_fft - hop) // 2`` samples.
+
+    Args:
+        n_fft: FFT size.
+        hop_length: hop between frames.
+        win_length: Hann window length (<= n_fft).
+        channels: width of every convolution.
+        num_downsamples: convolutions with stride 2 along frequency.
+        negative_slope: LeakyReLU slope.
+    """
+
+    def __init__(
+        self,
+        n_fft: int,
+        hop_length: int,
+        win_length: int,
+        *,
+        channels: int = 32,
+        num_downsamples: int = 3,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if win_length > n_fft:
+            raise ValueError(f"win_length {win_length} > n_fft {n_fft}")
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.negative_slope = negative_slope
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        layers = [nn.Conv2d(1, channels, (3, 9), padding=(1, 4))]
+        layers += [
+            nn.Conv2d(channels, channels, (3, 9), stride=(1, 2), padding=(1, 4))
+            for _ in range(num_downsamples)
+        ]
+        layers.append(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)))
+        self.convs = nn.ModuleList(weight_norm(layer) for layer in layers)
+        self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+
+    def spectrogram(self, wave: Tensor) -> Tensor:
+        """Magnitude spectrogram in float32.
+
+        Args:
+            wave: (B, 1, T).
+
+        Returns:
+            (B, 1, T // hop_length, n_fft // 2 + 1).
+        """
+        pad = (self.n_fft - self.hop_length) // 2
+        if wave.size(-1) <= pad:
+            raise ValueError(
+                f"STFT discriminator (n_fft {self.n_fft}, hop {self.hop_length}) needs more than "
+                f"{pad} samples, got {wave.size(-1)}"
+            )
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            x = F.pad(wave.float(), (pad, pad), mode="reflect").squeeze(1)
+            spec = torch.stft(
+                x,
+                self.n_fft,
+                hop_length=self.hop_length,
+                win_length=self.win_length,
+                window=self.window.float(),
+                center=False,
+                return_complex=True,
+            )
+            spec = torch.view_as_real(spec)
+            magnitude = torch.sqrt(spec.pow(2).sum(-1) + 1e-9)
+        return magnitude.transpose(1, 2).unsqueeze(1)
+
+    def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Score one signal.
+
+        Args:
+            wave: (B, 1, T).
+
+        Returns:
+            logits (B, frames * bins') and the feature maps (B, C, frames, bins_l) per layer.
+        """
+        return self._score(self.spectrogram(wave))
+
+
+@DISCRIMINATORS.register("mrd")
+class MultiResolutionDiscriminator(_SameInputDiscriminator):
+    """Multi-resolution STFT discriminator: one :class:`ResolutionDiscriminator` per resolution.
+
+    Args:
+        resolutions: ``(n_fft, hop_length, win_length)`` per sub-discriminator.
+        channels, num_downsamples, negative_slope: passed to each sub-discriminator.
+    """
+
+    def __init__(
+        self,
+        resolutions: Sequence[Sequence[int]] = (
+            (512, 128, 512),
+            (1024, 256, 1024),
+            (2048, 512, 2048),
+        ),
+        *,
+        channels: int = 32,
+        num_downsamples: int = 3,
+        negative_slope: float = 0.1,
+    ) -> None:
+        super().__init__()
+        parsed = [tuple(int(value) for value in resolution) for resolution in resolutions]
+        for resolution in parsed:
+            if len(resolution) != 3:
+                raise ValueError(f"a resolution is (n_fft, hop, win_length), got {resolution}")
+        self.discriminators = nn.ModuleList(
+            ResolutionDiscriminator(
+                n_fft,
+                hop,
+                win,
+                channels=channels,
+                num_downsamples=num_downsamples,
+                negative_slope=negative_slope,
+            )
+            for n_fft, hop, win in parsed
+        )
+        self.names = [f"mrd_{n_fft}_{hop}_{win}" for n_fft, hop, win in parsed]
+
+
+# --------------------------------------------------------------------------- combined
+
+
+@DISCRIMINATORS.register("combined")
+class CombinedDiscriminator(Discriminator):
+    """The parts a vocoder recipe asks for, in the order MPD, MSD, MRD.
+
+    ``build_discriminator("combined", periods=[2, 3, 5, 7, 11], scales=3)`` is HiFi-GAN's;
+    adding ``resolutions=[[512, 128, 512], ...]`` adds UnivNet's MRD. An empty / ``None`` / 0
+    value skips a part.
+
+    Args:
+        periods: periods of the multi-period part.
+        scales: number of scales of the multi-scale part.
+        resolutions: ``(n_fft, hop, win)`` per sub-discriminator of the STFT part.
+        mpd_params: extra keyword arguments for :class:`MultiPeriodDiscriminator`.
+        msd_params: extra keyword arguments for :class:`MultiScaleDiscriminator`.
+        mrd_params: extra keyword arguments for :class:`MultiResolutionDiscriminator`.
+    """
+
+    def __init__(
+        self,
+        periods: Sequence[int] | None = (2, 3, 5, 7, 11),
+        scales: int | None = 3,
+        resolutions: Sequence[Sequence[int]] | None = None,
+        *,
+        mpd_params: Mapping[str, Any] | None = None,
+        msd_params: Mapping[str, Any] | None = None,
+        mrd_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        parts: list[_SameInputDiscriminator | MultiScaleDiscriminator] = []
+        if periods:
+            parts.append(MultiPeriodDiscriminator(periods, **dict(mpd_params or {})))
+        if scales:
+            parts.append(MultiScaleDiscriminator(scales, **dict(msd_params or {})))
+        if resolutions:
+            parts.append(MultiResolutionDiscriminator(resolutions, **dict(mrd_params or {})))
+        if not parts:
+            raise ValueError("combined discriminator: periods, scales and resolutions all empty")
+        self.parts = nn.ModuleList(parts)
+        self.names = [name for part in parts for name in part.names]
+
+    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
+        """Score a batch.
+
+        Args:
+            wave: (B, 1, T) waveform.
+            labels: passed on to every part (all ignore it).
+
+        Returns:
+            The parts' outputs concatenated: ``len(self.names)`` logits and feature lists.
+        """
+        wave = _as_batch_channel_time(wave)
+        return _merge([part(wave, labels) for part in self.parts])
+
+
+# --------------------------------------------------------------------------- WaveGAN
+
+
+def phase_shuffle(
+    x: Tensor, radius: int, generator: torch.Generator | None = None, salt: int = 0
+) -> Tensor:
+    """Shift every example by its own random offset in ``[-radius, radius]`` (reflect padding).
+
+    ``out[b, :, t] = x[b, :, t - k_b]``, reading reflected samples past either edge. The
+    offsets are drawn from ``generator`` (on its device, then moved to ``x``'s); when it is
+    ``None``, from the per-sample keys of an active :func:`audiogan.models.layers.sample_keys`
+    block (mixed with ``salt``, so each layer differs) — how the trainer makes them independent
+    of the number of ranks — else from the global RNG of ``x``'s device. Differentiable to any
+    order.
+
+    Args:
+        x: (B, C, T) with T > radius.
+        radius: largest shift; 0 returns ``x``.
+        generator: optional source of randomness.
+        salt: mixed into per-sample keys (the layer index).
+
+    Returns:
+        (B, C, T), the shifted ``x``.
+    """
+    if radius <= 0:
+        return x
+    batch, channels, length = x.shape
+    if generator is not None:
+        shifts = torch.randint(
+            -radius, radius + 1, (batch, 1), generator=generator, device=generator.device
+        )
+    else:
+        shifts = keyed_randint(-radius, radius + 1, batch, salt, x.device).view(batch, 1)
+    padded = F.pad(x, (radius, radius), mode="reflect")
+    index = torch.arange(length, device=x.device) + radius - shifts.to(x.device)
+    return padded.gather(2, index.unsqueeze(1).expand(batch, channels, length))
+
+
+_WAVEGAN_EXTRA_STRIDE = {16384: None, 32768: 2, 65536: 4}
+
+
+@DISCRIMINATORS.register("wavegan")
+class WaveGANDiscriminator(Discriminator):
+    """The WaveGAN discriminator (Donahue et al., 2019), optionally a projection discriminator.
+
+    Five ``Conv1d(kernel 25, stride 4)`` layers with ``d, 2d, 4d, 8d, 16d`` channels, each
+    followed by LeakyReLU(0.2) and, all but the last, by phase shuffle; the (16d, 16) map is
+    flattened and a dense layer gives the logit. Clips of 32768 / 65536 samples get a sixth
+    layer with 32d channels and stride 2 / 4, as in the reference implementation, so the last
+    map is always 16 long. No normalisation layers (WGAN-GP friendly); double backward works.
+
+    Phase shuffle only acts in training mode; it draws from the ``generator`` passed to
+    :meth:`forward`, else from the global RNG (seed it, or pass a ``torch.Generator``, for
+    reproducibility). With ``num_classes > 0`` the logit gains ``<embed(label), h>`` (projection
+    discriminator, Miyato & Koyama 2018), ``h`` being the flattened last feature map.
+
+    Args:
+        slice_len: input length, 16384, 32768 or 65536.
+        model_size: ``d``, the width multiplier (64 in the paper).
+        kernel_size: kernel of every convolution.
+        phase_shuffle_radius: the ``n`` of phase shuffle (2 in the paper; 0 disables it).
+        negative_slope: LeakyReLU slope.
+        num_classes: number of class labels for the projection; 0 = unconditional.
+    """
+
+    def __init__(
+        self,
+        slice_len: int = 16384,
+        *,
+        model_size: int = 64,
+        kernel_size: int = 25,
+        phase_shuffle_radius: int = 2,
+        negative_slope: float = 0.2,
+        num_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        if slice_len not in _WAVEGAN_EXTRA_STRIDE:
+            valid = sorted(_WAVEGAN_EXTRA_STRIDE)
+            raise ValueError(f"slice_len must be one of {valid}, got {slice_len}")
+        self.slice_len = slice_len
+        self.num_classes = num_classes
+        self.phase_shuffle_radius = phase_shuffle_radius
+        self.negative_slope = negative_slope
+        plan = [(model_size * 2**index, 4) for index in range(5)]
+        extra_stride = _WAVEGAN_EXTRA_STRIDE[slice_len]
+        if extra_stride is not None:
+            plan.append((model_size * 32, extra_stride))
+        self.convs = nn.ModuleList()
+        in_channels = 1
+        for out_channels, stride in plan:
+            padding = (kernel_size - stride + 1) // 2  # 'same': output length T / stride
+            self.convs.append(nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding))
+            in_channels = out_channels
+        self.feature_dim = in_channels * 16
+        self.dense = nn.Linear(self.feature_dim, 1)
+        self.embedding = nn.Embedding(num_classes, self.feature_dim) if num_classes > 0 else None
+        self.names = ["wavegan"]
+
+    def forward(
+        self,
+        wave: Tensor,
+        labels: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> DiscriminatorOutput:
+        """Score a batch.
+
+        Args:
+            wave: (B, 1, slice_len) waveform.
+            labels: (B,) integer class labels; required when ``num_classes > 0``, else ignored.
+            generator: source of the phase-shuffle offsets (global RNG when ``None``).
+
+        Returns:
+            ``DiscriminatorOutput`` with one logit (B, 1) and the post-activation map of every
+            convolution, (B, C_l, slice_len / prod(strides[:l+1])).
+        """
+        x = _as_batch_channel_time(wave)
+        if x.size(-1) != self.slice_len:
+            raise ValueError(
+                f"WaveGAN discriminator expects {self.slice_len} samples, got {x.size(-1)}"
+            )
+        features: list[Tensor] = []
+        for index, conv in enumerate(self.convs):
+            x = F.leaky_relu(conv(x), self.negative_slope)
+            features.append(x)
+            if self.training and index < len(self.convs) - 1:
+                x = phase_shuffle(x, self.phase_shuffle_radius, generator, salt=index)
+        h = x.flatten(1)
+        logit = self.dense(h)
+        if self.embedding is not None:
+            if labels is None:
+                raise ValueError(
+                    f"this discriminator is conditional ({self.num_classes} classes): pass labels"
+                )
+            if labels.dim() != 1 or labels.size(0) != h.size(0):
+                raise ValueError(f"labels must be (B,) = ({h.size(0)},), got {tuple(labels.shape)}")
+            logit = logit + (self.embedding(labels.long()) * h).sum(dim=1, keepdim=True)
+        return DiscriminatorOutput([logit], [features])
