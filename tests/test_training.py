@@ -280,6 +280,7 @@ def test_ddp_matches_single_process(kind: str, corpus: Path, labelled_corpus: Pa
                        nprocs=2, join=True, start_method="spawn")
     ddp = torch.load(tmp_path / "ddp_rank0.pt", weights_only=True)
     for part in ("discriminator", "generator"):
+        assert len(grads[part]) > 4, f"no {part} gradients captured"
         assert grads[part].keys() == ddp["grads"][part].keys()
         for name, grad in grads[part].items():
             torch.testing.assert_close(ddp["grads"][part][name], grad, rtol=1e-4, atol=1e-6,
