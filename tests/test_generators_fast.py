@@ -16,8 +16,17 @@ from audiogan.models.istft import InverseSTFT, ISTFTGenerator
 from audiogan.models.layers import has_weight_norm
 from audiogan.models.wavegan import WaveGANGenerator
 
+# torch.jit is deprecated in favour of torch.export but still what many users deploy; test both.
+JIT_DEPRECATION = pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:FutureWarning")
+
 TINY_ISTFT = {"dim": 16, "intermediate_dim": 24, "num_layers": 2}
 N_MELS = 10
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    # Weight init draws from the global RNG: seed it so no test depends on test order.
+    torch.manual_seed(0)
 
 
 def tiny_istft(**overrides: object) -> ISTFTGenerator:
@@ -72,6 +81,7 @@ ISTFT_GEOMETRIES = [  # (n_fft, hop, win)
     (1920, 480, 1920),
     (2048, 512, 2048),
     (64, 16, 48),  # window shorter than n_fft: zero-padded in the centre, as torch does
+    (64, 16, 47),  # ... also when it cannot sit exactly in the centre
     (63, 16, 63),  # odd n_fft: no Nyquist bin
 ]
 
@@ -142,6 +152,7 @@ def test_inverse_stft_same_padding_inverts_hifigan_framing(hop: int) -> None:
     assert (out - wave).abs().max().item() <= 1e-5
 
 
+@JIT_DEPRECATION
 def test_inverse_stft_traces_scripts_and_has_no_complex_ops() -> None:
     module = InverseSTFT(64, 16, padding="same")
     real, imag = (x.float() for x in random_spectrum(64, 10, batch=1))
@@ -156,11 +167,22 @@ def test_inverse_stft_traces_scripts_and_has_no_complex_ops() -> None:
     assert torch.allclose(scripted(real2, imag2), module(real2, imag2), atol=1e-6)
 
 
+@JIT_DEPRECATION
 def test_istft_generator_traces_with_dynamic_length() -> None:
     gen = tiny_istft(n_fft=64, hop_length=16).eval()
     traced = torch.jit.trace(gen, torch.randn(1, N_MELS, 8))
     mel = torch.randn(2, N_MELS, 21)
     assert torch.allclose(traced(mel), gen(mel), atol=1e-6)
+
+
+def test_istft_generator_exports_with_dynamic_frames() -> None:
+    gen = tiny_istft(n_fft=64, hop_length=16).eval()
+    frames = torch.export.Dim("frames", min=1, max=100_000)
+    program = torch.export.export(gen, (torch.randn(1, N_MELS, 12),), dynamic_shapes=({2: frames},))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert not [t for t in targets if "fft" in t or "complex" in t], targets
+    mel = torch.randn(1, N_MELS, 29)
+    assert torch.allclose(program.module()(mel), gen(mel), atol=1e-6)
 
 
 def test_inverse_stft_stays_float32_under_autocast() -> None:
@@ -311,6 +333,7 @@ def test_wavegan_sample_latent_is_seeded_and_uniform() -> None:
     assert first.device == next(gen.parameters()).device
 
 
+@JIT_DEPRECATION
 def test_wavegan_scripts() -> None:
     gen = tiny_wavegan(num_classes=3).eval()
     z, labels = gen.sample_latent(2), torch.tensor([0, 2])

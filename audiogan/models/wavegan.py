@@ -122,6 +122,17 @@ class WaveGANGenerator(Generator):
             _transposed_conv(c_in, c_out, kernel_size, stride)
             for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides, strict=True)
         )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights and zero biases: the TensorFlow defaults WaveGAN trained with.
+
+        (PyTorch's default for transposed convs draws non-zero biases, which in narrow models
+        can switch a ReLU channel off for every input.) The label embedding keeps N(0, 1).
+        """
+        for layer in [self.dense, *self.convs]:
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def sample_latent(
         self,
