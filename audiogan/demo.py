@@ -43,12 +43,12 @@ class DemoResult:
 
 def vocoder_config(train: Path, valid: Path, *, quick: bool) -> Config:
     """A small HiFi-GAN (V1 layout, 32 initial channels) with slim discriminators."""
-    steps = 300 if quick else 2500
+    steps = 300 if quick else 2400
     return config_from_dict({
         "sample_rate": 22050,
         "features": {"profile": "hifigan"},
         "generator": {"name": "hifigan", "params": {
-            "preset": "v1", "upsample_initial_channel": 32 if quick else 64}},
+            "preset": "v1", "upsample_initial_channel": 32}},
         "discriminator": {"name": "combined", "params": {
             "periods": [2, 3, 5], "scales": 2,
             "mpd_params": {"channels": [8, 16, 32, 64, 64]},
