@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 
 from audiogan.audio import load_audio, peak_normalize, save_audio
 from audiogan.config import Config, save_config
-from audiogan.data.datasets import ClipDataset, SegmentDataset
+from audiogan.data.datasets import ClipDataset, MelWavePairDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
 from audiogan.data.sampler import ResumableSampler
 from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
@@ -223,8 +223,16 @@ class Trainer:
         if not c.data.train:
             raise ValueError("data.train: give the training manifest (TSV)")
         entries = read_manifest(c.data.train)
-        if self.input_kind == "latent":
-            dataset: Any = ClipDataset(
+        if self.input_kind == "mel" and any(e.mel_path for e in entries):
+            # Fine-tuning on (mel from a TTS model, ground-truth wave) pairs.
+            dataset: Any = MelWavePairDataset(
+                entries, segment_frames=t.segment_length // self.generator.hop_length,
+                hop_length=self.generator.hop_length, n_mels=c.features.n_mels,
+                sample_rate=c.sample_rate, short=c.data.short_clips,
+                normalize=c.data.normalize, cache=c.data.cache, seed=t.seed,
+            )
+        elif self.input_kind == "latent":
+            dataset = ClipDataset(
                 entries, clip_length=self.generator.hop_length, sample_rate=c.sample_rate,
                 labels=list(c.data.labels) if c.data.labels else None,
             )
@@ -380,6 +388,8 @@ class Trainer:
         labels = None
         if self.generator.num_classes > 0:
             labels = micro["label"].long()
+        if "mel" in micro:  # ground-truth-aligned mels given with the data
+            return micro["mel"], labels, real
         if self.input_kind == "mel":
             mel = self.features(real.squeeze(1))
             frames = real.shape[-1] // self.generator.hop_length
