@@ -57,6 +57,9 @@ class FeaturesConfig:
     n_mels: int | None = None
     f_min: float | None = None
     f_max: float | None = None
+    stats: bool = False
+    """Compute per-mel-channel mean/scale over the training data and z-normalise the model's
+    input with them (ParallelWaveGAN's convention); the statistics travel with the model."""
     f_max_is_nyquist: bool = False
     """Set by the loader when the YAML says ``f_max: null`` explicitly (meaning sr/2)."""
 
@@ -502,6 +505,7 @@ def _resolve_features(config: Config) -> Config:
         n_mels=spec.n_mels,
         f_min=float(spec.f_min),
         f_max=None if spec.f_max is None else float(spec.f_max),
+        stats=f.stats,
         f_max_is_nyquist=spec.f_max is None,
     )
     return dataclasses.replace(config, features=features)

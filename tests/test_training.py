@@ -382,3 +382,19 @@ def test_fine_tuning_on_mel_wave_pairs(corpus: Path, tmp_path: Path) -> None:
     np.save(data / "clip0.npy", bad)
     with pytest.raises(Exception, match="clip0"):
         Trainer(config, tmp_path / "run2", device="cpu", console=False)
+
+
+def test_pwg_feature_stats_are_computed_and_saved(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=1, checkpoint_every=1000)
+    data = config.to_dict()
+    data["features"] = {"profile": "pwg", "stats": True}
+    config = config_from_dict(data)
+    trainer = Trainer(config, tmp_path / "run", device="cpu", console=False)
+    assert trainer.features.has_stats
+    wave = trainer.train_set[0]["wave"]
+    normalised = trainer.features(wave)
+    # z-normalised over the corpus: per-channel values centred near 0 with unit-ish spread
+    assert normalised.mean().abs() < 1.0 and 0.2 < normalised.std() < 3.0
+    trainer.fit()
+    state = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "run", 1))
+    assert {"mean", "scale"} <= set(state["features"])

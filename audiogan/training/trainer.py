@@ -40,6 +40,7 @@ from audiogan.audio import load_audio, peak_normalize, save_audio
 from audiogan.config import Config, save_config
 from audiogan.data.datasets import ClipDataset, MelWavePairDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
+from audiogan.features import compute_stats
 from audiogan.data.sampler import ResumableSampler
 from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
 from audiogan.models.layers import sample_keys
@@ -196,6 +197,8 @@ class Trainer:
         self.ema = EMA.of(self.generator, t.ema_decay) if t.ema_decay else None
 
         self.train_set, self.sampler = self._build_data()
+        if config.features.stats and self.input_kind == "mel" and not resume:
+            self._compute_feature_stats()
         self.step = 0
         self.epoch = 0
         self.best_score: float | None = None
@@ -251,6 +254,22 @@ class Trainer:
             len(dataset), seed=t.seed, rank=self.dist.rank, world_size=self.dist.world_size
         )
         return dataset, sampler
+
+    def _compute_feature_stats(self, max_clips: int = 1000) -> None:
+        """z-normalisation statistics of the input features over (up to) ``max_clips`` clips."""
+        entries = read_manifest(self.config.data.train)[:max_clips]
+
+        def mels() -> Iterator[Tensor]:
+            for entry in entries:
+                wave, _ = load_audio(entry.path, sample_rate=self.config.sample_rate)
+                if self.config.data.normalize == "peak":
+                    wave = peak_normalize(wave)
+                yield self.features(wave.to(self.device))
+
+        self.features.set_stats(None, None)
+        mean, scale = compute_stats(mels())
+        self.features.set_stats(mean.to(self.device), scale.to(self.device))
+        log.info("feature statistics computed over %d clips", len(entries))
 
     def _loader(self) -> DataLoader:
         t = self.config.training
