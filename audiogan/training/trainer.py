@@ -36,12 +36,12 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from audiogan.audio import load_audio, peak_normalize, save_audio
+from audiogan.audio import load_audio, peak_normalize
 from audiogan.config import Config, save_config
 from audiogan.data.datasets import ClipDataset, MelWavePairDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
-from audiogan.features import compute_stats
 from audiogan.data.sampler import ResumableSampler
+from audiogan.features import compute_stats
 from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
 from audiogan.models.layers import sample_keys
 from audiogan.training import checkpoint as ckpt
@@ -56,6 +56,8 @@ from audiogan.training.components import (
 )
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
+from audiogan.training.randomness import keyed_normal, keyed_uniform, sample_key
+from audiogan.training.validation import sample_clips, validate_vocoder
 
 log = logging.getLogger(__name__)
 
@@ -94,29 +96,6 @@ class TrainResult:
     best_score: float | None
     last_checkpoint: Path | None
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _key(*parts: int) -> int:
-    """A stable 63-bit seed from integers (rank- and resume-independent)."""
-    value = 0x9E3779B97F4A7C15
-    for part in parts:
-        value = (value ^ (int(part) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9
-        value &= 0xFFFFFFFFFFFFFFFF
-        value ^= value >> 31
-    return value & 0x7FFFFFFFFFFFFFFF
-
-
-def keyed_normal(keys: list[int], size: int, device: torch.device) -> Tensor:
-    """(len(keys), size) standard normal, row i drawn from a generator seeded with keys[i]."""
-    rows = [torch.randn(size, generator=torch.Generator().manual_seed(k)) for k in keys]
-    return torch.stack(rows).to(device)
-
-
-def keyed_uniform(keys: list[int], device: torch.device) -> Tensor:
-    """(len(keys),) uniform [0, 1), element i from a generator seeded with keys[i]."""
-    return torch.stack(
-        [torch.rand(1, generator=torch.Generator().manual_seed(k))[0] for k in keys]
-    ).to(device)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -278,7 +257,7 @@ class Trainer:
         return DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, drop_last=True,
             num_workers=t.num_workers, pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(_key(t.seed, self.epoch)),
+            generator=torch.Generator().manual_seed(sample_key(t.seed, self.epoch)),
             persistent_workers=False,
         )
 
@@ -413,8 +392,7 @@ class Trainer:
             mel = self.features(real.squeeze(1))
             frames = real.shape[-1] // self.generator.hop_length
             return mel[..., :frames], labels, real
-        keys = [_key(self.config.training.seed, self.step, salt, int(i)) for i in micro["index"]]
-        z = keyed_normal(keys, self.generator.latent_dim, self.device)
+        z = keyed_normal(self._sample_keys(micro, salt), self.generator.latent_dim, self.device)
         return z, labels, real
 
     def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
@@ -428,7 +406,9 @@ class Trainer:
         return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(n)]
 
     def _sample_keys(self, micro: dict[str, Tensor], salt: int) -> list[int]:
-        return [_key(self.config.training.seed, self.step, salt, int(i)) for i in micro["index"]]
+        """One key per sample of ``micro``: (seed, step, salt, dataset index)."""
+        seed = self.config.training.seed
+        return [sample_key(seed, self.step, salt, int(i)) for i in micro["index"]]
 
     def _clip_and_step(
         self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -557,52 +537,18 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mel L1 and MR-STFT distance on the valid clips (vocoders), or sample clips."""
-        c, t = self.config, self.config.training
         model = self.eval_generator()
         sample_dir = self.run_dir / "samples" / f"step_{self.step:08d}"
         if self.input_kind == "latent":
-            classes = getattr(self.train_set, "classes", None) or []
-            n = t.num_samples
-            keys = [_key(t.seed, 0, 7, i) for i in range(n)]
-            z = keyed_normal(keys, self.generator.latent_dim, self.device)
-            labels = None
-            if self.generator.num_classes:
-                labels = torch.arange(n, device=self.device) % self.generator.num_classes
-            clips = model(z, labels).float().cpu()
-            for i, clip in enumerate(clips):
-                name = classes[int(labels[i])] if labels is not None and classes else "any"
-                save_audio(sample_dir / f"{name}_{i:05d}.wav", clip[0], c.sample_rate)
-                self.monitor.audio(self.step, f"sample/{i}", clip[0], c.sample_rate)
-            rms = float(clips.pow(2).mean().sqrt())
-            return {"sample_rms": rms, "sample_finite": float(torch.isfinite(clips).all())}
-        if not c.data.valid:
-            return {}
-        entries = read_manifest(c.data.valid)[: t.valid_clips]
-        mel_l1, stft = [], []
-        metric_mel = getattr(self.losses, "mel", None)
-        for i, entry in enumerate(entries):
-            wave, _ = load_audio(entry.path, sample_rate=c.sample_rate)
-            if c.data.normalize == "peak":
-                wave = peak_normalize(wave)
-            wave = wave[:, : wave.shape[-1] // self.generator.hop_length
-                        * self.generator.hop_length].to(self.device)
-            if wave.shape[-1] == 0:
-                continue
-            mel = self.features(wave)[..., : wave.shape[-1] // self.generator.hop_length]
-            fake = model(mel).float()
-            real = wave.unsqueeze(0)
-            if metric_mel is not None:
-                mel_l1.append(float(metric_mel(fake, real)))
-            stft.append(float(self.valid_metric(fake, real)))
-            if i < t.num_samples:
-                save_audio(sample_dir / f"{Path(entry.path).stem}.wav", fake[0, 0].cpu(),
-                           c.sample_rate)
-                self.monitor.audio(self.step, f"valid/{i}", fake[0, 0], c.sample_rate)
-                self.monitor.image(self.step, f"valid_mel/{i}", self.features(fake[0])[0])
-        out = {"mr_stft": sum(stft) / max(len(stft), 1)}
-        if mel_l1:
-            out["mel_l1"] = sum(mel_l1) / len(mel_l1)
-        return out
+            return sample_clips(
+                model, config=self.config, classes=getattr(self.train_set, "classes", None),
+                device=self.device, sample_dir=sample_dir, monitor=self.monitor, step=self.step,
+            )
+        return validate_vocoder(
+            model, config=self.config, features=self.features,
+            mel_metric=getattr(self.losses, "mel", None), stft_metric=self.valid_metric,
+            device=self.device, sample_dir=sample_dir, monitor=self.monitor, step=self.step,
+        )
 
     def _score(self, metrics: dict[str, float]) -> float | None:
         return metrics.get("mel_l1", metrics.get("mr_stft"))
