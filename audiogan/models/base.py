@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from audiogan.models.layers import remove_weight_norm
@@ -52,6 +53,23 @@ class Generator(nn.Module):
     def remove_weight_norm(self) -> None:
         """Fold weight-norm parametrisations into plain weights (outputs unchanged)."""
         remove_weight_norm(self)
+
+    def sample_latent(
+        self,
+        batch: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Draw ``(batch, latent_dim)`` latent vectors from this model's prior.
+
+        Standard normal unless a subclass overrides it (WaveGAN: uniform [-1, 1)). Drawn on
+        ``generator``'s device (CPU by default), then moved to ``device``, so a seed gives the
+        same z on any device. Training and :class:`audiogan.WaveGenerator` both draw through
+        this method, so they always agree.
+        """
+        source = generator.device if generator is not None else torch.device("cpu")
+        z = torch.randn(batch, self.latent_dim, generator=generator, device=source)
+        return z if device is None else z.to(device)
 
 
 class Discriminator(nn.Module):

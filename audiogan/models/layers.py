@@ -36,6 +36,12 @@ def remove_weight_norm(model: nn.Module) -> nn.Module:
     """
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight"):
+            # remove_parametrizations deletes the ``weight`` property from the module's class,
+            # and a copy.deepcopy of a parametrised module shares that (generated) class with
+            # the original: give each module a class of its own first, so folding a copy
+            # (e.g. for export during training) never breaks the original.
+            cls = type(module)
+            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     return model
 

@@ -6,8 +6,12 @@ shuffle) by ``(seed, step, salt, dataset index)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
+
+from audiogan.models.base import Generator
 
 
 def sample_key(*parts: int) -> int:
@@ -20,10 +24,13 @@ def sample_key(*parts: int) -> int:
     return value & 0x7FFFFFFFFFFFFFFF
 
 
-def keyed_normal(keys: list[int], size: int, device: torch.device) -> Tensor:
-    """(len(keys), size) standard normal, row i drawn from a generator seeded with keys[i]."""
-    rows = [torch.randn(size, generator=torch.Generator().manual_seed(k)) for k in keys]
-    return torch.stack(rows).to(device)
+def keyed_latents(model: Generator, keys: Sequence[int], device: torch.device | str) -> Tensor:
+    """(len(keys), latent_dim) latents from ``model``'s prior, row i seeded with keys[i]."""
+    if not keys:
+        return torch.zeros(0, model.latent_dim, device=device)
+    rows = [model.sample_latent(1, generator=torch.Generator().manual_seed(int(k)))
+            for k in keys]
+    return torch.cat(rows).to(device)
 
 
 def keyed_uniform(keys: list[int], device: torch.device) -> Tensor:

@@ -56,7 +56,7 @@ from audiogan.training.components import (
 )
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
-from audiogan.training.randomness import keyed_normal, keyed_uniform, sample_key
+from audiogan.training.randomness import keyed_latents, keyed_uniform, sample_key
 from audiogan.training.validation import sample_clips, validate_vocoder
 
 log = logging.getLogger(__name__)
@@ -392,7 +392,7 @@ class Trainer:
             mel = self.features(real.squeeze(1))
             frames = real.shape[-1] // self.generator.hop_length
             return mel[..., :frames], labels, real
-        z = keyed_normal(self._sample_keys(micro, salt), self.generator.latent_dim, self.device)
+        z = keyed_latents(self.generator, self._sample_keys(micro, salt), self.device)
         return z, labels, real
 
     def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:

@@ -12,7 +12,7 @@ from audiogan.config import Config
 from audiogan.data.manifest import read_manifest
 from audiogan.features import MelSpectrogram
 from audiogan.training.monitor import NullMonitor
-from audiogan.training.randomness import keyed_normal, sample_key
+from audiogan.training.randomness import keyed_latents, sample_key
 
 
 @torch.no_grad()
@@ -82,7 +82,7 @@ def sample_clips(
     """
     t = config.training
     n = t.num_samples
-    z = keyed_normal([sample_key(t.seed, 0, 7, i) for i in range(n)], model.latent_dim, device)
+    z = keyed_latents(model, [sample_key(t.seed, 0, 7, i) for i in range(n)], device)
     labels = None
     if model.num_classes:
         labels = torch.arange(n, device=device) % model.num_classes

@@ -1,0 +1,223 @@
+"""Model directories (safetensors + YAML), ONNX and TorchScript exports and their parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _inference_runs import (
+    Run,
+    tiny_config,
+    tiny_generator,
+    vocoder_config,
+    vocoder_run,
+    wavegan_run,
+    write_corpus,
+)
+from safetensors import safe_open
+
+from audiogan import Vocoder, WaveGenerator
+from audiogan.config import load_config
+from audiogan.export import ExportError, export_model
+from audiogan.loading import (
+    CONFIG_NAME,
+    ONNX_NAME,
+    STATS_NAME,
+    TORCHSCRIPT_NAME,
+    WEIGHTS_NAME,
+    LoadedModel,
+    ModelFileError,
+    load_model,
+)
+from audiogan.models import Generator
+from audiogan.models.layers import has_weight_norm
+from audiogan.training import checkpoint as ckpt
+from audiogan.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return vocoder_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def wg_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return wavegan_run(tmp_path_factory)
+
+
+def _loaded(name: str) -> LoadedModel:
+    """An untrained tiny generator of ``name`` with its config (hop 256, 80 mels)."""
+    generator = tiny_generator(name).eval()
+    generator.remove_weight_norm()
+    return LoadedModel(generator, tiny_config(name))
+
+
+def _mel(frames: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return -11.0 + 12.0 * torch.rand(batch, 80, frames, generator=gen)
+
+
+def test_model_dir_contents(run: Run, tmp_path: Path) -> None:
+    result = export_model(run.run_dir, tmp_path / "model")
+    out = tmp_path / "model"
+    assert sorted(p.name for p in out.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+    assert result.source == run.run_dir / "checkpoints" / "best.pt"
+    assert load_config(out / CONFIG_NAME) == run.trainer.config  # the resolved config
+    with safe_open(str(out / WEIGHTS_NAME), framework="pt") as handle:
+        meta = handle.metadata()
+        keys = list(handle.keys())
+    assert meta["format"] == "audiogan-model" and meta["step"] == "2" and meta["ema"] == "true"
+    assert not any("parametrizations" in key for key in keys)  # weight norm folded
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs left
+    # re-export over an existing model dir replaces it (here adding TorchScript)
+    export_model(out, out, ["torchscript"])
+    assert (out / TORCHSCRIPT_NAME).is_file()
+    assert load_model(out).step == 2
+
+
+def test_feature_stats_travel_with_the_model(tmp_path: Path) -> None:
+    # A pwg run whose features carry z-normalisation statistics (checkpoint at step 0).
+    data = write_corpus(tmp_path / "data", n=2)
+    trainer = Trainer(vocoder_config(data, profile="pwg"), tmp_path / "run", device="cpu",
+                      console=False)
+    mean, scale = torch.linspace(-5, -2, 80), torch.linspace(0.5, 1.5, 80)
+    trainer.features.set_stats(mean, scale)
+    ckpt.save_checkpoint(trainer.state_dict(), ckpt.step_path(tmp_path / "run", 0))
+    export_model(tmp_path / "run", tmp_path / "model")
+    assert (tmp_path / "model" / STATS_NAME).is_file()
+    voc = Vocoder.load(tmp_path / "model")
+    wave = torch.from_numpy(np.sin(np.arange(6000) * 0.05).astype(np.float32) * 0.3)
+    raw = voc.features(wave)
+    with torch.no_grad():
+        expected = trainer.eval_generator()(trainer.features(wave[None]))[0, 0]
+    assert (voc(raw) - expected).abs().max() <= 1e-5
+    assert torch.allclose(voc.module.mean, mean) and torch.allclose(voc.module.scale, scale)
+
+
+@pytest.mark.parametrize("name", ["trained_hifigan", "istft", "wavegan"])
+def test_onnx_reproduces_pytorch(name: str, run: Run, wg_run: Run, tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (extra 'onnx')")
+    source = {"trained_hifigan": run.run_dir, "wavegan": wg_run.run_dir}.get(name) or _loaded(name)
+    result = export_model(source, tmp_path / "model", ["onnx"])
+    assert result.max_abs_error["onnx"] <= 1e-4
+    session = ort.InferenceSession(str(tmp_path / "model" / ONNX_NAME),
+                                   providers=["CPUExecutionProvider"])
+    if name == "wavegan":
+        gen = WaveGenerator.load(tmp_path / "model")
+        z, labels = gen.latents(3, seed=5), torch.tensor([1, 0, 1])
+        assert [i.name for i in session.get_inputs()] == ["z", "labels"]
+        out = session.run(["wave"], {"z": z.numpy(), "labels": labels.numpy()})[0]
+        expected = gen.sample(3, seed=5, labels=labels)
+    else:
+        voc = Vocoder.load(tmp_path / "model")
+        mel = _mel(77, batch=1, seed=1)  # a length not used during export
+        assert [i.name for i in session.get_inputs()] == ["mel"]
+        out = session.run(["wave"], {"mel": mel.numpy()})[0]
+        expected = voc(mel)
+    assert out.shape[:2] == (expected.shape[0], 1)
+    assert np.abs(out[:, 0] - expected.numpy()).max() <= 1e-4
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+@pytest.mark.parametrize("name", ["trained_hifigan", "istft", "wavegan"])
+def test_torchscript_reproduces_pytorch(name: str, run: Run, wg_run: Run, tmp_path: Path):
+    source = {"trained_hifigan": run.run_dir, "wavegan": wg_run.run_dir}.get(name) or _loaded(name)
+    result = export_model(source, tmp_path / "model", ["torchscript"])
+    assert result.max_abs_error["torchscript"] <= 1e-4
+    module = torch.jit.load(str(tmp_path / "model" / TORCHSCRIPT_NAME))
+    if name == "wavegan":
+        gen = WaveGenerator.load(tmp_path / "model")
+        labels = torch.tensor([0, 1])
+        out = module(gen.latents(2, seed=9), labels)[:, 0]
+        expected = gen.sample(2, seed=9, labels=labels)
+    else:
+        voc = Vocoder.load(tmp_path / "model")
+        mel = _mel(61, batch=2, seed=2)
+        out = module(mel)[:, 0]
+        expected = voc(mel)
+    assert (out - expected).abs().max() <= 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["melgan", "multiband_melgan"])
+def test_melgan_exports_reproduce_pytorch(name: str, run: Run, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (extra 'onnx')")
+    result = export_model(_loaded(name), tmp_path / "model", ["onnx", "torchscript"])
+    assert max(result.max_abs_error.values()) <= 1e-4
+
+
+class _Unexportable(Generator):
+    """Runs through numpy in forward: TorchScript cannot script it and tracing freezes it."""
+
+    input_kind = "mel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_channels, self.hop_length, self.receptive_field_frames = 80, 256, 0
+        self.proj = torch.nn.Conv1d(80, 256, 1)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        scale = float(np.abs(mel.detach().numpy()).mean())  # a value the trace bakes in
+        y = self.proj(mel) * scale
+        return y.transpose(1, 2).reshape(mel.shape[0], 1, -1)
+
+
+def test_unfaithful_export_is_a_clear_error_and_writes_nothing(run: Run, tmp_path: Path):
+    out = tmp_path / "model"
+    export_model(run.run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    loaded = LoadedModel(_Unexportable().eval(), run.trainer.config)
+    with pytest.raises(ExportError, match=r"TorchScript \(traced\) export differs from PyTorch"):
+        export_model(loaded, out, ["torchscript"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_export_refuses_bad_targets_and_formats(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not an audiogan model directory"):
+        export_model(run.run_dir, tmp_path / "notes")
+    with pytest.raises(ExportError, match="valid formats: safetensors, onnx, torchscript"):
+        export_model(run.run_dir, tmp_path / "m", ["tflite"])
+
+
+def test_broken_model_dirs_are_clear_errors(run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    export_model(run.run_dir, out)
+    weights = (out / WEIGHTS_NAME).read_bytes()
+    (out / WEIGHTS_NAME).write_bytes(weights[:100])
+    with pytest.raises(ModelFileError, match="generator.safetensors: unreadable"):
+        Vocoder.load(out)
+    (out / WEIGHTS_NAME).write_bytes(weights)
+    text = (out / CONFIG_NAME).read_text().replace("upsample_initial_channel: 16",
+                                                   "upsample_initial_channel: 32")
+    (out / CONFIG_NAME).write_text(text)
+    with pytest.raises(ModelFileError, match="weights do not fit config.yaml"):
+        Vocoder.load(out)
+    (out / CONFIG_NAME).unlink()
+    with pytest.raises(ModelFileError, match="config.yaml is missing"):
+        Vocoder.load(out / WEIGHTS_NAME)
+
+
+def test_classes_travel_with_the_model(wg_run: Run, tmp_path: Path) -> None:
+    export_model(wg_run.run_dir, tmp_path / "model")
+    with safe_open(str(tmp_path / "model" / WEIGHTS_NAME), framework="pt") as handle:
+        assert json.loads(handle.metadata()["classes"]) == ["a", "b"]
+    gen = WaveGenerator.load(tmp_path / "model")
+    direct = WaveGenerator.load(wg_run.run_dir)
+    assert gen.classes == ("a", "b")
+    assert (gen.sample(2, seed=3) - direct.sample(2, seed=3)).abs().max() <= 1e-6
+
+
+def test_export_of_a_live_weight_normed_generator_leaves_it_alone(run: Run, tmp_path: Path):
+    live = run.trainer.generator  # still weight-normed (training form)
+    export_model(LoadedModel(live, run.trainer.config), tmp_path / "model")
+    assert has_weight_norm(live)
+    mel = run.trainer.features(run.wave[None])
+    with torch.no_grad():
+        expected = live(mel)[0, 0]
+    assert (Vocoder.load(tmp_path / "model")(mel[0]) - expected).abs().max() <= 1e-5
