@@ -1,0 +1,176 @@
+"""`audiogan evaluate` and `audiogan train-classifier` end to end on tiny trained models."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+from conftest import DEV_DATA
+from test_report import assert_browser_sees_everything, assert_report_structure, check_in_browser
+from test_training import _write_corpus, vocoder_config, wavegan_config
+
+from audiogan.cli import cli
+from audiogan.data.synthetic import build_synthetic_clips
+from audiogan.metrics import INTRUSIVE_METRICS, METRICS
+from audiogan.training.trainer import Trainer
+
+SHORT_CLIPS = ("LJ001-0002.wav", "LJ001-0008.wav", "LJ001-0013.wav", "LJ001-0090.wav")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    """Four short LJSpeech clips from ../shared/data/dev with train/valid manifests."""
+    source = DEV_DATA / "ljspeech"
+    if not all((source / name).is_file() for name in SHORT_CLIPS):
+        pytest.skip(f"real speech dev data not found at {source}")
+    root = tmp_path_factory.mktemp("speech")
+    rows = ["path\tnum_samples\tsample_rate"]
+    for name in SHORT_CLIPS:
+        shutil.copy(source / name, root / name)
+        info = sf.info(root / name)
+        rows.append(f"{name}\t{info.frames}\t{info.samplerate}")
+    (root / "train.tsv").write_text("\n".join(rows) + "\n")
+    (root / "valid.tsv").write_text("\n".join(rows[:2]) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def vocoder_run(speech: Path, tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    config = vocoder_config(speech, max_steps=2, checkpoint_every=2, discriminator_start_step=1)
+    Trainer(config, run, device="cpu", console=False).fit()
+    return run
+
+
+def test_evaluate_two_vocoders_on_real_speech(
+    vocoder_run: Path, speech: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    checkpoint = vocoder_run / "checkpoints" / "step_00000002.pt"
+    result = _invoke("evaluate", vocoder_run, checkpoint, "--data", speech / "train.tsv",
+                     "-o", out, "--limit", "2", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "RTF" in result.output and f"report: {out / 'report.html'}" in result.output
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["format"] == "audiogan-evaluation" and summary["num_clips"] == 2
+    assert set(summary["metrics"]) == set(METRICS)
+    names = list(summary["models"])
+    assert names == ["tiny", "tiny/step_00000002"]
+    for info in summary["models"].values():
+        assert info["kind"] == "vocoder" and info["num_clips"] == 2 and info["num_failed"] == 0
+        assert info["rtf"] > 0 and info["sample_rate"] == 22050
+        for key in INTRUSIVE_METRICS:
+            assert key in info["metrics"], key
+        assert info["metrics"]["log_mel_l1_db"]["count"] == 2
+        assert info["metrics"]["log_mel_l1_db"]["mean"] > 0
+
+    with open(out / "per_clip.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and {r["model"] for r in rows} == set(names)
+    assert all(float(r["log_mel_l1_db"]) > 0 and float(r["rtf"]) > 0 for r in rows)
+
+    links = assert_report_structure(out)
+    assert links.audio_elements == 2 * 3  # original + two models per clip
+    page = (out / "report.html").read_text()
+    first, second = (page.index(f"{n}.wav (") for n in ("LJ001-0002", "LJ001-0008"))
+    worst_first = sorted(
+        {r["clip"]: float(r["log_mel_l1_db"]) for r in rows if r["model"] == "tiny"}.items(),
+        key=lambda item: -item[1],
+    )
+    assert (first < second) == worst_first[0][0].endswith("LJ001-0002")
+    assert_browser_sees_everything(check_in_browser(out, tmp_path), links)
+
+
+def test_evaluate_reports_bad_clips_and_usage_errors(
+    vocoder_run: Path, speech: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "clips"
+    data.mkdir()
+    shutil.copy(speech / SHORT_CLIPS[0], data / "good.wav")
+    (data / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    out = tmp_path / "report"
+    result = _invoke("evaluate", vocoder_run, "--data", data, "-o", out)
+    assert result.exit_code == 1, result.output
+    assert "1 of 2 clips failed" in result.output and "broken.wav" in result.output
+    assert_report_structure(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"]["tiny"]["num_clips"] == 1 and len(summary["failures"]) == 1
+
+    missing = _invoke("evaluate", vocoder_run, "--data", tmp_path / "nope", "-o", out)
+    assert missing.exit_code == 2 and missing.output.count("\n") == 1
+    assert "nope" in missing.output
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep")
+    refused = _invoke("evaluate", vocoder_run, "--data", data / "good.wav", "-o", precious)
+    assert refused.exit_code == 2 and "not an audiogan report" in refused.output
+    assert (precious / "notes.txt").read_text() == "keep"
+
+
+def test_evaluate_says_how_to_get_pesq_and_stoi(
+    vocoder_run: Path, speech: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "pesq", None)
+    monkeypatch.setitem(__import__("sys").modules, "pystoi", None)
+    out = tmp_path / "report"
+    result = _invoke("evaluate", vocoder_run, "--data", speech / SHORT_CLIPS[1], "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "pip install 'audiogan[eval]'" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["skipped_metrics"]) == {"pesq_wb", "stoi"}
+    assert "pesq_wb" not in summary["models"]["tiny"]["metrics"]
+
+
+def test_train_classifier_and_score_an_unconditional_model(tmp_path: Path) -> None:
+    digits = build_synthetic_clips(
+        tmp_path / "digits", num_clips=80, clip_length=8000, sample_rate=16000,
+        valid_fraction=0.25,
+    )
+    classifier = tmp_path / "classifier.safetensors"
+    trained = _invoke("train-classifier", digits["train"], "-o", classifier, "--epochs", "20",
+                      "--clip-length", "8000", "--lr", "0.003", "--batch-size", "16",
+                      "--device", "cpu")
+    assert trained.exit_code == 0, trained.output
+    assert "held-back" in trained.output and classifier.is_file()
+
+    corpus = tmp_path / "ab"
+    _write_corpus(corpus, n=8, seconds=1.0, sr=16000, labels=True)
+    run = tmp_path / "wavegan"
+    Trainer(wavegan_config(corpus, max_steps=1), run, device="cpu", console=False).fit()
+
+    out = tmp_path / "report"
+    result = _invoke("evaluate", run, "--data", digits["valid"], "-o", out, "--classifier",
+                     classifier, "--num-generated", "4", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "IS " in result.output and "classifier accuracy on 20 real clips" in result.output
+    info = json.loads((out / "summary.json").read_text())["models"]["wavegan"]
+    scores = info["scores"]
+    assert info["kind"] == "unconditional" and info["num_generated"] == 4
+    assert 1.0 <= scores["inception_score"] <= 10.0
+    assert scores["frechet_distance"] >= 0.0
+    assert scores["classifier_accuracy_real"] >= 0.5 and scores["num_real_labelled"] == 20
+    links = assert_report_structure(out)
+    assert links.audio_elements == 4
+    page = (out / "report.html").read_text()
+    assert "Generated clips: wavegan" in page and "asked: a" in page and "classified:" in page
