@@ -1,0 +1,642 @@
+"""Corpora: resumable download over loopback, verification, safe extraction, preparation.
+
+No test touches the network beyond 127.0.0.1: archives are built here from the real speech in
+../shared/data/dev (LJSpeech-, VCTK-, LibriTTS- and Speech-Commands-like layouts) and served by
+a threaded http.server that honours Range requests and can cut a response short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+from audiogan.audio import resample
+from audiogan.cli import cli
+from audiogan.data import corpora
+from audiogan.data.corpora import split_by_hash
+from audiogan.data.datasets import MelAlignmentError
+from audiogan.data.download import (
+    Checksum,
+    CorpusError,
+    DownloadError,
+    RemoteFile,
+    UnsafeArchiveError,
+    VerificationError,
+    download_file,
+    extract_archive,
+)
+from audiogan.data.manifest import read_manifest
+from audiogan.data.prepare import prepare_corpus
+
+DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+LJ_IDS = ("LJ001-0008", "LJ001-0002", "LJ001-0078", "LJ001-0013", "LJ001-0045", "LJ001-0090",
+          "LJ001-0061", "LJ001-0039", "LJ001-0043", "LJ001-0095")
+
+
+# ------------------------------------------------------------------------------ loopback server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root = root
+        self.log: list[tuple[str, str | None]] = []
+        self.cuts: dict[str, list[int]] = {}  # file name -> bytes to send before cutting, per GET
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        name = self.path.split("?", 1)[0].lstrip("/")
+        requested = self.headers.get("Range")
+        self.server.log.append((name, requested))
+        file = self.server.root / name
+        if not name or not file.is_file():
+            self.send_error(404)
+            return
+        data = file.read_bytes()
+        start = 0
+        if requested:
+            start = int(re.fullmatch(r"bytes=(\d+)-", requested)[1])  # type: ignore[index]
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        cuts = self.server.cuts.get(name)
+        if cuts:
+            self.wfile.write(data[start : start + cuts.pop(0)])
+            self.wfile.flush()
+            self.close_connection = True  # the connection drops mid-file
+            return
+        self.wfile.write(data[start:])
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[_Server]:
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = _Server(root)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# ------------------------------------------------------------------------------ archive builders
+
+
+def _clip(dev: Path, rel: str, seconds: float = 2.0) -> tuple[np.ndarray, int]:
+    data, sr = sf.read(dev / rel, dtype="float32")
+    return data[: int(seconds * sr)], sr
+
+
+def build_ljspeech(dev: Path, work: Path, *, bad: bool = True) -> Path:
+    """LJSpeech-1.1.tar.bz2: 10 real clips (+ corrupt, silent and too-short ones when ``bad``)."""
+    top = work / "LJSpeech-1.1"
+    (top / "wavs").mkdir(parents=True)
+    rows = []
+    for uid in LJ_IDS:
+        data, sr = _clip(dev, f"ljspeech/{uid}.wav")
+        sf.write(top / "wavs" / f"{uid}.wav", data, sr, subtype="PCM_16")
+        rows.append(f"{uid}|text|text")
+    if bad:
+        good = (top / "wavs" / f"{LJ_IDS[0]}.wav").read_bytes()
+        (top / "wavs" / "LJ999-0001.wav").write_bytes(good[: len(good) // 3])  # truncated
+        sf.write(top / "wavs" / "LJ999-0002.wav", np.zeros(22050, np.float32), 22050)  # silent
+        data, sr = _clip(dev, f"ljspeech/{LJ_IDS[1]}.wav", 0.2)
+        sf.write(top / "wavs" / "LJ999-0003.wav", data, sr)  # too short
+        rows += ["LJ999-0001|corrupt|corrupt", "LJ999-0002|silent|silent",
+                 "LJ999-0003|short|short"]
+    (top / "metadata.csv").write_text("\n".join(rows) + "\n")
+    (top / "README").write_text("LJ Speech-like test corpus\n")
+    archive = work / "LJSpeech-1.1.tar.bz2"
+    with tarfile.open(archive, "w:bz2") as tar:
+        tar.add(top, arcname="LJSpeech-1.1")
+    return archive
+
+
+def build_vctk(dev: Path, work: Path, speakers: int = 6) -> Path:
+    """VCTK-Corpus-0.92.zip: ``speakers`` speakers, 2 utterances each, mic1 + mic2, 48 kHz FLAC."""
+    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
+    archive = work / "VCTK-Corpus-0.92.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("README.txt", "VCTK-like test corpus\n")
+        for index in range(speakers * 2):
+            speaker, utt = f"p{225 + index // 2}", f"{index % 2 + 1:03d}"
+            data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
+            wave = resample(torch.from_numpy(data)[None], sr, 48000)[0].clamp(-1, 1).numpy()
+            for mic, gain in (("mic1", 1.0), ("mic2", 0.5)):
+                buffer = io.BytesIO()
+                sf.write(buffer, wave * gain, 48000, format="FLAC")
+                zf.writestr(f"wav48_silence_trimmed/{speaker}/{speaker}_{utt}_{mic}.flac",
+                            buffer.getvalue())
+            zf.writestr(f"txt/{speaker}/{speaker}_{utt}.txt", "text\n")
+    return archive
+
+
+def build_speech_commands(dev: Path, work: Path) -> Path:
+    """speech_commands_v0.02.tar.gz (no top folder): zero/, nine/, yes/, lists, background."""
+    top = work / "sc"
+    clips = sorted((dev / "speech_commands").glob("*.wav"))
+    chosen = [c for c in clips if c.name.startswith("zero")][:8]
+    chosen += [c for c in clips if c.name.startswith("nine")][:8]
+    valid, test = [], []
+    for index, clip in enumerate(chosen):
+        word, rest = clip.name.split("_", 1)
+        (top / word).mkdir(parents=True, exist_ok=True)
+        (top / word / rest).write_bytes(clip.read_bytes())
+        if index % 8 == 1:
+            valid.append(f"{word}/{rest}")
+        elif index % 8 == 2:
+            test.append(f"{word}/{rest}")
+    (top / "yes").mkdir()
+    (top / "yes" / "00000000_nohash_0.wav").write_bytes(chosen[0].read_bytes())
+    (top / "_background_noise_").mkdir()
+    sf.write(top / "_background_noise_" / "noise.wav",
+             np.random.default_rng(0).uniform(-0.1, 0.1, 32000).astype(np.float32), 16000)
+    (top / "validation_list.txt").write_text("\n".join(valid) + "\n")
+    (top / "testing_list.txt").write_text("\n".join(test) + "\n")
+    archive = work / "speech_commands_v0.02.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for entry in sorted(top.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return archive
+
+
+def build_libritts(dev: Path, work: Path, subset: str = "train-clean-100",
+                   top: str = "LibriTTS") -> Path:
+    """<subset>.tar.gz: LibriTTS/<subset>/<speaker>/<chapter>/<id>.wav at 24 kHz, 4 speakers."""
+    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
+    base = work / "libritts" / top / subset
+    for index in range(8):
+        speaker, chapter = str(100 + index // 2), "2000"
+        folder = base / speaker / chapter
+        folder.mkdir(parents=True, exist_ok=True)
+        data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
+        wave = resample(torch.from_numpy(data)[None], sr, 24000)[0].clamp(-1, 1).numpy()
+        uid = f"{speaker}_{chapter}_000001_{index:06d}"
+        sf.write(folder / f"{uid}.wav", wave, 24000, subtype="PCM_16")
+        (folder / f"{uid}.normalized.txt").write_text("text\n")
+    name = subset if top == "LibriTTS" else subset.replace("-", "_")
+    archive = work / f"{name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(work / "libritts" / top, arcname=top)
+    return archive
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _remote_for(archive: Path, url: str) -> RemoteFile:
+    return RemoteFile(url=url, size=archive.stat().st_size,
+                      checksums=(Checksum("sha256", _sha256(archive), "this test"),))
+
+
+@pytest.fixture(scope="module")
+def lj_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not DEV_DATA.is_dir():
+        pytest.skip(f"real speech dev data not found at {DEV_DATA}")
+    return build_ljspeech(DEV_DATA, tmp_path_factory.mktemp("lj"))
+
+
+# ------------------------------------------------------------------------------ download
+
+
+def test_download_resumes_after_a_cut_connection(server: _Server, tmp_path: Path) -> None:
+    payload = np.random.default_rng(1).bytes(300_000)
+    (server.root / "blob.bin").write_bytes(payload)
+    server.cuts["blob.bin"] = [100_000, 50_000]  # two cut responses, then a full one
+    remote = RemoteFile(url=f"{server.url}/blob.bin", size=len(payload), checksums=(
+        Checksum("sha256", hashlib.sha256(payload).hexdigest(), "test"),
+        Checksum("md5", hashlib.md5(payload).hexdigest(), "test")))
+    delays: list[float] = []
+    dest = download_file(remote.url, tmp_path / "blob.bin", remote=remote, backoff=0.5,
+                         progress=False, sleep=delays.append)
+    assert dest.read_bytes() == payload
+    assert not (tmp_path / "blob.bin.part").exists()
+    assert server.log == [("blob.bin", None), ("blob.bin", "bytes=100000-"),
+                          ("blob.bin", "bytes=150000-")]
+    assert delays == [0.5, 1.0]  # exponential back-off
+
+
+def test_download_gives_up_but_keeps_the_partial_file_then_resumes(
+    server: _Server, tmp_path: Path
+) -> None:
+    payload = np.random.default_rng(2).bytes(50_000)
+    (server.root / "blob.bin").write_bytes(payload)
+    server.cuts["blob.bin"] = [10_000, 10_000]
+    with pytest.raises(DownloadError, match="giving up after 2 attempts.*to resume"):
+        download_file(f"{server.url}/blob.bin", tmp_path / "blob.bin", retries=1,
+                      progress=False, sleep=lambda _: None)
+    assert (tmp_path / "blob.bin.part").stat().st_size == 20_000
+    download_file(f"{server.url}/blob.bin", tmp_path / "blob.bin", progress=False)
+    assert (tmp_path / "blob.bin").read_bytes() == payload
+    assert server.log[-1] == ("blob.bin", "bytes=20000-")
+
+
+def test_checksum_mismatch_deletes_the_partial_file(server: _Server, tmp_path: Path) -> None:
+    (server.root / "LJSpeech-1.1.tar.bz2").write_bytes(b"not the real archive" * 100)
+    remote = RemoteFile(url=f"{server.url}/LJSpeech-1.1.tar.bz2", checksums=(
+        Checksum("sha256", "0" * 64, "test"),))
+    dest = tmp_path / "downloads" / "LJSpeech-1.1.tar.bz2"
+    with pytest.raises(VerificationError) as info:
+        download_file(remote.url, dest, remote=remote, progress=False)
+    message = str(info.value)
+    assert "sha256 mismatch" in message and str(dest) in message and "--archive" in message
+    assert "--no-verify" in message
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+
+
+def test_size_only_when_no_checksum_is_published(
+    server: _Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (server.root / "a.bin").write_bytes(b"x" * 1000)
+    remote = RemoteFile(url=f"{server.url}/a.bin", size=1000)
+    with caplog.at_level(logging.WARNING):
+        download_file(remote.url, tmp_path / "a.bin", remote=remote, progress=False)
+    assert "no published checksum" in caplog.text and "size only" in caplog.text
+    with pytest.raises(VerificationError, match="size 1000 bytes, expected 999"):
+        download_file(remote.url, tmp_path / "b.bin", progress=False,
+                      remote=RemoteFile(url=remote.url, size=999))
+
+
+def test_http_404_fails_at_once_with_a_manual_hint(server: _Server, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="HTTP 404.*put it at"):
+        download_file(f"{server.url}/missing.tar.gz", tmp_path / "x.tar.gz", progress=False,
+                      sleep=lambda _: pytest.fail("404 must not be retried"))
+
+
+# ------------------------------------------------------------------------------ extraction
+
+
+def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+MALICIOUS_TARS = {
+    "dotdot": [(_member("corpus/ok.txt"), b"fine"), (_member("../evil.txt"), b"evil")],
+    "nested-dotdot": [(_member("corpus/../../evil.txt"), b"evil")],
+    "absolute": [(_member("/tmp/audiogan-evil.txt"), b"evil")],
+    "symlink-out": [(_member("corpus/link", tarfile.SYMTYPE, "../../.."), None),
+                    (_member("corpus/link/evil.txt"), b"evil")],
+    "symlink-absolute": [(_member("link", tarfile.SYMTYPE, "/etc"), None)],
+    "hardlink-out": [(_member("corpus/h", tarfile.LNKTYPE, "../../outside.txt"), None)],
+    "device": [(_member("corpus/null", tarfile.CHRTYPE), None)],
+    "fifo": [(_member("corpus/pipe", tarfile.FIFOTYPE), None)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS_TARS))
+def test_malicious_tar_is_refused(case: str, tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "evil.tar.gz", MALICIOUS_TARS[case])
+    sandbox = tmp_path / "sandbox"
+    root = sandbox / "root"
+    root.mkdir(parents=True)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(UnsafeArchiveError, match="refused member"):
+        extract_archive(archive, root, progress=False)
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+    assert not Path("/tmp/audiogan-evil.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "a/../../evil.txt",
+                                  "..\\evil.txt", "C:/evil.txt"])
+def test_malicious_zip_is_refused(name: str, tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("corpus/ok.txt", "fine")
+        zf.writestr(zipfile.ZipInfo(name), "evil")
+    root = tmp_path / "sandbox" / "root"
+    root.mkdir(parents=True)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UnsafeArchiveError, match="refused member"):
+        extract_archive(archive, root, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_zip_symlink_entry_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    info = zipfile.ZipInfo("link")
+    info.external_attr = (0o120777 << 16)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(info, "../../etc")
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        extract_archive(archive, tmp_path / "root", progress=False)
+
+
+def test_safe_archive_with_inside_links_extracts_and_merges(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "ok.tar.gz", [
+        (_member("top/a/file.txt"), b"hello"),
+        (_member("top/alias", tarfile.SYMTYPE, "a/file.txt"), None),
+        (_member("top/hard", tarfile.LNKTYPE, "top/a/file.txt"), None),
+    ])
+    root = tmp_path / "root"
+    (root / "top" / "keep").mkdir(parents=True)
+    assert extract_archive(archive, root, progress=False) == [root / "top"]
+    assert (root / "top" / "alias").read_text() == "hello"
+    assert (root / "top" / "hard").read_text() == "hello"
+    assert (root / "top" / "keep").is_dir()  # merged, not replaced
+    assert not list(root.glob(".extracting-*"))
+
+
+def test_archive_made_with_dot_entries_extracts(tmp_path: Path) -> None:
+    # `tar -C dir -czf x.tar.gz .` stores "./" and "./name" members
+    archive = _tar(tmp_path / "dot.tar.gz", [
+        (_member("./", tarfile.DIRTYPE), None),
+        (_member("./words", tarfile.DIRTYPE), None),
+        (_member("./words/a.txt"), b"a"),
+    ])
+    root = tmp_path / "root"
+    extract_archive(archive, root, progress=False)
+    assert (root / "words" / "a.txt").read_text() == "a"
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    junk = tmp_path / "x.tar.gz"
+    junk.write_bytes(b"<html>rate limited</html>")
+    with pytest.raises(CorpusError, match="not a tar or zip archive"):
+        extract_archive(junk, tmp_path / "root", progress=False)
+
+
+# ------------------------------------------------------------------------------ preparation
+
+
+def test_split_by_hash_is_deterministic_and_fills_every_split() -> None:
+    keys = [f"spk{i}" for i in range(5)]
+    first = split_by_hash(keys, 0.01, 0.01, "salt")
+    assert first == split_by_hash(list(reversed(keys)), 0.01, 0.01, "salt")
+    assert set(first.values()) == {"train", "valid", "test"}
+    many = split_by_hash([f"u{i}" for i in range(2000)], 0.1, 0.2, "salt")
+    share = {s: list(many.values()).count(s) / 2000 for s in ("valid", "test")}
+    assert abs(share["valid"] - 0.1) < 0.03 and abs(share["test"] - 0.2) < 0.03
+
+
+def test_prepare_ljspeech_downloads_verifies_and_is_idempotent(
+    lj_archive: Path, server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (server.root / lj_archive.name).write_bytes(lj_archive.read_bytes())
+    server.cuts[lj_archive.name] = [lj_archive.stat().st_size // 2]  # resume mid-archive
+    # the table's official checksum, swapped for the test archive's
+    monkeypatch.setitem(corpora.ARCHIVES, lj_archive.name,
+                        _remote_for(lj_archive, corpora.ARCHIVES[lj_archive.name].url))
+    root = tmp_path / "data"
+    result = prepare_corpus("ljspeech", root, download=True, mirror=server.url + "/",
+                            progress=False, backoff=0.01)
+    assert result is not None and not result.up_to_date
+    assert [r for _, r in server.log] == [None, f"bytes={lj_archive.stat().st_size // 2}-"]
+    assert (root / "downloads" / lj_archive.name).is_file()
+    manifests = root / "manifests"
+    entries = {split: read_manifest(manifests / f"{split}.tsv") for split in ("train", "valid",
+                                                                              "test")}
+    ids = [e.path.stem for items in entries.values() for e in items]
+    assert sorted(ids) == sorted(LJ_IDS) and all(len(v) >= 1 for v in entries.values())
+    assert all(e.sample_rate == 22050 and e.path.is_file() for v in entries.values() for e in v)
+    assert all(e.path.parent == root / "LJSpeech-1.1" / "wavs" for v in entries.values() for e in v)
+    rejected = (manifests / "rejected.tsv").read_text().splitlines()
+    assert rejected[0] == "path\treason"
+    reasons = dict(line.split("\t") for line in rejected[1:])
+    assert any("LJ999-0001" in p and "truncated" in r for p, r in reasons.items())
+    assert any("LJ999-0002" in p and "silent" in r for p, r in reasons.items())
+    assert any("LJ999-0003" in p and "too short" in r for p, r in reasons.items())
+
+    # a second run does nothing: no file is written, the log says so
+    watched = sorted(manifests.rglob("*")) + [root / "LJSpeech-1.1" / "metadata.csv"]
+    mtimes = [p.stat().st_mtime_ns for p in watched]
+    server.log.clear()
+    with caplog.at_level(logging.DEBUG, logger="audiogan"):
+        again = prepare_corpus("ljspeech", root, download=True, mirror=server.url,
+                               progress=False)
+    assert again is not None and again.up_to_date and again.counts == result.counts
+    assert "up to date; nothing to do" in caplog.text
+    assert [p.stat().st_mtime_ns for p in watched] == mtimes and server.log == []
+    assert sorted(manifests.rglob("*")) == watched[:-1]
+
+
+def test_prepare_refuses_an_archive_with_the_wrong_checksum(lj_archive: Path,
+                                                            tmp_path: Path) -> None:
+    # the real table: the test archive is not the official release
+    with pytest.raises(CorpusError, match="sha256 mismatch|size"):
+        prepare_corpus("ljspeech", tmp_path / "data", archives=[lj_archive], progress=False)
+    result = prepare_corpus("ljspeech", tmp_path / "data", archives=[lj_archive], verify=False,
+                            progress=False)
+    assert result is not None and sum(result.counts.values()) == len(LJ_IDS)
+
+
+def test_missing_archive_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError) as info:
+        prepare_corpus("vctk", tmp_path / "data", progress=False)
+    message = str(info.value)
+    assert "--download" in message and "datashare.ed.ac.uk" in message
+    assert str(tmp_path / "data" / "downloads" / "VCTK-Corpus-0.92.zip") in message
+
+
+def test_prepare_vctk_mic2_resampled_with_unseen_test_speakers(dev_data: Path,
+                                                              tmp_path: Path) -> None:
+    archive = build_vctk(dev_data, tmp_path)
+    root = tmp_path / "vctk"
+    result = prepare_corpus("vctk", root, archives=[archive], verify=False, mic="mic2",
+                            out=tmp_path / "lists", progress=False)
+    assert result is not None and result.sample_rate == 24000
+    splits = {s: read_manifest(tmp_path / "lists" / f"{s}.tsv") for s in ("train", "valid",
+                                                                          "test")}
+    speakers = {s: {e.speaker for e in items} for s, items in splits.items()}
+    assert speakers["train"].isdisjoint(speakers["test"] | speakers["valid"])
+    assert speakers["valid"].isdisjoint(speakers["test"]) and all(speakers.values())
+    for entry in (e for items in splits.values() for e in items):
+        info = sf.info(str(entry.path))
+        assert info.samplerate == 24000 and entry.num_samples == info.frames
+        assert entry.path.is_relative_to(tmp_path / "lists" / "audio_24000")
+        assert entry.path.stem.count("_") == 1  # p225_001: the mic suffix is dropped
+    # mic2 was recorded at half the level in this test corpus
+    mic2 = np.abs(sf.read(str(splits["train"][0].path))[0]).max()
+    assert mic2 < 0.6
+    assert not (root / "manifests").exists()  # --out was given
+
+
+def test_prepare_sc09_and_speech_commands(dev_data: Path, tmp_path: Path) -> None:
+    archive = build_speech_commands(dev_data, tmp_path)
+    root = tmp_path / "corpus"
+    sc09 = prepare_corpus("sc09", root, archives=[archive], verify=False, progress=False)
+    assert sc09 is not None and sc09.counts == {"train": 12, "valid": 2, "test": 2}
+    valid = read_manifest(root / "manifests" / "valid.tsv")
+    official = (root / "speech_commands_v0.02" / "validation_list.txt").read_text().split()
+    assert sorted(f"{e.label}/{e.path.name}" for e in valid) == sorted(official)
+    for entry in read_manifest(root / "manifests" / "train.tsv"):
+        wave, sr = sf.read(str(entry.path))
+        assert sr == 16000 and len(wave) == 16384 == entry.num_samples
+        assert np.all(wave[16000:] == 0) and entry.label in ("zero", "nine")
+        assert entry.speaker and "_nohash_" not in entry.speaker
+    words = prepare_corpus("speech_commands", root, out=root / "all_words", progress=False)
+    assert words is not None and sum(words.counts.values()) == 17
+    labels = {e.label for e in read_manifest(root / "all_words" / "train.tsv")}
+    assert labels == {"zero", "nine", "yes"}  # _background_noise_ left out
+    assert all(e.path.is_relative_to(root / "speech_commands_v0.02")
+               for e in read_manifest(root / "all_words" / "train.tsv"))
+
+
+def test_prepare_libritts_r_by_speaker(dev_data: Path, tmp_path: Path, server: _Server) -> None:
+    archive = build_libritts(dev_data, tmp_path, top="LibriTTS_R")
+    (server.root / archive.name).write_bytes(archive.read_bytes())
+    result = prepare_corpus("libritts_r", tmp_path / "lt", download=True, mirror=server.url,
+                            verify=False, progress=False)
+    assert result is not None and result.sample_rate == 24000
+    entries = [e for s in result.manifests.values() for e in read_manifest(s)]
+    assert len(entries) == 8 and all("LibriTTS_R/train-clean-100" in str(e.path)
+                                     for e in entries)  # 24 kHz files are used in place
+    with pytest.raises(CorpusError, match="unknown subset 'train-other-500'"):
+        prepare_corpus("libritts", tmp_path / "lt", subsets=["train-other-500"])
+
+
+def test_prepare_folder_of_mixed_formats_and_rates(dev_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    (root / "a" / "b").mkdir(parents=True)
+    for index, clip in enumerate(sorted((dev_data / "fsdd").glob("*.wav"))[:4]):  # 8 kHz
+        (root / "a" / f"digit{index}.wav").write_bytes(clip.read_bytes())
+    for index, clip in enumerate(sorted((dev_data / "vctk").glob("*.wav"))[:3]):  # 16 kHz
+        data, sr = _clip(dev_data, f"vctk/{clip.name}", 1.0)
+        sf.write(root / "a" / "b" / f"v{index}.flac", data, sr)
+    data, sr = _clip(dev_data, f"ljspeech/{LJ_IDS[0]}.wav", 1.0)  # 22.05 kHz, stereo
+    sf.write(root / "lj.wav", np.stack([data, data], axis=1), sr)
+    sf.write(root / "lj.flac", data[: sr // 2], sr)  # same stem as lj.wav
+    (root / "notes.txt").write_text("not audio")
+    (root / "a" / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    result = prepare_corpus("folder", root, sample_rate=16000, progress=False)
+    assert result is not None
+    entries = [e for s in result.manifests.values() for e in read_manifest(s)]
+    assert len(entries) == 9 and all(e.sample_rate == 16000 for e in entries)
+    assert (root / "manifests" / "audio_16000" / "lj.wav.wav").is_file()
+    assert (root / "manifests" / "audio_16000" / "lj.flac.wav").is_file()
+    for entry in entries:
+        info = sf.info(str(entry.path))
+        assert info.samplerate == 16000 and info.channels == 1
+    in_place = [e for e in entries if not e.path.is_relative_to(root / "manifests")]
+    assert sorted(e.path.name for e in in_place) == ["v0.flac", "v1.flac", "v2.flac"]
+    rejected = (root / "manifests" / "rejected.tsv").read_text()
+    assert "a/broken.wav" in rejected
+    again = prepare_corpus("folder", root, sample_rate=16000, progress=False)
+    assert again is not None and again.up_to_date  # the cache dir was not scanned as input
+    cached = next(e.path for e in entries if e.path.is_relative_to(root / "manifests"))
+    cached.unlink()  # a lost cache file is noticed and written again
+    redone = prepare_corpus("folder", root, sample_rate=16000, progress=False)
+    assert redone is not None and not redone.up_to_date and cached.is_file()
+
+
+def test_worker_processes_give_the_same_manifests(dev_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "digits"
+    root.mkdir()
+    for clip in sorted((dev_data / "fsdd").glob("*.wav"))[:64]:  # 8 kHz: resampled
+        (root / clip.name).write_bytes(clip.read_bytes())
+    serial = prepare_corpus("folder", root, sample_rate=16000, out=tmp_path / "one",
+                            progress=False)
+    pooled = prepare_corpus("folder", root, sample_rate=16000, out=tmp_path / "two", jobs=2,
+                            progress=False)
+    assert serial is not None and pooled is not None and serial.counts == pooled.counts
+    for split in serial.counts:
+        one = (tmp_path / "one" / f"{split}.tsv").read_text()
+        assert one == (tmp_path / "two" / f"{split}.tsv").read_text()
+    wave_one, _ = sf.read(str(tmp_path / "one" / "audio_16000" / "0_george_5.wav"))
+    wave_two, _ = sf.read(str(tmp_path / "two" / "audio_16000" / "0_george_5.wav"))
+    assert np.array_equal(wave_one, wave_two)
+
+
+def test_folder_mel_pairs_check_alignment(dev_data: Path, tmp_path: Path) -> None:
+    from audiogan.features import MelSpectrogram
+
+    root, mels = tmp_path / "pairs" / "wavs", tmp_path / "pairs" / "mels"
+    root.mkdir(parents=True)
+    mels.mkdir()
+    features = MelSpectrogram("hifigan")
+    for uid in LJ_IDS[:4]:
+        data, sr = _clip(dev_data, f"ljspeech/{uid}.wav", 1.0)
+        sf.write(root / f"{uid}.wav", data, sr)
+        mel = features(torch.from_numpy(data)[None])[0].numpy()
+        np.save(mels / f"{uid}.npy", mel)
+    out = tmp_path / "pairs" / "manifests"
+    result = prepare_corpus("folder", root, mel_dir=mels, out=out, progress=False)
+    assert result is not None
+    entries = [e for s in result.manifests.values() for e in read_manifest(s)]
+    assert len(entries) == 4 and all(e.mel_path and e.mel_path.is_file() for e in entries)
+    bad = mels / f"{LJ_IDS[2]}.npy"
+    np.save(bad, np.load(bad)[:, :-3])  # three frames short: beyond the one-hop tolerance
+    with pytest.raises(MelAlignmentError, match=LJ_IDS[2]):
+        prepare_corpus("folder", root, mel_dir=mels, out=out, progress=False)
+
+
+def test_cli_prepare(lj_archive: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["prepare", "ljspeech", "--root", str(tmp_path / "d"), "--archive", str(lj_archive),
+            "--no-verify", "--jobs", "1"]
+    first = runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "ljspeech: train" in first.stdout and "3 file(s) left out" in first.output
+    second = runner.invoke(cli, args)
+    assert second.exit_code == 0 and "up to date (nothing to do)" in second.stdout
+    bad = runner.invoke(cli, ["prepare", "timit", "--root", str(tmp_path)])
+    assert bad.exit_code == 2 and "valid corpora: ljspeech" in bad.output
+    missing = runner.invoke(cli, ["prepare", "sc09", "--root", str(tmp_path / "e")])
+    assert missing.exit_code == 2 and "pass --download" in missing.output
+    listing = runner.invoke(cli, ["prepare", "--list"])
+    assert listing.exit_code == 0 and "no published checksum" in listing.stdout
+
+
+def test_table_is_complete() -> None:
+    for name, remote in corpora.ARCHIVES.items():
+        assert remote.url.startswith("https://") and remote.filename == name
+        for checksum in remote.checksums:
+            assert checksum.algorithm in ("sha256", "md5") and checksum.source
+            assert len(checksum.value) == {"sha256": 64, "md5": 32}[checksum.algorithm]
+        assert remote.checksums or remote.size is None or remote.size_source
+    for corpus in corpora.CORPORA:
+        for _, remote in corpora.archives_for(corpus):
+            assert remote.filename in corpora.ARCHIVES
+    assert os.path.basename(corpora.ARCHIVES["VCTK-Corpus-0.92.zip"].url).endswith(".zip")

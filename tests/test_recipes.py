@@ -1,0 +1,206 @@
+"""Recipes: every YAML loads; each run.sh downloads (loopback), prepares and trains a tiny model.
+
+The run.sh tests serve archives built from ../shared/data/dev on 127.0.0.1 (see
+test_corpora.py) and shrink the published configs with ``--set`` so that a CPU runs two steps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from test_corpora import (
+    DEV_DATA,
+    LJ_IDS,
+    _Server,
+    build_libritts,
+    build_ljspeech,
+    build_speech_commands,
+    build_vctk,
+)
+
+from audiogan.config import load_config
+from audiogan.data.manifest import read_manifest
+from audiogan.data.prepare import prepare_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+YAMLS = sorted(RECIPES.glob("*/*.yaml"))
+RUN_SCRIPTS = sorted(RECIPES.glob("*/run.sh"))
+
+TINY_HIFIGAN = (
+    "generator.params.upsample_initial_channel=16",
+    "generator.params.resblock_kernel_sizes=[3]",
+    "generator.params.resblock_dilation_sizes=[[1, 3]]",
+    "discriminator.params.periods=[2, 3]",
+    "discriminator.params.scales=1",
+    "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
+    "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
+)
+TINY_WAVEGAN = ("generator.params.model_size=4", "discriminator.params.model_size=4",
+                "training.n_critic=1")
+TINY_TRAINING = ("training.batch_size=2", "training.max_steps=2", "training.num_workers=0",
+                 "training.log_every=1", "training.valid_every=2", "training.checkpoint_every=2",
+                 "training.valid_clips=1", "training.num_samples=1")
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=[f"{p.parent.name}/{p.name}" for p in YAMLS])
+def test_recipe_config_loads(path: Path) -> None:
+    config = load_config(path)
+    assert config.training.segment_length % (config.features.hop_length or 1) == 0
+    if path.parent.name in ("vctk", "libritts"):
+        assert config.sample_rate == 24000  # the multi-speaker recipes run at 24 kHz
+
+
+def test_every_recipe_has_its_files() -> None:
+    expected = {
+        "ljspeech": {"hifigan_v1", "hifigan_v2", "hifigan_v3", "melgan", "multiband_melgan",
+                     "istft"},
+        "vctk": {"hifigan_v1", "istft"},
+        "libritts": {"hifigan_v1", "istft"},
+        "sc09": {"wavegan"},
+    }
+    for corpus, configs in expected.items():
+        folder = RECIPES / corpus
+        assert {p.stem for p in folder.glob("*.yaml")} == configs
+        assert (folder / "README.md").is_file() and os.access(folder / "run.sh", os.X_OK)
+    assert "fine-tuning" in (RECIPES / "README.md").read_text().lower()
+
+
+def _env(extra_path: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{extra_path}{os.pathsep}{path}" if extra_path else path
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _run(script: Path, *args: str, env: dict[str, str] | None = None,
+         timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env or _env(), cwd=ROOT)
+
+
+@pytest.mark.parametrize("script", RUN_SCRIPTS, ids=[p.parent.name for p in RUN_SCRIPTS])
+def test_run_sh_syntax_and_help(script: Path) -> None:
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if script.parent.name == "tiny":
+        return
+    result = _run(script, "--help")
+    assert result.returncode == 0 and "--stop-stage" in result.stdout
+    assert "Stages: 0 download" in result.stdout
+    bad = _run(script, "--bogus")
+    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def test_missing_synthesize_is_reported_clearly(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "audiogan").write_text("#!/usr/bin/env bash\n"
+                                   "if [ \"$1\" = --help ]; then echo '  train  Train.'; fi\n")
+    (fake / "audiogan").chmod(0o755)
+    data = tmp_path / "root" / "manifests"
+    data.mkdir(parents=True)
+    (data / "test.tsv").write_text("path\tnum_samples\tsample_rate\na.wav\t10\t22050\n")
+    result = _run(RECIPES / "ljspeech" / "run.sh", "--stage", "3", "--root",
+                  str(tmp_path / "root"), "--out", str(tmp_path / "exp"),
+                  env=_env(extra_path=fake))
+    assert result.returncode == 0, result.stderr
+    assert "stage 3 skipped: this audiogan has no 'synthesize' command" in result.stderr
+    assert "stage 4 skipped: this audiogan has no 'evaluate' command" in result.stderr
+
+
+# ------------------------------------------------------------------------------ fine-tuning
+
+
+def test_tts_pairs_prepared_by_folder_train_with_init_from(dev_data: Path, tmp_path: Path) -> None:
+    """The documented layout (wavs/ + mels/ + init_from) trains: recipes/README.md."""
+    from audiogan.features import MelSpectrogram
+    from audiogan.training.trainer import Trainer
+
+    pairs = tmp_path / "pairs"
+    (pairs / "wavs").mkdir(parents=True)
+    (pairs / "mels").mkdir()
+    features = MelSpectrogram("hifigan")
+    for uid in LJ_IDS[:6]:
+        data, sr = sf.read(dev_data / "ljspeech" / f"{uid}.wav", dtype="float32")
+        data = data[: sr]
+        sf.write(pairs / "wavs" / f"{uid}.wav", data, sr)
+        # stands in for a TTS model's ground-truth-aligned mel: one frame short is tolerated
+        mel = features(torch.from_numpy(data)[None])[0].numpy()[:, :-1]
+        np.save(pairs / "mels" / f"{uid}.npy", mel)
+    result = prepare_corpus("folder", pairs / "wavs", mel_dir=pairs / "mels",
+                            out=pairs / "manifests", progress=False)
+    assert result is not None
+    assert all(e.mel_path for e in read_manifest(result.manifests["train"]))
+    overrides = [*TINY_HIFIGAN, *TINY_TRAINING, "training.max_steps=1",
+                 f"data.train={result.manifests['train']}", "data.valid=null"]
+    config = load_config(RECIPES / "ljspeech" / "hifigan_v1.yaml", overrides)
+    Trainer(config, tmp_path / "base", device="cpu", console=False).fit()
+    tuned = load_config(RECIPES / "ljspeech" / "hifigan_v1.yaml",
+                        [*overrides, f"training.init_from={tmp_path / 'base'}"])
+    trainer = Trainer(tuned, tmp_path / "tuned", device="cpu", console=False)
+    assert type(trainer.train_set).__name__ == "MelWavePairDataset"
+    assert trainer.fit().step == 1
+
+
+# ------------------------------------------------------------------------------ run.sh end to end
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[_Server]:
+    (tmp_path / "www").mkdir()
+    httpd = _Server(tmp_path / "www")
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _sets(*groups: tuple[str, ...]) -> list[str]:
+    return [arg for group in groups for item in group for arg in ("--set", item)]
+
+
+CASES = {
+    "ljspeech": (build_ljspeech, [], TINY_HIFIGAN, "hifigan_v1"),
+    "vctk": (build_vctk, ["--mic", "mic2"], TINY_HIFIGAN, "hifigan_v1"),
+    "libritts": (build_libritts, [], TINY_HIFIGAN, "hifigan_v1"),
+    "sc09": (build_speech_commands, [], TINY_WAVEGAN, "wavegan"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("corpus", sorted(CASES))
+def test_run_sh_download_prepare_train(corpus: str, server: _Server, tmp_path: Path) -> None:
+    if not DEV_DATA.is_dir():
+        pytest.skip(f"real speech dev data not found at {DEV_DATA}")
+    build, extra, tiny, config = CASES[corpus]
+    (tmp_path / "build").mkdir()
+    archive = build(DEV_DATA, tmp_path / "build")
+    (server.root / archive.name).write_bytes(archive.read_bytes())
+    root, out = tmp_path / "root", tmp_path / "exp"
+    args = ["--stage", "0", "--stop-stage", "2", "--root", str(root), "--out", str(out),
+            "--mirror", server.url, "--no-verify", "--jobs", "1", "--device", "cpu", *extra,
+            *_sets(tiny, TINY_TRAINING)]
+    result = _run(RECIPES / corpus / "run.sh", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert [name for name, _ in server.log] == [archive.name]
+    for split in ("train", "valid", "test"):
+        assert read_manifest(root / "manifests" / f"{split}.tsv")
+    run = out / config
+    assert (run / "checkpoints" / "step_00000002.pt").is_file()
+    assert "trained to step 2" in result.stdout
+    # stage 1 again: nothing to do
+    again = _run(RECIPES / corpus / "run.sh", "--stage", "1", "--stop-stage", "1", "--root",
+                 str(root), *extra)
+    assert again.returncode == 0 and "up to date (nothing to do)" in again.stdout
