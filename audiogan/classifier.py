@@ -524,10 +524,12 @@ def train_classifier(
 
 
 def _checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    # An existing file, or a path ending in .safetensors, names the file; anything else is a
+    # directory (created on save) holding classifier.safetensors.
     target = Path(path)
-    if target.is_dir() or str(path).endswith(os.sep):
-        return target / DEFAULT_NAME
-    return target
+    if target.is_file() or (target.suffix == ".safetensors" and not target.is_dir()):
+        return target
+    return target / DEFAULT_NAME
 
 
 def save_classifier(

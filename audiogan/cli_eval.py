@@ -111,7 +111,8 @@ def _model_line(name: str, info: dict[str, Any]) -> str:
 @click.command("train-classifier")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
-              help="Checkpoint file (.safetensors), or a directory for classifier.safetensors.")
+              help="A .safetensors file, or a directory (created if needed) for "
+                   "classifier.safetensors.")
 @click.option("--held-back", type=click.Path(path_type=Path), default=None,
               help="Clips for the accuracy check (manifest or directory). "
                    "Default: a stratified share of DATA (--held-back-fraction).")
