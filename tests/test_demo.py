@@ -17,7 +17,7 @@ def test_demo_quick_trains_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "audiogan", "demo", "--quick", "-o", str(out)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=1800,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"untrained ([0-9.]+) -> trained ([0-9.]+)", result.stdout)
