@@ -630,3 +630,19 @@ def test_build_synthetic_clips(tmp_path: Path) -> None:
     )
     assert read_manifest(many["valid"])[0].label.startswith("class")
     assert len(read_manifest(many["train"])) == 9
+
+
+def test_epoch_index_pairs_crop_like_set_epoch(tmp_path: Path) -> None:
+    """(epoch, index) pairs from the sampler select the epoch, as set_epoch does."""
+    path = save_audio(tmp_path / "long.wav",
+                      np.random.default_rng(0).standard_normal(20000).astype(np.float32) * 0.1,
+                      16000)
+    entries = [ManifestEntry(path=path, num_samples=20000, sample_rate=16000)]
+    dataset = SegmentDataset(entries, segment_length=1024, sample_rate=16000, seed=3)
+    dataset.set_epoch(5)
+    expected = dataset[0]["wave"]
+    dataset.set_epoch(0)
+    assert torch.equal(dataset[(5, 0)]["wave"], expected)
+    sampler = ResumableSampler(1, seed=0, with_epoch=True)
+    sampler.set_epoch(5)
+    assert list(sampler) == [(5, 0)]

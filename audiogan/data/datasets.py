@@ -158,8 +158,17 @@ class WaveDataset(Dataset[Item]):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> Item:
-        """The item of ``index``, or of the next readable index when that file fails."""
+    def __getitem__(self, index: int | tuple[int, int]) -> Item:
+        """The item of ``index``, or of the next readable index when that file fails.
+
+        ``index`` may also be an ``(epoch, index)`` pair (what
+        :class:`~audiogan.data.sampler.ResumableSampler` yields with ``with_epoch=True``): it
+        selects the epoch that keys the crop as well, so DataLoader workers that persist
+        across epochs still crop as :meth:`set_epoch` would make them.
+        """
+        if isinstance(index, tuple):
+            epoch, index = index
+            self.set_epoch(int(epoch))
         count = len(self.entries)
         if not -count <= index < count:
             raise IndexError(f"index {index} out of range for {count} items")

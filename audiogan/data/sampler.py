@@ -71,6 +71,9 @@ class ResumableSampler(Sampler[int]):
         drop_last: When ``num_items`` is not a multiple of ``world_size``, drop the tail of the
             global order (True) or pad it by repeating its first indices (False, as
             DistributedSampler does) so every rank gets the same count.
+        with_epoch: yield ``(epoch, index)`` pairs instead of indices, which the datasets of
+            :mod:`audiogan.data.datasets` accept: the crop then follows the epoch even in
+            DataLoader workers that persist across epochs.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class ResumableSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = True,
+        with_epoch: bool = False,
     ) -> None:
         if num_items <= 0:
             raise ValueError(f"ResumableSampler needs num_items > 0, got {num_items}")
@@ -101,6 +105,7 @@ class ResumableSampler(Sampler[int]):
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.drop_last = bool(drop_last)
+        self.with_epoch = bool(with_epoch)
         self._epoch = 0
         self._start = 0  # global position at which the current/next iteration starts
         self._consumed = 0  # global samples reported consumed since that start
@@ -171,8 +176,10 @@ class ResumableSampler(Sampler[int]):
         self._resume_pending = False
         self._consumed = 0
         order = self.global_order(self._epoch)
-        share = order[self._start + self.rank :: self.world_size]
-        return iter(share.tolist())
+        share = order[self._start + self.rank :: self.world_size].tolist()
+        if self.with_epoch:
+            return iter([(self._epoch, index) for index in share])
+        return iter(share)
 
     def __len__(self) -> int:
         """Number of indices the next iteration yields on this rank."""

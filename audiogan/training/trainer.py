@@ -230,7 +230,8 @@ class Trainer:
                 f"{t.batch_size}"
             )
         sampler = ResumableSampler(
-            len(dataset), seed=t.seed, rank=self.dist.rank, world_size=self.dist.world_size
+            len(dataset), seed=t.seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            with_epoch=True,
         )
         return dataset, sampler
 
@@ -252,13 +253,14 @@ class Trainer:
 
     def _loader(self) -> DataLoader:
         t = self.config.training
-        # A private generator keeps DataLoader worker seeding off the global RNG, so resuming
-        # (which creates a loader mid-epoch) does not shift the global random stream.
+        # One loader for the run; its workers persist across epochs (the sampler yields
+        # (epoch, index) pairs, so crops still follow the epoch). A private generator keeps
+        # worker seeding off the global RNG, so resuming does not shift the global stream.
         return DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, drop_last=True,
             num_workers=t.num_workers, pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(sample_key(t.seed, self.epoch)),
-            persistent_workers=False,
+            persistent_workers=t.num_workers > 0,
         )
 
     def _init_from(self, path: str) -> None:
@@ -359,11 +361,10 @@ class Trainer:
 
     def _batches(self) -> Iterator[dict[str, Tensor]]:
         """Endless batches; advances epochs, the sampler position and epoch schedulers."""
+        loader = self._loader()
         while True:
             self.sampler.set_epoch(self.epoch)
-            if hasattr(self.train_set, "set_epoch"):
-                self.train_set.set_epoch(self.epoch)
-            for batch in self._loader():
+            for batch in loader:
                 self.sampler.advance(self.config.training.batch_size)
                 if self.hooks.corrupt_batch is not None:
                     batch = self.hooks.corrupt_batch(self.step, batch)
