@@ -43,7 +43,7 @@ class DemoResult:
 
 def vocoder_config(train: Path, valid: Path, *, quick: bool) -> Config:
     """A small HiFi-GAN (V1 layout, 32 initial channels) with slim discriminators."""
-    steps = 300 if quick else 2400
+    steps = 300 if quick else 1200
     return config_from_dict({
         "sample_rate": 22050,
         "features": {"profile": "hifigan"},
