@@ -1,0 +1,136 @@
+"""Smoke tests of benchmarks/: every script runs with tiny sizes and prints its columns.
+
+No timing assertions (DESIGN.md §6): speed is measured by the scripts, not judged by tests.
+One script runs as a file in a subprocess (the way users run them, sibling imports included);
+the others run in-process through ``main(argv)`` to keep this file well under a minute. All use
+one CPU thread: tiny ops on a shared 2-core machine crawl when threads are oversubscribed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _script(name: str) -> ModuleType:
+    """Import benchmarks/<name>.py as the scripts see each other (their directory on sys.path)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def _header_columns(output: str, first: str) -> list[str]:
+    """The column names of the first text table whose header starts with ``first``."""
+    for line in output.splitlines():
+        if line.startswith(first + " "):
+            return line.split()
+    raise AssertionError(f"no table starting with {first!r} in:\n{output}")
+
+
+def test_inference_rtf_runs_as_a_script(tmp_path: Path) -> None:
+    out = tmp_path / "rtf.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "inference_rtf.py"), "--tiny", "--seconds", "0.25",
+         "--repeats", "1", "--warmup", "0", "--batch-sizes", "1", "2", "--threads", "1",
+         "--models", "hifigan_v1", "istft_small", "wavegan", "--json", str(out), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    columns = _header_columns(done.stdout, "model")
+    for column in ("model", "params_M", "device", "dtype", "batch", "median_s", "rtf",
+                   "x_realtime", "load"):
+        assert column in columns
+    assert "| model | parameters | RTF | × real time |" in done.stdout
+    payload = json.loads(out.read_text())
+    assert len(payload["rows"]) == 6
+    assert {row["batch"] for row in payload["rows"]} == {1, 2}
+    assert payload["machine"]["torch_threads"] == 1 and "load_average" in payload["machine"]
+    assert all(row["rtf"] > 0 for row in payload["rows"])
+
+
+def test_train_throughput_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("train_throughput")
+    out = tmp_path / "train.json"
+    assert script.main(["--tiny", "--threads", "1", "--quiet", "--json", str(out),
+                        "--config", str(ROOT / "recipes" / "tiny" / "hifigan.yaml")]) == 0
+    text = capsys.readouterr().out
+    columns = _header_columns(text, "mode")
+    for column in ("steps_per_s", "audio_s_per_s", "median_step_s", "load"):
+        assert column in columns
+    assert "loader overhead:" in text and "target" in text
+    payload = json.loads(out.read_text())
+    assert [row["mode"] for row in payload["rows"]] == ["synthetic", "loader"]
+    assert isinstance(payload["loader_overhead_pct"], float)
+
+
+def test_peers_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("peers")
+    out = tmp_path / "peers.json"
+    # istft pair only: one memory subprocess (each costs an interpreter start) ...
+    assert script.main(["--tiny", "--threads", "1", "--quiet", "--seconds", "0.25",
+                        "--pairs", "istft", "--batch-sizes", "1", "--repeats", "1",
+                        "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    if script.peer_status()["vocos"] is not None:
+        assert "SKIP vocos_mel:" in text  # a clear message, not a crash
+    assert "## inference" in text and "## peak memory" in text
+    payload = json.loads(out.read_text())
+    assert "ours_istft_base" in {row["model"] for row in payload["inference"]}
+    assert [row["model"] for row in payload["memory"]][0] == "ours_istft_base"
+    assert all(row["peak_delta_MiB"] >= 0 for row in payload["memory"])
+    # ... and the HiFi-GAN training-step comparison in-process
+    import torch
+
+    rows = script.train_rows(torch.device("cpu"), peer=False, tiny=True, batch=2, segment=2048,
+                             repeats=1, warmup=0, progress=None)
+    assert rows[0]["model"] == "ours_hifigan_v1" and rows[0]["median_step_s"] > 0
+    inference = [{"model": m, "batch": 1, "median_s": s}
+                 for m, s in (("ours_istft_base", 0.1), ("ours_hifigan_v1", 2.0))]
+    ratios = script.ratio_rows(inference, rows)
+    assert ratios[0]["speed_ratio"] == pytest.approx(20.0) and ratios[0]["status"] == "met"
+
+
+def test_quality_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("quality")
+    out = tmp_path / "quality.json"
+    assert script.main(["--tiny", "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    columns = _header_columns(text, "model")
+    for column in ("steps", "log_mel_l1_db", "mrstft", "metrics"):
+        assert column in columns
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["model"].startswith("untrained") and rows[1]["model"].startswith("ours")
+    assert all(row["log_mel_l1_db"] > 0 and row["mrstft"] > 0 for row in rows)
+
+
+def test_quality_fallback_metric_is_zero_for_identical_signals() -> None:
+    import torch
+
+    script = _script("quality")
+    wave = torch.sin(torch.arange(8192) * 0.05) * 0.5
+    values = script.fallback_metrics(wave, wave.clone(), 22050)
+    assert values["log_mel_l1_db"] == pytest.approx(0.0, abs=1e-6)
+    assert values["mrstft"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("gpu_suite")
+    assert script.main(["--dry-run", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    results = json.loads((tmp_path / "gpu_suite.json").read_text())
+    assert results["checks"] and all(c["status"] == "PASS" for c in results["checks"])
+    assert {row["dtype"] for row in results["inference"]} == {"fp32", "bf16"}
+    assert [row["precision"] for row in results["training"]] == ["fp32", "bf16"]
+    assert "loader_overhead_pct" in results
+    summary = (tmp_path / "gpu_suite.md").read_text()
+    assert text.rstrip().endswith(summary.rstrip())  # the short table is printed last
+    assert "checks:" in summary and "| model | batch | fp32 RTF |" in summary
