@@ -403,10 +403,10 @@ class PWGTrainStep:
         if discriminator_kwargs is None:
             discriminator_kwargs = pwg_discriminator_kwargs(
                 **(TINY_PWG_DISCRIMINATOR if tiny else {}))
+        self.generator_kwargs = generator_kwargs or pwg_generator_kwargs(tiny=tiny)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.nn.utils.weight_norm is deprecated
-            self.generator = HiFiGANGenerator(
-                **(generator_kwargs or pwg_generator_kwargs(tiny=tiny)))
+            self.generator = HiFiGANGenerator(**self.generator_kwargs)
             self.discriminator = HiFiGANMultiScaleMultiPeriodDiscriminator(**discriminator_kwargs)
         self.generator.to(device).train()
         self.discriminator.to(device).train()
@@ -429,6 +429,21 @@ class PWGTrainStep:
         generator = torch.Generator().manual_seed(0)
         self.real = (0.1 * torch.randn(batch, 1, segment, generator=generator)).clamp(-1, 1)
         self.real = self.real.to(device)
+
+    def inference_generator(self) -> nn.Module:
+        """A copy of the generator with weight norm folded, in eval mode, on the same device.
+
+        (``copy.deepcopy`` fails on modules with the deprecated ``torch.nn.utils.weight_norm``
+        once they have run, so the copy is rebuilt and loaded from the state dict.)
+        """
+        from parallel_wavegan.models import HiFiGANGenerator
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = HiFiGANGenerator(**self.generator_kwargs)
+            model.load_state_dict(self.generator.state_dict())
+            model.remove_weight_norm()
+        return model.to(self.device).eval()
 
     @staticmethod
     def generator_kwargs_scales(generator: nn.Module) -> list[int]:

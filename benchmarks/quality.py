@@ -81,16 +81,12 @@ def fallback_metrics(reference: Tensor, estimate: Tensor, sample_rate: int) -> d
 @torch.no_grad()
 def evaluate(model: nn.Module, features: nn.Module, clips: Sequence[Tensor], sample_rate: int,
              device: torch.device, hop: int) -> dict[str, float]:
-    """Mean metrics of copy synthesis of ``clips`` ((T,) each) by ``model`` (mel -> wave)."""
-    source, fn = metric_functions()
-    model = copy.deepcopy(model).eval()
-    remove = getattr(model, "remove_weight_norm", None)
-    if callable(remove):
-        import warnings
+    """Mean metrics of copy synthesis of ``clips`` ((T,) each) by ``model`` (mel -> wave).
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            remove()
+    ``model`` is used as given (pass an inference copy: weight norm folded, eval mode).
+    """
+    source, fn = metric_functions()
+    model.eval()
     totals: dict[str, float] = {}
     for clip in clips:
         wave = clip[: clip.shape[-1] // hop * hop].to(device)
@@ -243,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hop = int(trainer.generator.hop_length)
         features = trainer.features
         torch.manual_seed(config.training.seed)
-        untrained = build_generator(config).to(device)
+        untrained = bc.prepare_for_inference(build_generator(config), device)
         rows: list[dict[str, Any]] = [{
             "model": f"untrained {config.generator.name}", "steps": 0, "train_s": 0.0,
             "clips": len(clips),
@@ -264,14 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = train_ours(trainer, args.steps)
         rows.append({"model": f"ours {config.generator.name}", "steps": args.steps,
                      "train_s": seconds, "clips": len(clips),
-                     **evaluate(trainer.generator, features, clips, config.sample_rate,
-                                device, hop)})
+                     **evaluate(bc.prepare_for_inference(copy.deepcopy(trainer.generator),
+                                                         device),
+                                features, clips, config.sample_rate, device, hop)})
         if peer is not None:
             seconds = train_peer(peer, trainer, args.steps, device)
             rows.append({"model": "ParallelWaveGAN hifigan", "steps": args.steps,
                          "train_s": seconds, "clips": len(clips),
-                         **evaluate(peer.generator, features, clips, config.sample_rate,
-                                    device, hop)})
+                         **evaluate(peer.inference_generator(), features, clips,
+                                    config.sample_rate, device, hop)})
     info["load_average_end"] = list(bc.load_average())
     if args.json is not None:
         bc.write_json(args.json, {"benchmark": "quality", "machine": info,
