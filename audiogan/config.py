@@ -208,7 +208,7 @@ class Config:
     @property
     def input_kind(self) -> str:
         """``"mel"`` for vocoders, ``"latent"`` for unconditional generators."""
-        from audiogan.models import GENERATORS, build_generator  # noqa: F401  (registers)
+        from audiogan.models import GENERATORS
 
         return GENERATORS.get(self.generator.name).input_kind
 
