@@ -316,6 +316,8 @@ def summary_table(results: dict[str, Any]) -> str:
     if "loader_overhead_pct" in results:
         lines.append(f"loader overhead (fp32, real loader): {results['loader_overhead_pct']:+.1f}%"
                      " (target < 5%)")
+    if results["dry_run"] and results.get("peers", {}).get("ratios"):
+        lines.append("(dry run: tiny models, so the peer ratios below mean nothing)")
     for ratio in results.get("peers", {}).get("ratios", []):
         lines.append(f"{ratio['comparison']} (batch {ratio['batch']}): "
                      f"{ratio['speed_ratio']:.2f}x ({ratio['target']}: {ratio['status']})")
