@@ -152,6 +152,19 @@ def test_inverse_stft_same_padding_inverts_hifigan_framing(hop: int) -> None:
     assert (out - wave).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("padding", ["center", "same"])
+def test_inverse_stft_fft_and_matmul_paths_agree(padding: str) -> None:
+    # Eager runs take the FFT; traces, exports and non-float32 casts the real-DFT matmul.
+    module = InverseSTFT(64, 16, padding=padding).double()
+    real, imag = random_spectrum(64, 23, batch=2, seed=3)
+    fft = module._invert(real.double(), imag.double(), True)
+    matmul = module._invert(real.double(), imag.double(), False)
+    assert fft.shape == matmul.shape == (2, 23 * 16)
+    # The bases are stored in float32, so even in float64 the matmul path rounds at ~1e-7.
+    assert (fft - matmul).abs().max().item() < 1e-6
+    assert torch.equal(module(real.double(), imag.double()), fft)  # eager float64: the FFT
+
+
 @JIT_DEPRECATION
 def test_inverse_stft_traces_scripts_and_has_no_complex_ops() -> None:
     module = InverseSTFT(64, 16, padding="same")

@@ -398,3 +398,27 @@ def test_pwg_feature_stats_are_computed_and_saved(corpus: Path, tmp_path: Path) 
     trainer.fit()
     state = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "run", 1))
     assert {"mean", "scale"} <= set(state["features"])
+
+
+def test_clip_gradients_measures_without_touching_and_clips_when_asked() -> None:
+    from audiogan.training.components import clip_gradients
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    model.requires_grad_(True)
+    model[1].bias.requires_grad_(False)  # a parameter without a gradient is ignored
+    (model(torch.randn(5, 4)) ** 2).sum().backward()
+    before = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    expected = torch.cat([g.flatten() for g in before]).norm().item()
+
+    norm = clip_gradients(model, None)
+    assert norm.item() == pytest.approx(expected, rel=1e-6)
+    after = [p.grad for p in model.parameters() if p.grad is not None]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))  # measured only
+
+    limit = expected / 4
+    norm = clip_gradients(model, limit)
+    assert norm.item() == pytest.approx(expected, rel=1e-6)  # the norm before clipping
+    clipped = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert clipped.norm().item() == pytest.approx(limit, rel=1e-4)
+    assert clip_gradients(torch.nn.Linear(2, 2), None).item() == 0.0  # no gradients yet

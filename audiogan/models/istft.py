@@ -50,6 +50,14 @@ def _trim_left(n_fft: int, hop_length: int, padding: str) -> int:
     return n_fft // 2 if padding == "center" else (n_fft - hop_length) // 2
 
 
+def _is_exporting() -> bool:
+    """True inside ``torch.export`` (``torch.compiler.is_exporting`` appeared in torch 2.6)."""
+    check = getattr(torch.compiler, "is_exporting", None)
+    if check is None:  # older torch: treat any dynamo capture as a possible export
+        return bool(torch.compiler.is_compiling())
+    return bool(check())
+
+
 class InverseSTFT(nn.Module):
     """Inverse STFT (hann window) from real and imaginary parts, with real-valued ops only.
 
@@ -209,25 +217,40 @@ class InverseSTFT(nn.Module):
             wave: (B, frames * hop_length).
         """
         if torch.jit.is_scripting():
-            return self._invert(real, imag)
+            return self._invert(real, imag, False)
         return self._invert_without_autocast(real, imag)
 
     @torch.jit.unused
     def _invert_without_autocast(self, real: Tensor, imag: Tensor) -> Tensor:
         # In the bases' dtype (float32 unless the module was cast), also under autocast: a bf16
-        # matmul over ~n_fft terms would leave a noise floor only ~48 dB under the signal.
+        # transform over ~n_fft terms would leave a noise floor only ~48 dB under the signal.
         # (TorchScript cannot take a runtime device type for autocast, hence this eager path.)
+        # Eager (and torch.compile) float32/float64 runs use the FFT, O(n log n) per frame;
+        # tracing, ONNX and torch.export, which have no portable FFT, and other dtypes use the
+        # dense real-DFT matmul (the same values to float rounding, tested).
+        use_fft = (
+            not torch.jit.is_tracing()
+            and not torch.onnx.is_in_onnx_export()
+            and not _is_exporting()
+            and self.cos_basis.dtype in (torch.float32, torch.float64)
+        )
         if torch.is_autocast_enabled(real.device.type):
             with torch.autocast(device_type=real.device.type, enabled=False):
-                return self._invert(real, imag)
-        return self._invert(real, imag)
+                return self._invert(real, imag, use_fft)
+        return self._invert(real, imag, use_fft)
 
-    def _invert(self, real: Tensor, imag: Tensor) -> Tensor:
+    def _invert(self, real: Tensor, imag: Tensor, use_fft: bool) -> Tensor:
         real = real.to(self.cos_basis.dtype)
-        cos_sum = torch.matmul(self.cos_basis, real)  # (B, n_fft // 2 + 1, T)
-        sin_sum = torch.matmul(self.sin_basis, imag.to(real.dtype))
-        mirrored = torch.flip((cos_sum - sin_sum)[:, 1 : 1 + self.num_mirrored], dims=[1])
-        frames = torch.cat([cos_sum + sin_sum, mirrored], dim=1) * self.window  # (B, n_fft, T)
+        imag = imag.to(real.dtype)
+        if use_fft:
+            # irfft ignores the imaginary parts of DC and Nyquist, as the bases below do.
+            frames = torch.fft.irfft(torch.complex(real, imag), n=self.n_fft, dim=1)
+        else:
+            cos_sum = torch.matmul(self.cos_basis, real)  # (B, n_fft // 2 + 1, T)
+            sin_sum = torch.matmul(self.sin_basis, imag)
+            mirrored = torch.flip((cos_sum - sin_sum)[:, 1 : 1 + self.num_mirrored], dims=[1])
+            frames = torch.cat([cos_sum + sin_sum, mirrored], dim=1)  # (B, n_fft, T)
+        frames = frames * self.window
         if self.pad_frames > 0:
             frames = F.pad(frames, (0, 0, 0, self.pad_frames))
         signal = self._overlap_add(frames)

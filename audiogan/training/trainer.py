@@ -53,6 +53,7 @@ from audiogan.training.components import (
     build_generator,
     build_optimizer,
     build_scheduler,
+    clip_gradients,
 )
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
@@ -420,7 +421,7 @@ class Trainer:
         if self.hooks.on_gradients is not None:
             self.hooks.on_gradients(part, self.step, model)
         clip = self.config.training.grad_clip
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip else math.inf)
+        norm = clip_gradients(model, clip)
         if bad:
             opt.zero_grad(set_to_none=True)
             scaler.update()
