@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +44,47 @@ def remove_weight_norm(model: nn.Module) -> nn.Module:
             module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     return model
+
+
+def load_folded_state_dict(model: nn.Module, state: Mapping[str, Tensor]) -> None:
+    """Load a state dict with plain (folded) weights into ``model``, which may keep weight norm.
+
+    Exported models store ``layer.weight``; a training model with weight norm holds
+    ``layer.parametrizations.weight.original0/1`` instead. Each such weight is converted by its
+    parametrisation's ``right_inverse`` (for weight norm: g = the norm of each output slice,
+    v = the weight), so the model computes exactly the stored weights. Strict: a missing or
+    unexpected key raises ``KeyError`` naming it, never a silent partial load.
+    """
+    converted: dict[str, Tensor] = dict(state)
+    for name, module in model.named_modules():
+        if not parametrize.is_parametrized(module, "weight"):
+            continue
+        prefix = f"{name}." if name else ""
+        key = f"{prefix}weight"
+        if key not in converted:
+            raise KeyError(f"{key}: missing from the weights being loaded")
+        value = converted.pop(key)
+        parametrizations = module.parametrizations.weight  # type: ignore[union-attr]
+        originals: Any = value
+        for parametrization in reversed(list(parametrizations)):
+            originals = parametrization.right_inverse(originals)
+        if isinstance(originals, Tensor):
+            originals = (originals,)
+        names = ["original"] if hasattr(parametrizations, "original") else [
+            f"original{i}" for i in range(len(originals))
+        ]
+        for original_name, original in zip(names, originals, strict=True):
+            converted[f"{prefix}parametrizations.weight.{original_name}"] = original
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(converted)), sorted(set(converted) - expected)
+    if missing or unexpected:
+        raise KeyError(
+            "weights do not match the model: "
+            + ", ".join(f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}"
+                        for label, keys in (("missing", missing), ("unexpected", unexpected))
+                        if keys)
+        )
+    model.load_state_dict(converted)
 
 
 def has_weight_norm(model: nn.Module) -> bool:

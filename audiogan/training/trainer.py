@@ -43,7 +43,7 @@ from audiogan.data.manifest import read_manifest
 from audiogan.data.sampler import ResumableSampler
 from audiogan.features import compute_stats
 from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
-from audiogan.models.layers import sample_keys
+from audiogan.models.layers import load_folded_state_dict, sample_keys
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.components import (
     EMA,
@@ -269,8 +269,8 @@ class Trainer:
         if (source / "generator.safetensors").is_file():  # an exported model directory
             from safetensors.torch import load_file
 
-            self.generator.load_state_dict(load_file(source / "generator.safetensors"),
-                                           strict=False)
+            # Exported weights are folded; the training generator may keep weight norm.
+            load_folded_state_dict(self.generator, load_file(source / "generator.safetensors"))
         else:
             source = ckpt.find_checkpoint(source)
             state = ckpt.load_checkpoint(source)
