@@ -230,10 +230,17 @@ def set_threads(threads: int | None) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` -> device; exits clearly when CUDA is missing."""
+    """``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` -> device; exits clearly when CUDA is missing.
+
+    A bare ``"cuda"`` gets the current device's index (``torch.cuda.set_device`` and memory
+    statistics need one).
+    """
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: CUDA is not available on this machine")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available on this machine")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 

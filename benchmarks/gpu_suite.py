@@ -365,8 +365,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     device = bc.resolve_device(args.device)
     if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     bc.set_threads(args.threads)
     suite = Suite(device, args.budget_s, args.dry_run)
