@@ -202,6 +202,12 @@ class HiFiGANGenerator(Generator):
         negative_slope: leaky-ReLU slope.
         weight_norm: apply weight norm to every conv (fold it away with
             :meth:`remove_weight_norm` for inference).
+        init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
+            jik876/hifi-gan and ParallelWaveGAN effectively train from: their N(0, 0.01) draw
+            writes into the tensor that old-style weight norm recomputes on the next forward,
+            so it never takes effect. A float draws conv weights from N(0, init_std) before
+            weight norm, where it does take effect (and, at 0.01, trains slower early on:
+            benchmarks/README.md, Quality).
 
     Example:
         >>> gen = HiFiGANGenerator(preset="v1")
@@ -224,6 +230,7 @@ class HiFiGANGenerator(Generator):
         resblock_dilation_sizes: tuple[tuple[int, ...], ...] | None = None,
         negative_slope: float = 0.1,
         weight_norm: bool = True,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         self.config = resolve_preset(
@@ -259,9 +266,10 @@ class HiFiGANGenerator(Generator):
         self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
         self.activation = nn.LeakyReLU(negative_slope)
 
-        for module in self.modules():
-            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
-                nn.init.normal_(module.weight, 0.0, 0.01)
+        if init_std is not None:
+            for module in self.modules():
+                if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+                    nn.init.normal_(module.weight, 0.0, init_std)
         if weight_norm:
             apply_weight_norm(self)
         self.receptive_field_frames = self._receptive_field_frames()

@@ -91,6 +91,8 @@ class MelGANBody(nn.Module):
         resstack_dilations: dilation of each residual unit in a stage's stack.
         resstack_kernel_size: odd kernel of the dilated convs.
         negative_slope: leaky-ReLU slope.
+        init_std: ``None`` keeps PyTorch's default initialisation; a float draws conv weights
+            from N(0, init_std).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class MelGANBody(nn.Module):
         resstack_dilations: tuple[int, ...] = (1, 3, 9),
         resstack_kernel_size: int = 3,
         negative_slope: float = 0.2,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         if not upsample_rates or min(upsample_rates) < 1:
@@ -138,9 +141,10 @@ class MelGANBody(nn.Module):
             nn.Tanh(),
         ]
         self.layers = nn.Sequential(*layers)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
-                nn.init.normal_(module.weight, 0.0, 0.02)
+        if init_std is not None:
+            for module in self.modules():
+                if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+                    nn.init.normal_(module.weight, 0.0, init_std)
 
     def forward(self, mel: Tensor) -> Tensor:
         """mel: (B, n_mels, frames) -> (B, out_channels, frames * prod(upsample_rates))."""
@@ -168,6 +172,11 @@ class MelGANGenerator(Generator):
         resstack_kernel_size: odd kernel of the dilated convs.
         negative_slope: leaky-ReLU slope.
         weight_norm: apply weight norm to every conv.
+        init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
+            descriptinc/melgan-neurips and ParallelWaveGAN effectively train from: their
+            N(0, 0.02) draw writes into the tensor that old-style weight norm recomputes on the
+            next forward. A float draws conv weights from N(0, init_std) before weight norm,
+            where it takes effect.
     """
 
     input_kind = "mel"
@@ -183,6 +192,7 @@ class MelGANGenerator(Generator):
         resstack_kernel_size: int = 3,
         negative_slope: float = 0.2,
         weight_norm: bool = True,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -197,6 +207,7 @@ class MelGANGenerator(Generator):
             resstack_dilations=tuple(resstack_dilations),
             resstack_kernel_size=resstack_kernel_size,
             negative_slope=negative_slope,
+            init_std=init_std,
         )
         if weight_norm:
             apply_weight_norm(self)
@@ -237,6 +248,11 @@ class MultiBandMelGANGenerator(Generator):
         pqmf_cutoff_ratio: PQMF prototype cut-off (fraction of Nyquist).
         pqmf_beta: PQMF Kaiser window beta.
         weight_norm: apply weight norm to every conv.
+        init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
+            descriptinc/melgan-neurips and ParallelWaveGAN effectively train from: their
+            N(0, 0.02) draw writes into the tensor that old-style weight norm recomputes on the
+            next forward. A float draws conv weights from N(0, init_std) before weight norm,
+            where it takes effect.
     """
 
     input_kind = "mel"
@@ -256,6 +272,7 @@ class MultiBandMelGANGenerator(Generator):
         pqmf_cutoff_ratio: float = 0.142,
         pqmf_beta: float = 9.0,
         weight_norm: bool = True,
+        init_std: float | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -271,6 +288,7 @@ class MultiBandMelGANGenerator(Generator):
             resstack_dilations=tuple(resstack_dilations),
             resstack_kernel_size=resstack_kernel_size,
             negative_slope=negative_slope,
+            init_std=init_std,
         )
         if weight_norm:
             apply_weight_norm(self)
