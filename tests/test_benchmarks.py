@@ -112,6 +112,21 @@ def test_quality_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert all(row["log_mel_l1_db"] > 0 and row["mrstft"] > 0 for row in rows)
 
 
+def test_init_comparison_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("init_comparison")
+    out = tmp_path / "init.json"
+    assert script.main(["--tiny", "--threads", "1", "--json", str(out),
+                        "--config", str(ROOT / "recipes" / "tiny" / "melgan.yaml")]) == 0
+    columns = _header_columns(capsys.readouterr().out, "config")
+    for column in ("init", "untrained_l1", "trained_l1", "trained_ratio"):
+        assert column in columns
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["init"] for row in rows] == ["pytorch default", "N(0, 0.01)"]
+    assert all(row["steps"] == 2 and 0 < row["trained_l1"] < 100 for row in rows)
+    # Different initialisations give different untrained generators.
+    assert rows[0]["untrained_l1"] != rows[1]["untrained_l1"]
+
+
 def test_quality_fallback_metric_is_zero_for_identical_signals() -> None:
     import torch
 
