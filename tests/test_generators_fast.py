@@ -178,6 +178,10 @@ def test_inverse_stft_traces_scripts_and_has_no_complex_ops() -> None:
     assert torch.allclose(traced(real2, imag2), module(real2, imag2), atol=1e-6)
     scripted = torch.jit.script(module)
     assert torch.allclose(scripted(real2, imag2), module(real2, imag2), atol=1e-6)
+    kinds = {node.kind() for node in scripted.inlined_graph.nodes()}
+    assert not [k for k in kinds if any(word in k for word in forbidden)], kinds
+    with pytest.raises(ValueError, match="needs 33 frequency bins, got real 32"):
+        module(real2[:, :32], imag2[:, :32])
 
 
 @JIT_DEPRECATION
