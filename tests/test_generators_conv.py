@@ -128,6 +128,24 @@ def test_gradients_reach_every_parameter(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_init_std_draws_normal_weights_or_keeps_the_default(name: str) -> None:
+    default = tiny(name, weight_norm=False)
+    drawn = tiny(name, weight_norm=False, init_std=0.05)
+    conv_types = (torch.nn.Conv1d, torch.nn.ConvTranspose1d)
+    convs = [m for m in drawn.modules() if isinstance(m, conv_types)]
+    weights = torch.cat([m.weight.flatten() for m in convs])
+    assert weights.std().item() == pytest.approx(0.05, rel=0.05)
+    assert weights.mean().abs().item() < 0.005
+    # PyTorch's default (kaiming-uniform) is bounded by 1 / sqrt(fan_in): no N(0, 0.05) tails.
+    for module in (m for m in default.modules() if isinstance(m, torch.nn.Conv1d)):
+        fan_in = module.weight.shape[1] * module.weight.shape[2]
+        assert module.weight.abs().max().item() <= 1 / math.sqrt(fan_in) + 1e-6
+    for bad in (0.0, -0.01, float("nan")):
+        with pytest.raises(ValueError, match="init_std must be a positive number"):
+            tiny(name, init_std=bad)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_remove_weight_norm_keeps_outputs(name: str) -> None:
     gen = tiny(name)
     assert has_weight_norm(gen)

@@ -21,7 +21,13 @@ from torch import Tensor, nn
 
 from audiogan.models import GENERATORS
 from audiogan.models.base import Generator
-from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm, same_padding
+from audiogan.models.layers import (
+    ExactConvTranspose1d,
+    Span,
+    apply_weight_norm,
+    check_init_std,
+    same_padding,
+)
 
 ResBlockKind = Literal["1", "2"]
 
@@ -266,6 +272,7 @@ class HiFiGANGenerator(Generator):
         self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
         self.activation = nn.LeakyReLU(negative_slope)
 
+        check_init_std(init_std)
         if init_std is not None:
             for module in self.modules():
                 if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):

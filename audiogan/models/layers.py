@@ -87,6 +87,15 @@ def load_folded_state_dict(model: nn.Module, state: Mapping[str, Tensor]) -> Non
     model.load_state_dict(converted)
 
 
+def check_init_std(init_std: float | None) -> None:
+    """Raise ``ValueError`` unless ``init_std`` is None or a positive, finite float (an all-zero
+    draw would make weight norm divide 0 by 0)."""
+    if init_std is not None and not (0.0 < float(init_std) < float("inf")):
+        raise ValueError(
+            f"init_std must be a positive number (or null for PyTorch's default), got {init_std}"
+        )
+
+
 def has_weight_norm(model: nn.Module) -> bool:
     """True when any layer of ``model`` still carries a weight parametrisation."""
     return any(parametrize.is_parametrized(m, "weight") for m in model.modules())

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from audiogan.models import GENERATORS
 from audiogan.models.base import Generator
-from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm
+from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm, check_init_std
 from audiogan.models.pqmf import PQMF
 
 
@@ -141,6 +141,7 @@ class MelGANBody(nn.Module):
             nn.Tanh(),
         ]
         self.layers = nn.Sequential(*layers)
+        check_init_std(init_std)
         if init_std is not None:
             for module in self.modules():
                 if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
