@@ -438,8 +438,14 @@ def test_pwg_feature_stats_are_computed_and_saved(corpus: Path, tmp_path: Path) 
     assert {"mean", "scale"} <= set(state["features"])
 
 
-def test_clip_gradients_measures_without_touching_and_clips_when_asked() -> None:
+@pytest.mark.parametrize("torch_has_total_norm", [True, False])
+def test_clip_gradients_measures_without_touching_and_clips_when_asked(
+    torch_has_total_norm: bool, monkeypatch
+) -> None:
     from audiogan.training.components import clip_gradients
+
+    if not torch_has_total_norm:  # torch < 2.6 has no get_total_norm: the fallback
+        monkeypatch.delattr(torch.nn.utils, "get_total_norm", raising=False)
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
@@ -489,3 +495,29 @@ def test_loader_workers_persist_across_epochs(corpus: Path, tmp_path: Path, monk
     assert len(seen) == 6 and trainer.epoch >= 2
     pids = set().union(*seen.values())
     assert len(pids) == 1 and os.getpid() not in pids, seen
+
+
+@pytest.mark.parametrize("saved_kernel", [{"foreach": False}, {"fused": True}])
+def test_resumed_optimizer_keeps_this_machines_kernel(saved_kernel: dict) -> None:
+    # load_state_dict alone would restore the saved fused/foreach flags (e.g. from a GPU run).
+    from audiogan.config import OptimizerConfig
+    from audiogan.training.components import build_optimizer, load_optimizer_state
+
+    def stepped(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
+        for p in params:
+            p.grad = torch.ones_like(p)
+        optimizer.step()
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(2))]
+    old = torch.optim.AdamW(params, lr=1e-3, **saved_kernel)
+    stepped(old, params)
+    saved = old.state_dict()
+    cfg = OptimizerConfig(name="adamw", lr=1e-3)
+    new = build_optimizer(params, cfg, device=torch.device("cpu"))
+    load_optimizer_state(new, saved)
+    assert new.param_groups[0]["foreach"] is True and not new.param_groups[0]["fused"]
+    assert new.state[params[0]]["step"].item() == 1
+    stepped(new, params)  # the restored state works with this kernel
+    assert new.state[params[0]]["step"].item() == 2
+    assert saved["param_groups"][0].get("fused") == saved_kernel.get("fused")  # input untouched

@@ -137,6 +137,26 @@ def build_optimizer(
     return cls[cfg.name](params, **kwargs)
 
 
+_KERNEL_KEYS = ("fused", "foreach")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)``, keeping this optimiser's kernel choice.
+
+    ``load_state_dict`` restores every saved param-group setting, ``fused``/``foreach``
+    included, so a checkpoint written on another device (or before a kernel change) would
+    silently resume on the slower kernel. The choice belongs to the machine, not the file: the
+    current groups' values are copied into the saved groups first, so the state (e.g. fused
+    Adam's on-device ``step``) is also placed the way the current kernel needs.
+    """
+    groups = [dict(group) for group in state["param_groups"]]
+    for saved, current in zip(groups, optimizer.param_groups, strict=True):
+        for key in _KERNEL_KEYS:
+            if key in current:
+                saved[key] = current[key]
+    optimizer.load_state_dict({**state, "param_groups": groups})
+
+
 def clip_gradients(model: nn.Module, max_norm: float | None) -> Tensor:
     """Total L2 norm of ``model``'s gradients, clipping them to ``max_norm`` when given.
 
@@ -151,7 +171,9 @@ def clip_gradients(model: nn.Module, max_norm: float | None) -> Tensor:
     total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6
     if total_norm is not None:
         return total_norm(grads)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    device = grads[0].device
+    norms = [torch.linalg.vector_norm(g).to(device) for g in grads]
+    return torch.linalg.vector_norm(torch.stack(norms))
 
 
 def build_scheduler(

@@ -54,6 +54,7 @@ from audiogan.training.components import (
     build_optimizer,
     build_scheduler,
     clip_gradients,
+    load_optimizer_state,
 )
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
@@ -288,8 +289,8 @@ class Trainer:
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.features.load_state_dict(state["features"])
-        self.opt_g.load_state_dict(state["optim_g"])
-        self.opt_d.load_state_dict(state["optim_d"])
+        load_optimizer_state(self.opt_g, state["optim_g"])
+        load_optimizer_state(self.opt_d, state["optim_d"])
         self.sched_g.load_state_dict(state["sched_g"])
         self.sched_d.load_state_dict(state["sched_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])
