@@ -28,6 +28,7 @@ from typing import Any
 import bench_common as bc
 import torch
 
+SUPPORTED = ("hifigan", "melgan", "multiband_melgan")  # generators with an init_std parameter
 COLUMNS = ("config", "init", "seed", "steps", "untrained_l1", "trained_l1", "trained_ratio",
            "train_s", "load")
 
@@ -47,6 +48,9 @@ def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
     else:
         config = load_config(name, [f"data.train={corpus['train']}",
                                     f"data.valid={corpus['valid']}", *sets])
+    if config.generator.name not in SUPPORTED:
+        raise SystemExit(f"{name}: generator {config.generator.name!r} has no init_std; "
+                         f"this script compares {', '.join(SUPPORTED)}")
     plain = _to_plain(config)
     plain["generator"]["params"]["init_std"] = init_std
     return config_from_dict(plain)
