@@ -97,13 +97,13 @@ def synthetic_batch(trainer: Any, seed: int = 0) -> dict[str, Tensor]:
 
 def critic_count(trainer: Any) -> int:
     """Batches one step consumes (``n_critic`` once the discriminator is active, else 1)."""
-    return trainer.config.training.n_critic if trainer._d_active() else 1
+    return trainer.config.training.n_critic if trainer.discriminator_active() else 1
 
 
 def step_callables(trainer: Any) -> dict[str, Callable[[], object]]:
     """``{"synthetic": ..., "loader": ...}``: each call runs one full training step."""
     fixed = synthetic_batch(trainer)
-    batches: Iterator[dict[str, Tensor]] = trainer._batches()  # the trainer's own data path
+    batches: Iterator[dict[str, Tensor]] = trainer.batches()  # the trainer's own data path
 
     def synthetic() -> object:
         stats = trainer.train_step([fixed] * critic_count(trainer))

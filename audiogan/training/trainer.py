@@ -6,12 +6,7 @@ only reads what every generator exposes (``input_kind``, ``hop_length``, ``laten
 ``num_classes``) and what the loss recipe says (which terms are weighted, whether the adversarial
 loss needs a gradient penalty).
 
-One optimisation step:
-
-1. Discriminator (from ``training.discriminator_start_step`` on, ``n_critic`` times, each on its
-   own batch): ``D(real)``, ``D(G(x).detach())``, adversarial loss (+ gradient penalty).
-2. Generator: weighted spectral terms against the real segment (vocoders) plus the adversarial
-   and feature-matching terms once the discriminator runs.
+One optimisation step (D updates, then the G update) lives in :mod:`audiogan.training.step`.
 
 Randomness that decides results (crops, latent vectors, gradient-penalty mixing, phase shuffle)
 is keyed by ``(seed, step, dataset index)`` of each sample, so it does not depend on the number
@@ -20,10 +15,8 @@ of ranks or on where a run was resumed.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,8 +35,8 @@ from audiogan.data.datasets import ClipDataset, MelWavePairDataset, SegmentDatas
 from audiogan.data.manifest import read_manifest
 from audiogan.data.sampler import ResumableSampler
 from audiogan.features import compute_stats
-from audiogan.losses import MultiResolutionSTFTLoss, gradient_penalty
-from audiogan.models.layers import load_folded_state_dict, sample_keys
+from audiogan.losses import MultiResolutionSTFTLoss
+from audiogan.models.layers import load_folded_state_dict
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.components import (
     EMA,
@@ -53,12 +46,12 @@ from audiogan.training.components import (
     build_generator,
     build_optimizer,
     build_scheduler,
-    clip_gradients,
     load_optimizer_state,
 )
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
-from audiogan.training.randomness import keyed_latents, keyed_uniform, sample_key
+from audiogan.training.randomness import sample_key
+from audiogan.training.step import GANStep
 from audiogan.training.validation import sample_clips, validate_vocoder
 
 log = logging.getLogger(__name__)
@@ -98,11 +91,6 @@ class TrainResult:
     best_score: float | None
     last_checkpoint: Path | None
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 def _count(model: nn.Module) -> int:
@@ -198,6 +186,14 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_model = DistributedDataParallel(self.g_model, device_ids=ids)
             self.d_model = DistributedDataParallel(self.d_model, device_ids=ids)
+        self.stepper = GANStep(
+            config=config, generator=self.generator, discriminator=self.discriminator,
+            g_model=self.g_model, d_model=self.d_model, features=self.features,
+            losses=self.losses, opt_g=self.opt_g, opt_d=self.opt_d, scaler_g=self.scaler_g,
+            scaler_d=self.scaler_d, ema=self.ema, dist=self.dist, device=self.device,
+            local_batch=self.local_batch, amp_dtype=self.amp_dtype,
+            on_gradients=self.hooks.on_gradients,
+        )
         self.monitor: NullMonitor = NullMonitor()
 
     # ---------------------------------------------------------------------------- set-up
@@ -361,7 +357,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- data
 
-    def _batches(self) -> Iterator[dict[str, Tensor]]:
+    def batches(self) -> Iterator[dict[str, Tensor]]:
         """Endless batches; advances epochs, the sampler position and epoch schedulers."""
         loader = self._loader()
         while True:
@@ -378,155 +374,10 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- step
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def _inputs(self, micro: dict[str, Tensor], salt: int) -> tuple[Tensor, Tensor | None, Tensor]:
-        """(generator input, labels or None, real wave (B, 1, T)) for one micro-batch."""
-        real = micro["wave"]
-        labels = None
-        if self.generator.num_classes > 0:
-            labels = micro["label"].long()
-        if "mel" in micro:  # ground-truth-aligned mels given with the data
-            return micro["mel"], labels, real
-        if self.input_kind == "mel":
-            mel = self.features(real.squeeze(1))
-            frames = real.shape[-1] // self.generator.hop_length
-            return mel[..., :frames], labels, real
-        z = keyed_latents(self.generator, self._sample_keys(micro, salt), self.device)
-        return z, labels, real
-
-    def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
-        if self.input_kind == "mel":
-            return model(inputs)
-        return model(inputs, labels)
-
-    def _split(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        n = self.config.training.grad_accumulation
-        size = self.local_batch // n
-        return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(n)]
-
-    def _sample_keys(self, micro: dict[str, Tensor], salt: int) -> list[int]:
-        """One key per sample of ``micro``: (seed, step, salt, dataset index)."""
-        seed = self.config.training.seed
-        return [sample_key(seed, self.step, salt, int(i)) for i in micro["index"]]
-
-    def _clip_and_step(
-        self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-        bad: bool, part: str,
-    ) -> float:
-        """Unscale, measure/clip the gradient norm, step unless ``bad``; returns the norm."""
-        scaler.unscale_(opt)
-        if self.hooks.on_gradients is not None:
-            self.hooks.on_gradients(part, self.step, model)
-        clip = self.config.training.grad_clip
-        norm = clip_gradients(model, clip)
-        if bad:
-            opt.zero_grad(set_to_none=True)
-            scaler.update()
-            return float("nan")
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        return float(norm)
-
     def train_step(self, batches: list[dict[str, Tensor]]) -> dict[str, float]:
-        """One optimisation step over ``n_critic`` batches (the last also feeds G)."""
-        t = self.config.training
-        adv = self.losses.adversarial
-        d_active = self.losses.needs_discriminator and self.step >= t.discriminator_start_step
-        accum = t.grad_accumulation
-        stats: dict[str, float] = {}
-        bad = False
-        kept_fake: Tensor | None = None
-        d_module = _unwrap(self.d_model)
-
-        # --- discriminator -----------------------------------------------------------------
-        if d_active:
-            d_total = 0.0
-            for critic, batch in enumerate(batches):
-                micros = self._split(batch)
-                for m, micro in enumerate(micros):
-                    keep = accum == 1 and critic == len(batches) - 1 and self.input_kind == "mel"
-                    inputs, labels, real = self._inputs(micro, salt=critic)
-                    with self._autocast():
-                        if keep:
-                            kept_fake = self._generate(self.g_model, inputs, labels)
-                            fake = kept_fake.detach()
-                        else:
-                            with torch.no_grad():
-                                fake = self._generate(self.g_model, inputs, labels)
-                    sync = m == accum - 1 or not self.dist.enabled
-                    ctx = contextlib.nullcontext() if sync else self.d_model.no_sync()
-                    with ctx, self._autocast(), sample_keys(self._sample_keys(micro, 100 + critic)):
-                        real_out = self.d_model(real, labels)
-                        fake_out = self.d_model(fake, labels)
-                        loss = adv.discriminator(real_out, fake_out)
-                        if adv.needs_gradient_penalty:
-                            alpha = keyed_uniform(self._sample_keys(micro, 200 + critic),
-                                                  self.device).view(-1, 1, 1)
-                            gp = gradient_penalty(
-                                d_module, real, fake, labels,
-                                weight=self.config.loss.gradient_penalty, alpha=alpha,
-                            )
-                            stats["d_gradient_penalty"] = float(gp.detach())
-                            loss = loss + gp
-                        self.scaler_d.scale(loss / accum).backward()
-                    d_total += float(loss.detach()) / accum
-                bad_d = self.dist.any(not math.isfinite(d_total))
-                stats["d_grad_norm"] = self._clip_and_step(
-                    self.discriminator, self.opt_d, self.scaler_d, bad_d, "discriminator"
-                )
-                bad = bad or bad_d
-            stats["d_loss"] = d_total / len(batches)
-
-        # --- generator ---------------------------------------------------------------------
-        for p in self.discriminator.parameters():
-            p.requires_grad_(False)
-        parts_sum: dict[str, float] = {}
-        g_total = 0.0
-        batch = batches[-1]
-        for m, micro in enumerate(self._split(batch)):
-            sync = m == accum - 1 or not self.dist.enabled
-            ctx = contextlib.nullcontext() if sync else self.g_model.no_sync()
-            with ctx:
-                with self._autocast():
-                    if kept_fake is not None:
-                        fake = kept_fake
-                        labels = micro["label"].long() if self.generator.num_classes else None
-                        real = micro["wave"]
-                    else:
-                        inputs, labels, real = self._inputs(micro, salt=1000)
-                        fake = self._generate(self.g_model, inputs, labels)
-                parts = self.losses.reconstruction(fake.float(), real) if self.input_kind == "mel" \
-                    else {}
-                if d_active:
-                    with self._autocast(), sample_keys(self._sample_keys(micro, 300)):
-                        fake_out = d_module(fake, labels)
-                        real_out = None
-                        if "feature_matching" in self.losses.weights:
-                            with torch.no_grad():
-                                real_out = d_module(real, labels)
-                        parts.update(self.losses.adversarial_parts(fake_out, real_out))
-                loss = self.losses.total(parts)
-                self.scaler_g.scale(loss / accum).backward()
-            g_total += float(loss.detach()) / accum
-            for key, value in parts.items():
-                parts_sum[key] = parts_sum.get(key, 0.0) + float(value.detach()) / accum
-        for p in self.discriminator.parameters():
-            p.requires_grad_(True)
-        bad_g = self.dist.any(not math.isfinite(g_total))
-        stats["g_grad_norm"] = self._clip_and_step(self.generator, self.opt_g, self.scaler_g,
-                                                   bad_g, "generator")
-        bad = bad or bad_g
-        if self.ema is not None and not bad_g:
-            self.ema.update(self.generator)
-        stats["g_loss"] = g_total
-        stats.update({f"g_{k}": v for k, v in parts_sum.items()})
-        stats["nonfinite"] = 1.0 if bad else 0.0
-        return stats
+        """One optimisation step (:class:`~audiogan.training.step.GANStep`) at ``self.step``
+        over ``n_critic`` batches (the last also feeds G); does not advance ``self.step``."""
+        return self.stepper(batches, self.step)
 
     # ---------------------------------------------------------------------------- validation
 
@@ -582,14 +433,15 @@ class Trainer:
                                    console=self._console_ok())
             log.info("%s", self._summary())
         history: list[dict[str, float]] = []
-        batches = self._batches()
+        batches = self.batches()
         self.generator.train()
         self.discriminator.train()
         seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
         tick = time.perf_counter()
         try:
             while self.step < max_steps:
-                group = [next(batches) for _ in range(t.n_critic if self._d_active() else 1)]
+                critics = t.n_critic if self.discriminator_active() else 1
+                group = [next(batches) for _ in range(critics)]
                 stats = self.train_step(group)
                 self.step += 1
                 if self.config.scheduler.interval == "step":
@@ -644,9 +496,9 @@ class Trainer:
             self.sched_g.step()
             self.sched_d.step()
 
-    def _d_active(self) -> bool:
-        return (self.losses.needs_discriminator
-                and self.step >= self.config.training.discriminator_start_step)
+    def discriminator_active(self) -> bool:
+        """Whether the discriminator trains at the current step."""
+        return self.stepper.discriminator_active(self.step)
 
     def _validate_and_save(self) -> None:
         metrics: dict[str, float] = {}

@@ -1,0 +1,251 @@
+"""One GAN optimisation step: discriminator updates, then the generator update.
+
+1. Discriminator (from ``training.discriminator_start_step`` on, ``n_critic`` times, each on its
+   own batch): ``D(real)``, ``D(G(x).detach())``, adversarial loss (+ gradient penalty).
+2. Generator: weighted spectral terms against the real segment (vocoders) plus the adversarial
+   and feature-matching terms once the discriminator runs.
+
+Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
+last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
+own modules); non-finite losses skip the update on every rank alike. The step never branches on
+an architecture's name: it reads ``input_kind``, ``hop_length`` and ``num_classes`` from the
+generator and the loss recipe from :class:`~audiogan.training.components.GeneratorLossTerms`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from audiogan.config import Config
+from audiogan.losses import gradient_penalty
+from audiogan.models.layers import sample_keys
+from audiogan.training.components import EMA, GeneratorLossTerms, clip_gradients
+from audiogan.training.distributed import DistContext
+from audiogan.training.randomness import keyed_latents, keyed_uniform, sample_key
+
+GradientHook = Callable[[str, int, nn.Module], None]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a torch.compile and/or DDP wrapper (itself when not wrapped)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+@dataclass
+class GANStep:
+    """The models, optimisers and settings one step works on (built by the trainer).
+
+    ``g_model`` / ``d_model`` are what the forward passes call (possibly DDP- or
+    compile-wrapped); ``generator`` / ``discriminator`` are the plain modules whose gradients are
+    clipped and whose parameters the optimisers hold.
+    """
+
+    config: Config
+    generator: nn.Module
+    discriminator: nn.Module
+    g_model: nn.Module
+    d_model: nn.Module
+    features: nn.Module
+    losses: GeneratorLossTerms
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
+    ema: EMA | None
+    dist: DistContext
+    device: torch.device
+    local_batch: int
+    amp_dtype: torch.dtype | None
+    on_gradients: GradientHook | None = None
+
+    @property
+    def input_kind(self) -> str:
+        return str(self.generator.input_kind)
+
+    def discriminator_active(self, step: int) -> bool:
+        """Whether the discriminator trains (and feeds G's loss) at ``step``."""
+        return (self.losses.needs_discriminator
+                and step >= self.config.training.discriminator_start_step)
+
+    def __call__(self, batches: list[dict[str, Tensor]], step: int) -> dict[str, float]:
+        """Run step ``step`` over ``n_critic`` batches (the last also feeds G); returns stats.
+
+        ``stats["nonfinite"]`` is 1.0 when a loss was not finite on any rank and its update was
+        skipped.
+        """
+        stats: dict[str, float] = {}
+        bad = False
+        kept_fake: Tensor | None = None
+        d_active = self.discriminator_active(step)
+        if d_active:
+            kept_fake, bad = self._discriminator_updates(batches, step, stats)
+        bad_g = self._generator_update(batches[-1], step, kept_fake, d_active, stats)
+        bad = bad or bad_g
+        if self.ema is not None and not bad_g:
+            self.ema.update(self.generator)
+        stats["nonfinite"] = 1.0 if bad else 0.0
+        return stats
+
+    # ------------------------------------------------------------------------------ parts
+
+    def _discriminator_updates(
+        self, batches: list[dict[str, Tensor]], step: int, stats: dict[str, float]
+    ) -> tuple[Tensor | None, bool]:
+        """``n_critic`` D updates; returns (G's output on the last batch to reuse, any bad)."""
+        accum = self.config.training.grad_accumulation
+        adv = self.losses.adversarial
+        d_module = unwrap(self.d_model)
+        kept_fake: Tensor | None = None
+        bad = False
+        d_total = 0.0
+        for critic, batch in enumerate(batches):
+            for m, micro in enumerate(self._split(batch)):
+                keep = accum == 1 and critic == len(batches) - 1 and self.input_kind == "mel"
+                inputs, labels, real = self._inputs(micro, step, salt=critic)
+                with self._autocast():
+                    if keep:
+                        kept_fake = self._generate(self.g_model, inputs, labels)
+                        fake = kept_fake.detach()
+                    else:
+                        with torch.no_grad():
+                            fake = self._generate(self.g_model, inputs, labels)
+                sync = m == accum - 1 or not self.dist.enabled
+                ctx = contextlib.nullcontext() if sync else self.d_model.no_sync()
+                keys = self._sample_keys(micro, step, 100 + critic)
+                with ctx, self._autocast(), sample_keys(keys):
+                    real_out = self.d_model(real, labels)
+                    fake_out = self.d_model(fake, labels)
+                    loss = adv.discriminator(real_out, fake_out)
+                    if adv.needs_gradient_penalty:
+                        alpha = keyed_uniform(self._sample_keys(micro, step, 200 + critic),
+                                              self.device).view(-1, 1, 1)
+                        gp = gradient_penalty(
+                            d_module, real, fake, labels,
+                            weight=self.config.loss.gradient_penalty, alpha=alpha,
+                        )
+                        stats["d_gradient_penalty"] = float(gp.detach())
+                        loss = loss + gp
+                    self.scaler_d.scale(loss / accum).backward()
+                d_total += float(loss.detach()) / accum
+            bad_d = self.dist.any(not math.isfinite(d_total))
+            stats["d_grad_norm"] = self._clip_and_step(
+                self.discriminator, self.opt_d, self.scaler_d, bad_d, "discriminator", step
+            )
+            bad = bad or bad_d
+        stats["d_loss"] = d_total / len(batches)
+        return kept_fake, bad
+
+    def _generator_update(
+        self, batch: dict[str, Tensor], step: int, kept_fake: Tensor | None, d_active: bool,
+        stats: dict[str, float],
+    ) -> bool:
+        """The G update on ``batch``; returns whether its loss was non-finite (update skipped)."""
+        accum = self.config.training.grad_accumulation
+        d_module = unwrap(self.d_model)
+        for p in self.discriminator.parameters():
+            p.requires_grad_(False)
+        parts_sum: dict[str, float] = {}
+        g_total = 0.0
+        for m, micro in enumerate(self._split(batch)):
+            sync = m == accum - 1 or not self.dist.enabled
+            ctx = contextlib.nullcontext() if sync else self.g_model.no_sync()
+            with ctx:
+                with self._autocast():
+                    if kept_fake is not None:
+                        fake = kept_fake
+                        labels = micro["label"].long() if self.generator.num_classes else None
+                        real = micro["wave"]
+                    else:
+                        inputs, labels, real = self._inputs(micro, step, salt=1000)
+                        fake = self._generate(self.g_model, inputs, labels)
+                parts = (self.losses.reconstruction(fake.float(), real)
+                         if self.input_kind == "mel" else {})
+                if d_active:
+                    with self._autocast(), sample_keys(self._sample_keys(micro, step, 300)):
+                        fake_out = d_module(fake, labels)
+                        real_out = None
+                        if "feature_matching" in self.losses.weights:
+                            with torch.no_grad():
+                                real_out = d_module(real, labels)
+                        parts.update(self.losses.adversarial_parts(fake_out, real_out))
+                loss = self.losses.total(parts)
+                self.scaler_g.scale(loss / accum).backward()
+            g_total += float(loss.detach()) / accum
+            for key, value in parts.items():
+                parts_sum[key] = parts_sum.get(key, 0.0) + float(value.detach()) / accum
+        for p in self.discriminator.parameters():
+            p.requires_grad_(True)
+        bad_g = self.dist.any(not math.isfinite(g_total))
+        stats["g_grad_norm"] = self._clip_and_step(self.generator, self.opt_g, self.scaler_g,
+                                                   bad_g, "generator", step)
+        stats["g_loss"] = g_total
+        stats.update({f"g_{k}": v for k, v in parts_sum.items()})
+        return bad_g
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _inputs(
+        self, micro: dict[str, Tensor], step: int, salt: int
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """(generator input, labels or None, real wave (B, 1, T)) for one micro-batch."""
+        real = micro["wave"]
+        labels = None
+        if self.generator.num_classes > 0:
+            labels = micro["label"].long()
+        if "mel" in micro:  # ground-truth-aligned mels given with the data
+            return micro["mel"], labels, real
+        if self.input_kind == "mel":
+            mel = self.features(real.squeeze(1))
+            frames = real.shape[-1] // self.generator.hop_length
+            return mel[..., :frames], labels, real
+        z = keyed_latents(self.generator, self._sample_keys(micro, step, salt), self.device)
+        return z, labels, real
+
+    def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        if self.input_kind == "mel":
+            return model(inputs)
+        return model(inputs, labels)
+
+    def _split(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        n = self.config.training.grad_accumulation
+        size = self.local_batch // n
+        return [{k: v[i * size:(i + 1) * size] for k, v in batch.items()} for i in range(n)]
+
+    def _sample_keys(self, micro: dict[str, Tensor], step: int, salt: int) -> list[int]:
+        """One key per sample of ``micro``: (seed, step, salt, dataset index)."""
+        seed = self.config.training.seed
+        return [sample_key(seed, step, salt, int(i)) for i in micro["index"]]
+
+    def _clip_and_step(
+        self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+        bad: bool, part: str, step: int,
+    ) -> float:
+        """Unscale, measure/clip the gradient norm, step unless ``bad``; returns the norm."""
+        scaler.unscale_(opt)
+        if self.on_gradients is not None:
+            self.on_gradients(part, step, model)
+        norm = clip_gradients(model, self.config.training.grad_clip)
+        if bad:
+            opt.zero_grad(set_to_none=True)
+            scaler.update()
+            return float("nan")
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+        return float(norm)
+
+
+__all__ = ["GANStep", "unwrap"]
