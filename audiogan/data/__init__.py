@@ -8,7 +8,6 @@ from audiogan.data.datasets import (
     ClipDataset,
     DataError,
     MelAlignmentError,
-    MelWavePairDataset,
     SegmentDataset,
     WaveDataset,
     crop_offset,
@@ -21,6 +20,7 @@ from audiogan.data.manifest import (
     read_manifest,
     write_manifest,
 )
+from audiogan.data.pairs import MelWavePairDataset
 from audiogan.data.sampler import ResumableSampler
 from audiogan.data.synthetic import (
     build_synthetic_clips,

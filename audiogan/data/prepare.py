@@ -14,7 +14,7 @@
   files are all still there, writes nothing.
 * ``folder`` with ``mel_dir``: each audio file is paired with a TTS model's mel ``.npy`` (same
   relative path), never resampled, and every pair's length is checked by
-  :class:`~audiogan.data.datasets.MelWavePairDataset`'s rule (recipes/README.md).
+  :class:`~audiogan.data.pairs.MelWavePairDataset`'s rule (recipes/README.md).
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def _check_pairs(entries: dict[str, list[ManifestEntry]], hop_length: int) -> No
     """Mel/wave alignment of every pair, by :class:`MelWavePairDataset`'s rule (±1 frame)."""
     import numpy as np
 
-    from audiogan.data.datasets import MelWavePairDataset
+    from audiogan.data.pairs import MelWavePairDataset
 
     first = next(e for items in entries.values() for e in items)
     assert first.mel_path is not None

@@ -31,8 +31,9 @@ from torch.utils.data import DataLoader
 
 from audiogan.audio import load_audio, peak_normalize
 from audiogan.config import Config, save_config
-from audiogan.data.datasets import ClipDataset, MelWavePairDataset, SegmentDataset
+from audiogan.data.datasets import ClipDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
+from audiogan.data.pairs import MelWavePairDataset
 from audiogan.data.sampler import ResumableSampler
 from audiogan.features import compute_stats
 from audiogan.losses import MultiResolutionSTFTLoss
