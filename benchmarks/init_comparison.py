@@ -36,13 +36,13 @@ COLUMNS = ("config", "init", "seed", "steps", "untrained_l1", "trained_l1", "tra
 def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
                  init_std: float | None, overrides: Sequence[str]) -> Any:
     """The config ``name`` ("demo" or a recipe path) on ``corpus`` with the given init."""
-    from audiogan.config import _to_plain, config_from_dict, load_config
+    from audiogan.config import config_from_dict, load_config
     from audiogan.demo import vocoder_config
 
     sets = [f"training.max_steps={steps}", f"training.valid_every={steps}",
             f"training.checkpoint_every={steps}", f"training.seed={seed}", *overrides]
     if name == "demo":
-        plain = _to_plain(vocoder_config(corpus["train"], corpus["valid"], quick=True))
+        plain = vocoder_config(corpus["train"], corpus["valid"], quick=True).to_dict()
         plain["training"]["discriminator_start_step"] = int(steps * 0.8)
         config = config_from_dict(plain, overrides=sets)
     else:
@@ -51,7 +51,7 @@ def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
     if config.generator.name not in SUPPORTED:
         raise SystemExit(f"{name}: generator {config.generator.name!r} has no init_std; "
                          f"this script compares {', '.join(SUPPORTED)}")
-    plain = _to_plain(config)
+    plain = config.to_dict()
     plain["generator"]["params"]["init_std"] = init_std
     return config_from_dict(plain)
 
