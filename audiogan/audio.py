@@ -25,6 +25,8 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor
 
+from audiogan.errors import AudioganError
+
 __all__ = [
     "MAX_CHANNELS",
     "SAVE_FORMATS",
@@ -57,7 +59,7 @@ _WAV_SIZE_PLACEHOLDER = 0xFFFFFFFF  # data size written by streaming encoders th
 _MAX_RIFF_CHUNKS = 4096  # bound on the header walk of a (possibly hostile) WAV file
 
 
-class AudioError(Exception):
+class AudioError(AudioganError):
     """A file cannot be read or written as audio.
 
     The message is one line: the file, the problem and, where there is one, the fix, e.g.

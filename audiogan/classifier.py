@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from audiogan.audio import peak_normalize, resample
 from audiogan.data.datasets import PEAK_LEVEL, ClipDataset
 from audiogan.data.manifest import ManifestEntry
+from audiogan.errors import AudioganError
 from audiogan.features import MelSpectrogram
 
 __all__ = [
@@ -69,7 +70,7 @@ _CHECKPOINT_VERSION = "1"
 DEFAULT_NAME = "classifier.safetensors"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(AudioganError, ValueError):
     """A classifier cannot be trained or loaded; the one-line message names the file or data."""
 
 

@@ -47,33 +47,40 @@ class Failures:
         sys.exit(EXIT_PARTIAL if self.done else EXIT_FAILED)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from audiogan.audio import AudioError
-    from audiogan.config import ConfigError
-    from audiogan.data.datasets import DataError
-    from audiogan.data.manifest import ManifestError
-    from audiogan.registry import UnknownNameError
-    from audiogan.training.checkpoint import CheckpointError
+def _error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code for an error that ends a command, or raise it again."""
+    from audiogan.errors import AudioganError, describe_os_error, one_line
 
-    return (AudioError, ConfigError, UnknownNameError, CheckpointError, DataError,
-            ManifestError, FileNotFoundError, ValueError)
+    if isinstance(exc, AudioganError):
+        return one_line(exc) or type(exc).__name__, exc.exit_code
+    if isinstance(exc, OSError):
+        return describe_os_error(exc), EXIT_FAILED
+    if isinstance(exc, MemoryError):
+        return ("out of memory; process fewer or shorter inputs at a time, or free memory",
+                EXIT_FAILED)
+    raise exc
 
 
 def one_line_errors(func: F) -> F:
-    """Turn user errors into one line on stderr and exit code 2 (traceback with --verbose)."""
+    """Turn user errors into one line on stderr and their exit code (traceback with --verbose).
+
+    User errors are :class:`~audiogan.errors.AudioganError` (exit code 2 unless the error says
+    otherwise), ``OSError`` (a full disk, a missing or unreadable file: the line names the file)
+    and ``MemoryError``. Anything else is a bug and keeps its traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _user_errors() as exc:
+        except (Exception, MemoryError) as exc:
+            message, code = _error_line(exc)
             ctx = click.get_current_context(silent=True)
             verbose = bool(ctx and ctx.find_root().obj and ctx.find_root().obj.get("verbose"))
             if verbose:
                 traceback.print_exc()
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             click.echo(f"error: {message}", err=True)
-            sys.exit(EXIT_FAILED)
+            sys.exit(code)
 
     return wrapper  # type: ignore[return-value]
 

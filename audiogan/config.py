@@ -37,8 +37,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from audiogan.errors import AudioganError
 
-class ConfigError(ValueError):
+
+class ConfigError(AudioganError, ValueError):
     """A configuration problem; the message names the file and/or dotted key and the fix."""
 
 

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import save_config
+from audiogan.errors import AudioganError
 from audiogan.loading import (
     CONFIG_NAME,
     MODEL_DIR_FILES,
@@ -74,7 +75,7 @@ FORMATS: tuple[str, ...] = ("safetensors", "onnx", "torchscript")
 """Valid ``formats`` of :func:`export_model` (``safetensors`` is always written)."""
 
 
-class ExportError(RuntimeError):
+class ExportError(AudioganError, RuntimeError):
     """An export failed or would not reproduce the PyTorch output; nothing was written."""
 
 

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import Config, ConfigError, config_from_dict, load_config
+from audiogan.errors import AudioganError
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
 from audiogan.training import checkpoint as ckpt
@@ -71,7 +72,7 @@ MODEL_DIR_FILES = frozenset(
 """Every file a model directory may hold."""
 
 
-class ModelFileError(ValueError):
+class ModelFileError(AudioganError, ValueError):
     """A model file or directory cannot be used; the message names the file and the fix."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from audiogan.errors import AudioganError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(AudioganError, ValueError):
     """Raised when a name is not in a registry; the message lists the valid names."""
 
 

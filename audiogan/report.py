@@ -42,6 +42,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from audiogan.audio import save_audio
+from audiogan.errors import AudioganError
 from audiogan.features import MelSpectrogram
 from audiogan.metrics import METRICS
 
@@ -69,7 +70,7 @@ _FIG_SIZE = (4.2, 1.7)
 _DPI = 100
 
 
-class ReportError(ValueError):
+class ReportError(AudioganError, ValueError):
     """A report cannot be written where asked; the message names the directory and the fix."""
 
 

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from audiogan.audio import resample
 from audiogan.config import Config
+from audiogan.errors import AudioganError
 from audiogan.features import FeatureSpec, MelSpectrogram
 from audiogan.loading import (
     DTYPES,
@@ -73,7 +74,7 @@ log = logging.getLogger(__name__)
 _MIN_FRAMES_FOR_BASE_CHECK = 50
 
 
-class MelInputError(ValueError):
+class MelInputError(AudioganError, ValueError):
     """A mel input has the wrong shape, is empty or holds NaN/Inf; the message says the fix."""
 
 

@@ -46,6 +46,7 @@ from torch.utils.data import Dataset
 
 from audiogan.audio import AudioError, audio_info, load_audio, peak_normalize
 from audiogan.data.manifest import ManifestEntry, failure_reason
+from audiogan.errors import AudioganError
 
 __all__ = [
     "AUTO_CACHE_BYTES",
@@ -71,7 +72,7 @@ Short = Literal["pad", "skip"]
 Item = dict[str, Any]
 
 
-class DataError(RuntimeError):
+class DataError(AudioganError, RuntimeError):
     """A dataset cannot be built or served; the one-line message names the file(s) and the fix."""
 
     def __init__(self, message: str) -> None:

@@ -36,6 +36,8 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from audiogan.errors import AudioganError
+
 __all__ = [
     "Checksum",
     "CorpusError",
@@ -57,7 +59,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _FILTER_ERROR: type[Exception] | tuple[()] = getattr(tarfile, "FilterError", ())
 
 
-class CorpusError(ValueError):
+class CorpusError(AudioganError, ValueError):
     """A corpus cannot be fetched, verified, unpacked or prepared; the message says what to do."""
 
 

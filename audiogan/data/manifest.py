@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from audiogan.audio import AudioError, audio_info, is_silent, load_audio
+from audiogan.errors import AudioganError
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -48,7 +49,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("speaker", "label", "mel_path")
 _ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 
-class ManifestError(ValueError):
+class ManifestError(AudioganError, ValueError):
     """A manifest cannot be read or written; the one-line message names the file (and line)."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str, line: int | None = None) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from audiogan.errors import AudioganError
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
@@ -32,7 +34,7 @@ _STEP_RE = re.compile(r"^step_(\d{8})\.pt$")
 FaultHook = Callable[[Path], None]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(AudioganError, RuntimeError):
     """A checkpoint cannot be read; the message names the file."""
 
 

@@ -35,6 +35,7 @@ from audiogan.data.datasets import ClipDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
 from audiogan.data.pairs import MelWavePairDataset
 from audiogan.data.sampler import ResumableSampler
+from audiogan.errors import AudioganError
 from audiogan.features import compute_stats
 from audiogan.losses import MultiResolutionSTFTLoss
 from audiogan.models.layers import load_folded_state_dict
@@ -61,7 +62,7 @@ CHECKPOINT_FORMAT = "audiogan-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class TrainingError(RuntimeError):
+class TrainingError(AudioganError, RuntimeError):
     """Training cannot go on (e.g. too many non-finite losses in a row)."""
 
 
