@@ -1,8 +1,11 @@
 """Audio file I/O and small waveform helpers: load, save, resample, mono, normalise.
 
 All file I/O goes through ``soundfile`` (libsndfile: WAV, FLAC, OGG and whatever else the
-installed libsndfile reads); resampling uses :func:`torchaudio.functional.resample`. Waveforms
-are float tensors shaped ``(channels, T)`` with samples in ``[-1, 1]``.
+installed libsndfile reads); resampling uses libsoxr (``soxr``, high quality), whose cost does not
+depend on the ratio of the two rates (a 44,101 Hz file costs what a 44,100 Hz one does). Sample
+rates must lie in ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]`` (1 kHz - 384 kHz). Files are written
+through :mod:`audiogan.atomic`. Waveforms are float tensors shaped ``(channels, T)`` with samples
+in ``[-1, 1]``.
 
 Every problem with a file raises :class:`AudioError`, whose one-line message names the file, the
 problem and, where there is one, the fix, so that callers (the CLI, corpus preparation) can skip
@@ -11,27 +14,31 @@ a bad file and report it without a traceback.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import logging
+import math
 import os
-import secrets
-import struct
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
-import torchaudio.functional as AF
 from torch import Tensor
 
-from audiogan.errors import AudioganError
+from audiogan.atomic import atomic_write
+from audiogan.errors import AudioganError, describe_os_error
+from audiogan.wav_header import missing_wav_data
 
 __all__ = [
     "MAX_CHANNELS",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "SAVE_FORMATS",
     "AudioError",
     "AudioInfo",
+    "SampleRateError",
     "audio_info",
     "is_silent",
     "load_audio",
@@ -51,12 +58,15 @@ more than that is almost always a transposed ``(T, channels)`` array or a raw mu
 recording, which ``load_audio(..., mono=True)`` still mixes down.
 """
 
+MIN_SAMPLE_RATE: int = 1_000
+MAX_SAMPLE_RATE: int = 384_000
+"""The sample rates (Hz) audiogan reads, writes and resamples: telephone speech to 384 kHz studio
+audio. A header outside this range is almost always corrupt or hostile."""
+
 SAVE_FORMATS: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 """File extension (lower case) -> libsndfile major format used by :func:`save_audio`."""
 
 _SILENCE_FLOOR = 1e-8  # -160 dBFS: a peak below this is digital silence for peak_normalize
-_WAV_SIZE_PLACEHOLDER = 0xFFFFFFFF  # data size written by streaming encoders that cannot seek
-_MAX_RIFF_CHUNKS = 4096  # bound on the header walk of a (possibly hostile) WAV file
 
 
 class AudioError(AudioganError):
@@ -71,6 +81,10 @@ class AudioError(AudioganError):
     def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
         super().__init__(" ".join(str(message).split()))
         self.path = None if path is None else os.fspath(path)
+
+
+class SampleRateError(AudioError, ValueError):
+    """A sample rate argument is not an integer in ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]``."""
 
 
 def _error(path: str | os.PathLike[str], problem: str, fix: str | None = None) -> AudioError:
@@ -109,7 +123,7 @@ def load_audio(
         AudioError: The file is missing, not audio or corrupt (including truncated data), has
             no samples, holds NaN/Inf samples, or has more than :data:`MAX_CHANNELS` channels
             with ``mono=False``.
-        ValueError: ``sample_rate`` is not a positive integer.
+        SampleRateError: ``sample_rate`` is not an integer in the supported range.
     """
     if sample_rate is not None:
         _check_rate(sample_rate, "sample_rate")
@@ -122,6 +136,9 @@ def load_audio(
         )
     try:
         data, file_sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+    except MemoryError:
+        raise _error(path, f"too large to load ({info.num_frames} frames x {info.channels} "
+                     "channels)", "split the file or free memory") from None
     except (sf.SoundFileError, RuntimeError, OSError) as exc:
         raise _error(
             path, f"corrupt audio data ({_describe(exc)})", "re-export or re-download the file"
@@ -165,10 +182,11 @@ def save_audio(
 ) -> Path:
     """Write a waveform atomically; the format comes from the extension.
 
-    The samples go to a temporary file in the target's directory, which is flushed, fsynced and
-    then renamed over ``path`` (``os.replace``), so a reader never sees a half-written file and a
-    failure leaves any previous file at ``path`` untouched. Missing parent directories are
-    created. Samples outside ``[-1, 1]`` are clipped (never wrapped) with a logged warning.
+    The samples go through :func:`audiogan.atomic.atomic_write` (a temporary file beside the
+    target, flushed, fsynced and renamed over ``path``), so a reader never sees a half-written
+    file and a failure leaves any previous file at ``path`` untouched. Missing parent
+    directories are created. Samples outside ``[-1, 1]`` are clipped (never wrapped) with a
+    logged warning.
 
     Args:
         path: Target file; its extension picks the format (see :data:`SAVE_FORMATS`).
@@ -186,7 +204,8 @@ def save_audio(
             :data:`MAX_CHANNELS` channels, or the write failed (nothing is left at ``path``
             beyond what was there before).
         TypeError: ``wave`` is not a floating-point tensor or array.
-        ValueError: ``wave`` is not 1-D or 2-D, or ``sample_rate`` is not a positive integer.
+        ValueError: ``wave`` is not 1-D or 2-D.
+        SampleRateError: ``sample_rate`` is not an integer in the supported range.
     """
     target = Path(path)
     _check_rate(sample_rate, "sample_rate")
@@ -194,43 +213,37 @@ def save_audio(
     frames = _frames_for_writing(target, wave)  # (T, C), checked and clipped
 
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _create_temp_beside(target)
-    except OSError as exc:
-        raise _error(target, f"cannot write ({_describe(exc)})", "check the path") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(target) as handle:
             sf.write(handle, frames, sample_rate, format=major, subtype=subtype)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, (sf.SoundFileError, RuntimeError, OSError)):
-            raise _error(
-                target, f"cannot write ({_describe(exc)})", "check free space and permissions"
-            ) from exc
-        raise
-    _fsync_directory(target.parent)
+    except OSError as exc:  # the target named, not the temporary file
+        reason, _, fix = describe_os_error(OSError(exc.errno, _describe(exc))).partition("; ")
+        raise _error(target, f"cannot write ({reason})", fix or "check the path") from exc
+    except (sf.SoundFileError, RuntimeError) as exc:
+        raise _error(
+            target, f"cannot write ({_describe(exc)})", "check free space and permissions"
+        ) from exc
     return target
 
 
 def resample(wave: Tensor, orig_sr: int, target_sr: int) -> Tensor:
-    """Band-limited (windowed-sinc) resampling along the last axis.
+    """Band-limited resampling along the last axis (libsoxr, high quality, on the CPU).
+
+    Time and memory are linear in ``T`` whatever the two rates are (a polyphase kernel sized by
+    their greatest common divisor would need gigabytes for 44,101 -> 22,050 Hz). Not
+    differentiable: the result is computed from ``wave.detach()``.
 
     Args:
-        wave: ``(..., T)`` floating-point samples.
+        wave: ``(..., T)`` floating-point samples, on any device.
         orig_sr: Rate of ``wave`` in Hz.
         target_sr: Wanted rate in Hz.
 
     Returns:
-        ``(..., ceil(T * target_sr / orig_sr))`` in the input's dtype; ``wave`` itself when the
-        rates are equal.
+        ``(..., ceil(T * target_sr / orig_sr))`` in the input's dtype and on its device;
+        ``wave`` itself when the rates are equal.
 
     Raises:
         TypeError: ``wave`` is not floating point.
-        ValueError: A rate is not a positive integer.
+        SampleRateError: A rate is not an integer in ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]``.
     """
     _check_rate(orig_sr, "orig_sr")
     _check_rate(target_sr, "target_sr")
@@ -238,8 +251,18 @@ def resample(wave: Tensor, orig_sr: int, target_sr: int) -> Tensor:
         raise TypeError(f"resample needs a floating-point tensor, got {wave.dtype}")
     if orig_sr == target_sr:
         return wave
-    work = wave if wave.dtype in (torch.float32, torch.float64) else wave.float()
-    return AF.resample(work, orig_sr, target_sr).to(wave.dtype)
+    length = wave.shape[-1]
+    out_length = math.ceil(length * int(target_sr) / int(orig_sr))
+    work = wave.detach().cpu()
+    work = work if work.dtype in (torch.float32, torch.float64) else work.float()
+    rows = work.reshape(math.prod(wave.shape[:-1]), length).numpy()  # (N, T)
+    out = np.zeros((rows.shape[0], out_length), dtype=rows.dtype)
+    if length and rows.shape[0]:
+        done = soxr.resample(np.ascontiguousarray(rows.T), int(orig_sr), int(target_sr), "HQ")
+        done = done.reshape(-1, rows.shape[0]).T[:, :out_length]  # (N, <= out_length)
+        out[:, : done.shape[1]] = done
+    result = torch.from_numpy(out).reshape(*wave.shape[:-1], out_length)
+    return result.to(device=wave.device, dtype=wave.dtype)
 
 
 def to_mono(wave: Tensor) -> Tensor:
@@ -331,8 +354,12 @@ def is_silent(wave: Tensor, threshold_db: float = -60.0) -> bool:
 
 
 def _check_rate(rate: int, name: str) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise ValueError(f"{name} must be a positive integer in Hz, got {rate!r}")
+    if (isinstance(rate, bool) or not isinstance(rate, (int, np.integer))
+            or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE):
+        raise SampleRateError(
+            f"{name} must be an integer from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, "
+            f"got {rate!r}"
+        )
 
 
 def _describe(exc: BaseException) -> str:
@@ -351,6 +378,12 @@ def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
         raise _error(path, "is a directory, not an audio file")
     if file.stat().st_size == 0:
         raise _error(path, "empty file (0 bytes)")
+    try:  # libsndfile words an unreadable file as "System error"
+        os.close(os.open(file, os.O_RDONLY))
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise _error(path, "permission denied", "check the file's permissions") from None
+        raise _error(path, f"cannot open ({_describe(exc)})", "check the path") from None
     try:
         info = sf.info(os.fspath(file))
     except (sf.SoundFileError, RuntimeError, OSError) as exc:
@@ -361,49 +394,26 @@ def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
         ) from exc
     if info.channels < 1:
         raise _error(path, f"unsupported channel layout ({info.channels} channels)")
-    if info.samplerate <= 0:
-        raise _error(path, f"invalid sample rate {info.samplerate} in the header")
-    if info.format in ("WAV", "WAVEX"):
-        _check_wav_data_complete(file)
+    if not MIN_SAMPLE_RATE <= info.samplerate <= MAX_SAMPLE_RATE:
+        raise _error(
+            path,
+            f"sample rate {info.samplerate} Hz in the header is outside the supported "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz",
+            "resample the file (e.g. sox in.wav -r 22050 out.wav) or fix its header",
+        )
+    missing = missing_wav_data(file) if info.format in ("WAV", "WAVEX") else None
+    if missing is not None:
+        raise _error(
+            file,
+            f"truncated WAV: header declares {missing[0]} data bytes, the file holds {missing[1]}",
+            "re-export or re-download the file",
+        )
     return AudioInfo(
         sample_rate=int(info.samplerate),
         num_frames=int(info.frames),
         channels=int(info.channels),
         duration=info.frames / info.samplerate,
     )
-
-
-def _check_wav_data_complete(file: Path) -> None:
-    """Raise when a RIFF/WAVE file's data chunk claims more bytes than the file holds.
-
-    libsndfile silently shortens such files to the bytes present, so a WAV cut off in the middle
-    of its samples would otherwise load as a shorter clip. Streaming placeholders (data size
-    0xFFFFFFFF) and RF64/W64 files are not checked.
-    """
-    size = file.stat().st_size
-    with open(file, "rb") as handle:
-        riff = handle.read(12)
-        if len(riff) < 12 or riff[8:12] != b"WAVE" or riff[:4] not in (b"RIFF", b"RIFX"):
-            return
-        order = "<" if riff[:4] == b"RIFF" else ">"
-        position = 12
-        for _ in range(_MAX_RIFF_CHUNKS):
-            handle.seek(position)
-            header = handle.read(8)
-            if len(header) < 8:
-                return
-            chunk_id, chunk_size = header[:4], struct.unpack(order + "I", header[4:])[0]
-            if chunk_id == b"data":
-                available = size - position - 8
-                if chunk_size != _WAV_SIZE_PLACEHOLDER and chunk_size > available:
-                    raise _error(
-                        file,
-                        f"truncated WAV: header declares {chunk_size} data bytes, "
-                        f"the file holds {available}",
-                        "re-export or re-download the file",
-                    )
-                return
-            position += 8 + chunk_size + (chunk_size & 1)  # chunks are word-aligned
 
 
 def _format_for(target: Path, subtype: str) -> tuple[str, str]:
@@ -470,28 +480,3 @@ def _frames_for_writing(target: Path, wave: Tensor | np.ndarray) -> np.ndarray:
         )
         data = np.clip(data, -1.0, 1.0)
     return np.ascontiguousarray(data.T)
-
-
-def _create_temp_beside(target: Path) -> tuple[int, Path]:
-    """Create a fresh hidden temp file in ``target``'s directory (mode from the umask)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the OS allows syncing a directory (POSIX)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
