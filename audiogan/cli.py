@@ -22,28 +22,50 @@ from audiogan import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("audiogan")
 
 
 class Failures:
-    """Collects per-input failures and turns them into the documented exit code."""
+    """Per-input failures of a multi-input command, and its documented exit code.
+
+    Each failure is printed as it happens, as exactly one line ``error: <input>: <reason>``
+    (a reason that already starts with the input's name does not repeat it); :meth:`finish`
+    then prints one summary line (``2 of 5 files failed``, no ``error:`` prefix, reasons not
+    repeated) and exits 1 when some inputs were done, 2 when none were.
+    """
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
         self.done = 0
+        self._printed = 0
 
     def add(self, name: str, reason: str) -> None:
-        self.items.append((name, reason))
-        click.echo(f"error: {name}: {reason}", err=True)
+        """Record and print the failure of input ``name`` (``reason``: one line, the fix)."""
+        from audiogan.errors import one_line
+
+        reason = one_line(reason)
+        for prefix in (f"{name}: ", f"{name}:"):
+            if reason.startswith(prefix):
+                reason = reason[len(prefix):]
+                break
+        self.items.append((name, reason or "failed"))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Print the failures recorded since the last print (callers may append to items)."""
+        for name, reason in self.items[self._printed:]:
+            click.echo(f"error: {name}: {reason}", err=True)
+        self._printed = len(self.items)
 
     def finish(self, what: str = "inputs") -> None:
-        """Print the failure list and exit with 0, 1 or 2."""
+        """Print the one summary line and exit with 1 or 2; return when nothing failed."""
         if not self.items:
             return
-        click.echo(f"{len(self.items)} of {len(self.items) + self.done} {what} failed:", err=True)
-        for name, reason in self.items:
-            click.echo(f"  {name}: {reason}", err=True)
+        self._flush()
+        click.echo(f"{len(self.items)} of {len(self.items) + self.done} {what} failed",
+                   err=True)
         sys.exit(EXIT_PARTIAL if self.done else EXIT_FAILED)
 
 
@@ -127,12 +149,12 @@ def features(
     """Write log-mel features of audio files as OUT_DIR/<stem>.npy, float32 (n_mels, frames).
 
     Input at another sample rate is resampled to the profile's; no loudness normalisation is
-    applied (what a TTS model trained on these features expects).
+    applied (what a TTS model trained on these features expects). Inputs sharing a stem are
+    refused before anything is written; a bad input is reported on one line and skipped (exit
+    1 when others were written, 2 when none were; 130 when interrupted).
     """
-    import numpy as np
-    import torch
-
-    from audiogan.audio import AudioError, load_audio
+    from audiogan.audio import AudioError
+    from audiogan.feature_files import check_feature_rate, feature_targets, write_features
     from audiogan.features import MelSpectrogram
 
     overrides: dict[str, Any] = {
@@ -145,32 +167,29 @@ def features(
     }
     if f_max is not None:
         overrides["f_max"] = None if f_max == 0 else f_max
-    try:
-        mel = MelSpectrogram(profile, **overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    mel = MelSpectrogram(profile, **overrides)  # FeatureError: one line, exit 2
+    check_feature_rate(mel)
     spec = mel.spec
     log.info(
         "profile %s: %d Hz, n_fft %d, hop %d, win %d, %d mels, %g-%s Hz",
         spec.profile, spec.sample_rate, spec.n_fft, spec.hop_length, spec.win_length,
         spec.n_mels, spec.f_min, "sr/2" if spec.f_max is None else f"{spec.f_max:g}",
     )
+    pairs = feature_targets(inputs, out_dir)
     failures = Failures()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in inputs:
+    for path, target in pairs:
         try:
-            wave, sr = load_audio(path)
-            if sr != spec.sample_rate:
-                log.info("note: %s is %d Hz; resampled to %d Hz", path, sr, spec.sample_rate)
-                wave, _ = load_audio(path, sample_rate=spec.sample_rate)
-            with torch.inference_mode():
-                feats = mel(wave)[0].numpy().astype(np.float32)
-            target = out_dir / f"{path.stem}.npy"
-            _save_npy_atomic(target, feats)
+            shape = write_features(path, mel, target)
+        except AudioError as exc:
+            failures.add(str(path), str(exc))
+        except KeyboardInterrupt:
+            click.echo(f"error: interrupted at {path}; {failures.done} file(s) written, "
+                       "the rest not processed", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        else:
             failures.done += 1
-            log.info("%s -> %s %s", path, target, tuple(feats.shape))
-        except (AudioError, ValueError) as exc:
-            failures.add(str(path), str(exc).splitlines()[0])
+            log.info("%s -> %s %s", path, target, shape)
     failures.finish("files")
 
 
@@ -232,24 +251,6 @@ def demo(out_dir: Path, quick: bool) -> None:
     result = run_demo(out_dir, quick=quick, console=_sys.stderr.isatty())
     for line in summary_lines(result):
         click.echo(line)
-
-
-def _save_npy_atomic(path: Path, array: Any) -> None:
-    import os
-    import tempfile
-
-    import numpy as np
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # Command groups of other areas live in their own modules (each a thin layer over the library)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
@@ -65,14 +65,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiogan.errors import AudioganError
+from audiogan.feature_stats import compute_stats
+
 __all__ = [
     "DEFAULT",
     "PROFILES",
+    "FeatureError",
     "FeatureSpec",
     "MelSpectrogram",
     "compute_stats",
     "resolve_spec",
 ]
+
+
+class FeatureError(AudioganError, ValueError):
+    """Invalid feature settings or input; the one-line message names the setting."""
 
 
 class _Default(enum.Enum):
@@ -128,7 +136,7 @@ def _profile(name: str) -> _Profile:
     try:
         return _PROFILES[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise FeatureError(
             f"unknown feature profile {name!r}; valid profiles: {', '.join(PROFILES)}"
         ) from None
 
@@ -147,7 +155,7 @@ def _as_float(name: str, value: Any) -> float:
         raise TypeError(f"{name} must be a number, got {value!r}")
     result = float(value)
     if not math.isfinite(result):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise FeatureError(f"{name} must be finite, got {value!r}")
     return result
 
 
@@ -183,31 +191,31 @@ class FeatureSpec:
         for name in ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels"):
             value = _as_int(name, getattr(self, name))
             if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+                raise FeatureError(f"{name} must be positive, got {value}")
             object.__setattr__(self, name, value)
         f_min = _as_float("f_min", self.f_min)
         object.__setattr__(self, "f_min", f_min)
         if self.f_max is not None:
             object.__setattr__(self, "f_max", _as_float("f_max", self.f_max))
         if self.win_length > self.n_fft:
-            raise ValueError(
+            raise FeatureError(
                 f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft}); "
                 "when lowering n_fft, pass win_length too"
             )
         if self.hop_length > self.n_fft:
-            raise ValueError(
+            raise FeatureError(
                 f"hop_length ({self.hop_length}) must be <= n_fft ({self.n_fft})"
             )
         nyquist = self.sample_rate / 2
         if f_min < 0:
-            raise ValueError(f"f_min must be >= 0, got {f_min}")
+            raise FeatureError(f"f_min must be >= 0, got {f_min}")
         if self.f_max is not None and self.f_max > nyquist:
-            raise ValueError(
+            raise FeatureError(
                 f"f_max ({self.f_max:g} Hz) must be <= sample_rate / 2 ({nyquist:g} Hz); "
                 "pass f_max=None for sample_rate / 2"
             )
         if f_min >= self.f_max_hz:
-            raise ValueError(f"f_min ({f_min:g} Hz) must be < f_max ({self.f_max_hz:g} Hz)")
+            raise FeatureError(f"f_min ({f_min:g} Hz) must be < f_max ({self.f_max_hz:g} Hz)")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -280,7 +288,7 @@ class FeatureSpec:
         """
         num_samples = _as_int("num_samples", num_samples)
         if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+            raise FeatureError(f"num_samples must be >= 1, got {num_samples}")
         left, right = self.padding
         padded = num_samples + left + right
         return max(0, (padded - self.n_fft) // self.hop_length + 1)
@@ -506,20 +514,20 @@ class MelSpectrogram(nn.Module):
             self.scale = None
             return
         if mean is None or scale is None:
-            raise ValueError("mean and scale must be given together")
+            raise FeatureError("mean and scale must be given together")
         device = self.mel_basis.device
         checked = []
         for name, value in (("mean", mean), ("scale", scale)):
             value = torch.as_tensor(value).detach().to(device=device, dtype=torch.float32)
             if value.shape != (self.n_mels,):
-                raise ValueError(
+                raise FeatureError(
                     f"{name} must have shape ({self.n_mels},) (n_mels), got {tuple(value.shape)}"
                 )
             if not torch.isfinite(value).all():
-                raise ValueError(f"{name} has non-finite values")
+                raise FeatureError(f"{name} has non-finite values")
             checked.append(value.clone())
         if (checked[1] <= 0).any():
-            raise ValueError("scale must be positive in every mel channel")
+            raise FeatureError("scale must be positive in every mel channel")
         self.mean, self.scale = checked
 
     def _load_from_state_dict(
@@ -581,17 +589,17 @@ class MelSpectrogram(nn.Module):
             wave = wave.unsqueeze(0)
         elif wave.dim() == 3:
             if wave.shape[1] != 1:
-                raise ValueError(
+                raise FeatureError(
                     f"expected mono audio (B, 1, T); got {wave.shape[1]} channels, "
                     f"shape {tuple(wave.shape)}"
                 )
             wave = wave.squeeze(1)
         elif wave.dim() != 2:
-            raise ValueError(f"expected (B, T), (B, 1, T) or (T,) audio, got {tuple(wave.shape)}")
+            raise FeatureError(f"expected (B, T), (B, 1, T) or (T,) audio, got {tuple(wave.shape)}")
         if not wave.is_floating_point():
             raise TypeError(f"expected a floating-point waveform, got {wave.dtype}")
         if wave.shape[-1] < 1:
-            raise ValueError("cannot compute features of an empty waveform (0 samples)")
+            raise FeatureError("cannot compute features of an empty waveform (0 samples)")
 
         dtype = torch.float64 if wave.dtype == torch.float64 else torch.float32
         with torch.autocast(device_type=wave.device.type, enabled=False):
@@ -646,55 +654,3 @@ class MelSpectrogram(nn.Module):
             f"n_mels={spec.n_mels}, f_min={spec.f_min:g}, f_max={f_max}, "
             f"has_stats={self.has_stats}"
         )
-
-
-def compute_stats(mels: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and standard deviation of log-mel features, for z-normalisation.
-
-    Streams over the inputs (Chan's parallel update in float64), so a whole corpus never has
-    to be in memory. Matches ``sklearn.preprocessing.StandardScaler`` as used by
-    ParallelWaveGAN: population standard deviation (ddof=0), and a scale of 1 for a channel
-    with zero variance.
-
-    Args:
-        mels: iterable of ``(n_mels, frames)`` or ``(B, n_mels, frames)`` tensors
-            (un-normalised features, all with the same ``n_mels``).
-
-    Returns:
-        ``(mean, scale)``, each ``(n_mels,)`` float32 on the CPU, ready for
-        ``MelSpectrogram(..., mean=mean, scale=scale)``.
-
-    Raises:
-        ValueError: no frames at all, mismatched ``n_mels``, or a tensor of another rank.
-    """
-    count = 0
-    mean: Tensor | None = None
-    m2: Tensor | None = None
-    for mel in mels:
-        if mel.dim() == 3:
-            mel = mel.transpose(0, 1).reshape(mel.shape[1], -1)
-        elif mel.dim() != 2:
-            raise ValueError(
-                f"expected (n_mels, frames) or (B, n_mels, frames), got {tuple(mel.shape)}"
-            )
-        values = mel.detach().to(device="cpu", dtype=torch.float64)
-        n = values.shape[1]
-        if n == 0:
-            continue
-        if mean is not None and values.shape[0] != mean.shape[0]:
-            raise ValueError(f"n_mels changed from {mean.shape[0]} to {values.shape[0]}")
-        chunk_mean = values.mean(dim=1)
-        chunk_m2 = (values - chunk_mean[:, None]).square().sum(dim=1)
-        if mean is None or m2 is None:
-            count, mean, m2 = n, chunk_mean, chunk_m2
-            continue
-        total = count + n
-        delta = chunk_mean - mean
-        mean = mean + delta * (n / total)
-        m2 = m2 + chunk_m2 + delta.square() * (count * n / total)
-        count = total
-    if mean is None or m2 is None:
-        raise ValueError("compute_stats needs at least one frame")
-    scale = torch.sqrt(m2 / count)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return mean.to(torch.float32), scale.to(torch.float32)
