@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from audiogan.cli import EXIT_FAILED, one_line_errors
+from audiogan.cli import Failures, one_line_errors
 
 
 @click.command()
@@ -63,6 +63,7 @@ def prepare(corpus: str | None, root: Path | None, download: bool, download_only
     """
     from audiogan.data.corpora import ARCHIVES, CorpusError, canonical_corpus
     from audiogan.data.prepare import prepare_corpus
+    from audiogan.errors import one_line
 
     if list_archives:
         for name, remote in ARCHIVES.items():
@@ -81,17 +82,15 @@ def prepare(corpus: str | None, root: Path | None, download: bool, download_only
     except CorpusError as exc:
         raise click.BadParameter(str(exc), param_hint="CORPUS") from None
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    try:
-        result = prepare_corpus(
-            name, root, download=download or download_only, download_only=download_only,
-            archives=archives, mirror=mirror, verify=not no_verify, out=out,
-            sample_rate=sample_rate, mic=mic, subsets=subsets, min_duration=min_duration,
-            mel_dir=mel_dir, hop_length=hop_length, jobs=workers,
-            progress=sys.stderr.isatty(),
-        )
-    except CorpusError as exc:  # full message: it says how to retry or where to put files
-        click.echo(f"error: {' '.join(str(exc).split())}", err=True)
-        sys.exit(EXIT_FAILED)
+    failures = Failures()
+    result = prepare_corpus(
+        name, root, download=download or download_only, download_only=download_only,
+        archives=archives, mirror=mirror, verify=not no_verify, out=out,
+        sample_rate=sample_rate, mic=mic, subsets=subsets, min_duration=min_duration,
+        mel_dir=mel_dir, hop_length=hop_length, jobs=workers,
+        progress=sys.stderr.isatty(),
+        report=lambda path, reason: failures.add(str(path), one_line(reason)),
+    )
     if result is None:
         done = "downloaded, verified and unpacked" if not no_verify else "unpacked (not verified)"
         click.echo(f"{name}: {done} under {root}")
@@ -100,12 +99,13 @@ def prepare(corpus: str | None, root: Path | None, download: bool, download_only
     if result.up_to_date:
         click.echo(f"{name}: manifests in {result.out_dir} are up to date (nothing to do): "
                    f"{counts} files at {result.sample_rate} Hz")
-        return
-    click.echo(f"{name}: {counts} files at {result.sample_rate} Hz; manifests in "
-               f"{result.out_dir}")
+    else:
+        click.echo(f"{name}: {counts} files at {result.sample_rate} Hz; manifests in "
+                   f"{result.out_dir}")
     if result.rejected:
-        click.echo(f"{len(result.rejected)} file(s) left out, reasons in "
-                   f"{result.out_dir / 'rejected.tsv'}", err=True)
+        click.echo(f"reasons of the files left out: {result.out_dir / 'rejected.tsv'}", err=True)
+    failures.done = sum(result.counts.values())
+    failures.finish("files")  # exit 1 when some were left out (the manifests are written)
 
 
 COMMANDS = [prepare]

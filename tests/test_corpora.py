@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from audiogan.audio import resample
 from audiogan.cli import cli
 from audiogan.data import corpora
-from audiogan.data.corpora import split_by_hash
+from audiogan.data.archives import ArchiveConflictError, extract_archive
 from audiogan.data.datasets import MelAlignmentError
 from audiogan.data.download import (
     Checksum,
@@ -38,8 +38,8 @@ from audiogan.data.download import (
     UnsafeArchiveError,
     VerificationError,
     download_file,
-    extract_archive,
 )
+from audiogan.data.listing import split_by_hash
 from audiogan.data.manifest import read_manifest
 from audiogan.data.prepare import prepare_corpus
 
@@ -617,10 +617,14 @@ def test_cli_prepare(lj_archive: Path, tmp_path: Path) -> None:
     args = ["prepare", "ljspeech", "--root", str(tmp_path / "d"), "--archive", str(lj_archive),
             "--no-verify", "--jobs", "1"]
     first = runner.invoke(cli, args)
-    assert first.exit_code == 0, first.output
-    assert "ljspeech: train" in first.stdout and "3 file(s) left out" in first.output
+    assert first.exit_code == 1, first.output  # some files were left out, the rest written
+    assert "ljspeech: train" in first.stdout and "rejected.tsv" in first.stderr
+    errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3 and all("LJ999-000" in line for line in errors)
+    assert "3 of 13 files failed" in first.stderr
     second = runner.invoke(cli, args)
-    assert second.exit_code == 0 and "up to date (nothing to do)" in second.stdout
+    assert second.exit_code == 1 and "up to date (nothing to do)" in second.stdout
+    assert sum(line.startswith("error:") for line in second.stderr.splitlines()) == 3
     bad = runner.invoke(cli, ["prepare", "timit", "--root", str(tmp_path)])
     assert bad.exit_code == 2 and "valid corpora: ljspeech" in bad.output
     missing = runner.invoke(cli, ["prepare", "sc09", "--root", str(tmp_path / "e")])

@@ -5,30 +5,29 @@
   and renames the file into place only after its size and checksums match.
 * :func:`verify_file`: size plus every known checksum (sha256, md5) in one pass over the file.
   Where no checksum was published, the size is checked and a warning says so.
-* :func:`extract_archive`: tar (any compression) or zip, member by member into a staging
-  directory inside the destination, refusing absolute paths, ``..`` components, links that
-  resolve outside the destination, and device files / FIFOs (tarfile's ``data`` filter is used
-  as well where this Python has it). On a refused member the staging directory is removed and
-  nothing outside the destination has been written.
+
+Unpacking is :func:`audiogan.data.archives.extract_archive`.
 
 Every failure raises a :class:`CorpusError` subclass (a ``ValueError``) whose message names the
-file and says how to retry or where to put a manually downloaded archive.
+file and says how to retry or where to put a manually downloaded archive. A full disk, a
+read-only directory or a missing ``file://`` source ends the download at once (retrying cannot
+cure them); the partial file is kept for the next run.
+
+Fault points (:mod:`audiogan.faults`): ``download.block`` after each block is written to the
+partial file, ``download.before_rename`` before the verified partial file is renamed into place.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
 import os
-import re
-import shutil
-import stat
-import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,9 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from audiogan.errors import AudioganError
+from audiogan.atomic import fsync_dir
+from audiogan.errors import AudioganError, describe_os_error, one_line
+from audiogan.faults import fault_point
 
 __all__ = [
     "Checksum",
@@ -46,7 +47,6 @@ __all__ = [
     "UnsafeArchiveError",
     "VerificationError",
     "download_file",
-    "extract_archive",
     "verify_file",
 ]
 
@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 HashName = Literal["sha256", "md5"]
 _CHUNK = 1 << 20
 _MAX_BACKOFF = 60.0
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_FILTER_ERROR: type[Exception] | tuple[()] = getattr(tarfile, "FilterError", ())
+#: OS errors writing the partial file that retrying cannot cure (the disk, not the network).
+_LOCAL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                           errno.EISDIR, errno.ENOTDIR, errno.ENOENT})
 
 
 class CorpusError(AudioganError, ValueError):
@@ -225,10 +226,13 @@ def download_file(
         VerificationError: Size or checksum mismatch (the partial file is deleted).
     """
     target = Path(dest)
+    hint = _manual_hint(url, target)
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https", "file"):
+        raise DownloadError(f"{url}: not an http(s) or file URL; check the URL (or --mirror), "
+                            f"or {hint}")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     expected = remote.size if remote is not None else None
-    hint = _manual_hint(url, target)
     last_problem = "no attempt made"
     for attempt in range(retries + 1):
         if attempt:
@@ -256,7 +260,20 @@ def download_file(
                 f"{url}: HTTP {exc.code} {exc.reason}; check the URL (or --mirror), or {hint}"
             ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            local = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(local, OSError) and local.errno in _LOCAL_ERRORS:
+                raise DownloadError(
+                    f"{url}: {describe_os_error(local, part)}; the {_size(part)} bytes received "
+                    f"so far are kept in {part}: run the same command again to resume"
+                ) from None
+            if isinstance(exc, http.client.InvalidURL):
+                raise DownloadError(f"{url}: {one_line(exc)}; check the URL (or --mirror), or "
+                                    f"{hint}") from None
             last_problem = f"download interrupted ({_reason(exc)})"
+        except ValueError as exc:  # a malformed URL or header (Content-Length, Content-Range)
+            raise DownloadError(
+                f"{url}: {one_line(exc)}; check the URL (or --mirror), or {hint}"
+            ) from None
     else:
         raise DownloadError(
             f"{url}: giving up after {retries + 1} attempts ({last_problem}); the "
@@ -273,7 +290,9 @@ def download_file(
                 f"anew, pass --no-verify if the host serves another release on purpose, or "
                 f"{hint}"
             ) from None
+    fault_point("download.before_rename")
     os.replace(part, target)
+    fsync_dir(target.parent)
     return target
 
 
@@ -320,6 +339,7 @@ def _fetch_once(
                 if not block:
                     break
                 handle.write(block)
+                fault_point("download.block")
                 bar.update(len(block))
             handle.flush()
             os.fsync(handle.fileno())
@@ -355,201 +375,3 @@ def _manual_hint(url: str, target: Path) -> str:
         f"download {url} yourself (browser, wget -c, a mirror) and put it at {target} "
         "(or pass --archive PATH)"
     )
-
-
-# ------------------------------------------------------------------------------ extraction
-
-
-def extract_archive(
-    archive: str | os.PathLike[str], dest: str | os.PathLike[str], *, progress: bool = True
-) -> list[Path]:
-    """Unpack a tar (gz/bz2/xz/plain) or zip archive into ``dest``, safely.
-
-    Members are written into a staging directory inside ``dest`` one by one, after checking
-    that each stays inside it: no absolute paths or drive letters, no ``..`` components, no
-    symbolic or hard links whose target resolves outside, no device files or FIFOs, and no
-    member written through a link. Where available, tarfile's ``data`` filter applies on top.
-    When all members are out, the staged tree is merged into ``dest`` (directories merged,
-    files replaced), so a run that stopped half-way leaves nothing half-extracted in place.
-
-    Args:
-        archive: The archive file.
-        dest: The directory to unpack into (created).
-        progress: Show a progress bar (members).
-
-    Returns:
-        The top-level entries written into ``dest``.
-
-    Raises:
-        UnsafeArchiveError: A member breaks a rule above (nothing is left in ``dest``'s staging
-            directory and nothing was written outside ``dest``).
-        CorpusError: The file is not a tar or zip archive, or is corrupt.
-    """
-    source = Path(archive)
-    root = Path(dest)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".extracting-{source.name}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
-        if zipfile.is_zipfile(source):
-            _extract_zip(source, staging, progress)
-        elif tarfile.is_tarfile(source):
-            _extract_tar(source, staging, progress)
-        else:
-            raise CorpusError(
-                f"{source}: not a tar or zip archive (incomplete download?); delete it and "
-                "download it again"
-            )
-        _check_tree(staging, source)
-        tops = sorted(staging.iterdir())
-        for entry in tops:
-            _merge(entry, root / entry.name)
-        staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return [root / entry.name for entry in tops]
-
-
-def _extract_tar(source: Path, staging: Path, progress: bool) -> None:
-    data_filter = getattr(tarfile, "data_filter", None)
-    try:
-        with (
-            tarfile.open(source, "r:*") as tar,
-            tqdm(desc=f"extract {source.name}", unit=" files", disable=not progress,
-                 leave=False) as bar,
-        ):
-            for member in tar:
-                if _member_target(member.name, staging, source) == staging:
-                    if not member.isdir():
-                        _refuse(source, member.name, "a non-directory at the archive's root")
-                    continue  # "." or "./": the destination itself
-                _check_tar_member(member, staging, source)
-                if data_filter is not None:
-                    tar.extract(member, staging, set_attrs=False, filter=data_filter)
-                else:  # pragma: no cover - Python without extraction filters
-                    tar.extract(member, staging, set_attrs=False)
-                bar.update(1)
-    except _FILTER_ERROR as exc:
-        raise UnsafeArchiveError(
-            f"{source}: refused unsafe member ({exc}); nothing was extracted"
-        ) from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise CorpusError(
-            f"{source}: corrupt or truncated archive ({_reason(exc)}); delete it and download "
-            "it again"
-        ) from None
-
-
-def _check_tar_member(member: tarfile.TarInfo, staging: Path, source: Path) -> None:
-    name = member.name
-    where = _member_target(name, staging, source)
-    _check_parent(where, staging, source, name)
-    if member.isreg() or member.isdir():
-        return
-    if member.issym():
-        link = member.linkname
-        if _is_absolute(link):
-            _refuse(source, name, f"symlink to absolute path {link!r}")
-        resolved = os.path.normpath(os.path.join(os.path.realpath(where.parent), link))
-        if not _within(resolved, staging):
-            _refuse(source, name, f"symlink to {link!r} points outside the destination")
-        return
-    if member.islnk():
-        link = member.linkname
-        if _is_absolute(link) or not _within(
-            os.path.normpath(os.path.join(os.path.realpath(staging), link)), staging
-        ):
-            _refuse(source, name, f"hard link to {link!r} outside the destination")
-        return
-    kind = "device file" if (member.ischr() or member.isblk()) else (
-        "FIFO" if member.isfifo() else "special file"
-    )
-    _refuse(source, name, f"{kind} (only files, directories and inside links are allowed)")
-
-
-def _extract_zip(source: Path, staging: Path, progress: bool) -> None:
-    try:
-        with zipfile.ZipFile(source) as archive:
-            infos = archive.infolist()
-            for info in infos:  # check everything before writing anything
-                _member_target(info.filename, staging, source)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    _refuse(source, info.filename, "symbolic link entry in a zip archive")
-                if mode and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-                    _refuse(source, info.filename, "device file or FIFO")
-            for info in tqdm(infos, desc=f"extract {source.name}", unit=" files",
-                             disable=not progress, leave=False):
-                where = _member_target(info.filename, staging, source)
-                if where == staging:
-                    continue
-                _check_parent(where, staging, source, info.filename)
-                archive.extract(info, staging)
-    except zipfile.BadZipFile as exc:
-        raise CorpusError(
-            f"{source}: corrupt zip archive ({exc}); delete it and download it again"
-        ) from None
-
-
-def _member_target(name: str, staging: Path, source: Path) -> Path:
-    """Where member ``name`` lands, after the lexical checks."""
-    if not name or "\x00" in name:
-        _refuse(source, name, "empty name or NUL byte in the name")
-    if _is_absolute(name):
-        _refuse(source, name, "absolute path")
-    parts = re.split(r"[\\/]+", name)
-    if ".." in parts:
-        _refuse(source, name, "'..' path component (path traversal)")
-    target = Path(os.path.normpath(staging / name.replace("\\", "/")))
-    if not _within(str(target), staging):
-        _refuse(source, name, "path outside the destination")
-    return target
-
-
-def _check_parent(where: Path, staging: Path, source: Path, name: str) -> None:
-    """The member's directory, with links on disk resolved, must stay inside ``staging``."""
-    if not _within(os.path.realpath(where.parent), staging):
-        _refuse(source, name, "written through a link that leaves the destination")
-
-
-def _check_tree(staging: Path, source: Path) -> None:
-    """Final walk: every symlink in the staged tree resolves inside it."""
-    for directory, dirs, files in os.walk(staging):
-        for entry in dirs + files:
-            path = os.path.join(directory, entry)
-            if os.path.islink(path) and not _within(os.path.realpath(path), staging):
-                _refuse(source, os.path.relpath(path, staging), "link resolves outside")
-
-
-def _is_absolute(name: str) -> bool:
-    return name.startswith(("/", "\\")) or bool(_DRIVE.match(name))
-
-
-def _within(path: str, root: Path) -> bool:
-    base = os.path.realpath(root)
-    path = os.path.normpath(path)
-    return path == base or path.startswith(base + os.sep)
-
-
-def _refuse(source: Path, name: str, why: str) -> None:
-    raise UnsafeArchiveError(
-        f"{source}: refused member {name!r}: {why}; nothing was extracted. The archive is not "
-        "a genuine corpus release: delete it and download it from the official URL"
-    )
-
-
-def _merge(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``; directories are merged, anything else is replaced."""
-    if dst.is_dir() and not dst.is_symlink() and src.is_dir() and not src.is_symlink():
-        for child in list(src.iterdir()):
-            _merge(child, dst / child.name)
-        src.rmdir()
-        return
-    if dst.is_symlink() or dst.is_file():
-        dst.unlink()
-    elif dst.is_dir():
-        shutil.rmtree(dst)
-    os.replace(src, dst)

@@ -1,6 +1,7 @@
 """TSV manifests: one audio file per line, paths relative to the manifest file.
 
-A manifest is a tab-separated text file (UTF-8) whose first non-comment line is a header::
+A manifest is a tab-separated text file (UTF-8; a byte-order mark is accepted) whose first
+non-comment line is a header::
 
     path    num_samples    sample_rate    [speaker]    [label]    [mel_path]
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from audiogan.atomic import write_text
 from audiogan.audio import AudioError, audio_info, is_silent, load_audio
-from audiogan.errors import AudioganError
+from audiogan.errors import AudioganError, describe_os_error
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "num_samples", "sample_rate")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("speaker", "label", "mel_path")
 _ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+_MAX_MANIFEST_BYTES = 1 << 30  # millions of lines; anything larger is not a manifest
 
 
 class ManifestError(AudioganError, ValueError):
@@ -117,11 +119,29 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
     """
     manifest = Path(path)
     try:
-        text = manifest.read_text(encoding="utf-8")
+        if manifest.is_file() and manifest.stat().st_size > _MAX_MANIFEST_BYTES:
+            raise ManifestError(manifest, f"{manifest.stat().st_size / 2**30:.1f} GiB: too large "
+                                "for a manifest (is it an audio or archive file?); pass the .tsv")
+        data = manifest.read_bytes()
     except FileNotFoundError:
         raise ManifestError(manifest, "manifest not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(manifest, f"cannot read manifest ({exc})") from exc
+    except IsADirectoryError:
+        raise ManifestError(
+            manifest, "is a directory, not a manifest; pass the .tsv file"
+        ) from None
+    except OSError as exc:
+        raise ManifestError(manifest, f"cannot read manifest: {describe_os_error(exc)}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is accepted
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(
+            manifest, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the manifest as "
+            "UTF-8", line,
+        ) from None
+    if "\x00" in text:
+        raise ManifestError(manifest, "binary data (NUL bytes), not a text manifest; pass the "
+                            ".tsv file", text.count("\n", 0, text.index("\x00")) + 1)
 
     base = Path(os.path.abspath(manifest)).parent
     columns: list[str] | None = None
@@ -205,7 +225,7 @@ def write_manifest(path: str | os.PathLike[str], entries: Sequence[ManifestEntry
                     manifest, f"entry {position}: {name} {value!r} contains a tab or newline"
                 )
         lines.append("\t".join(row))
-    _atomic_write_text(manifest, "\n".join(lines) + "\n")
+    write_text(manifest, "\n".join(lines) + "\n")
     return manifest
 
 
@@ -302,7 +322,7 @@ def build_manifest_from_audio(
             f"{' '.join(reason.split())}\n"
             for file, reason in rejected
         )
-        _atomic_write_text(rejected_file, text)
+        write_text(rejected_file, text)
         logger.warning(
             "%s: %d file(s) rejected (first: %s: %s); list written to %s",
             manifest,
@@ -410,19 +430,3 @@ def _relative_to(path: Path, base: Path) -> str:
     except ValueError:  # another drive on Windows
         return absolute.as_posix()
     return Path(relative).as_posix()
-
-
-def _atomic_write_text(target: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``target``, fsync it, rename it over ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -7,8 +7,10 @@
 * Files at the target rate in WAV/FLAC are referenced where they are; others are resampled once
   into ``<manifests>/audio_<rate>/`` (cached: an interrupted run reuses what was written).
   SC09 clips are always written there, cut to 16000 samples and zero-padded to 16384.
-* Unreadable, truncated, silent (peak below -60 dBFS) and too-short files are left out and listed
-  in ``<manifests>/rejected.tsv`` with the reason.
+* Unreadable, truncated, silent (peak below -60 dBFS) and too-short files, and anything that is
+  not a regular file, are left out and listed in ``<manifests>/rejected.tsv`` with the reason,
+  as are folders of a ``folder`` corpus that cannot be listed; each is also passed to the
+  ``report`` callback as it is found (the CLI prints one ``error:`` line for each and exits 1).
 * Idempotent: ``<manifests>/prepare.json`` records a fingerprint of the options and of every
   source file (path, size, mtime); a second run with the same inputs, whose manifests and listed
   files are all still there, writes nothing.
@@ -24,9 +26,8 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
@@ -36,19 +37,18 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
+from audiogan.atomic import write_text
 from audiogan.audio import AudioError, audio_info, is_silent, load_audio, save_audio
 from audiogan.data.corpora import (
     SC09_CLIP_LENGTH,
     SC09_MAX_SAMPLES,
     SPECS,
     CorpusError,
-    Utterance,
-    assign_splits,
     canonical_corpus,
     fetch_corpus,
-    list_utterances,
     resolve_subsets,
 )
+from audiogan.data.listing import Utterance, assign_splits, list_utterances
 from audiogan.data.manifest import (
     ManifestEntry,
     ManifestError,
@@ -92,6 +92,9 @@ class _Outcome(NamedTuple):
 def _process(job: _Job) -> _Outcome:
     """Check one file; resample / pad it into the cache when needed (runs in worker processes)."""
     source = Path(job.source)
+    if not source.is_file():  # a FIFO or a device would block or never end; a dangling link
+        kind = "missing (or a dangling link)" if not source.exists() else "not a regular file"
+        return _Outcome(None, 0, f"{kind}; only audio files can be prepared")
     try:
         info = audio_info(source)
     except AudioError as exc:
@@ -131,17 +134,19 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Outcome]:
+def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> Iterator[_Outcome]:
+    """The outcome of each job, in order, as soon as it is known."""
     bar = {"total": len(jobs), "desc": "prepare", "unit": " files", "disable": not progress,
            "leave": False}
     if workers <= 1 or len(jobs) < 64:
-        return [_process(job) for job in tqdm(jobs, **bar)]
+        yield from (_process(job) for job in tqdm(jobs, **bar))
+        return
     # fork (Linux) starts workers without re-importing torch; PyTorch resets its thread pools
     # in forked children, as DataLoader workers rely on. Elsewhere: spawn.
     method = "fork" if "fork" in get_all_start_methods() and sys.platform == "linux" else "spawn"
     with ProcessPoolExecutor(workers, mp_context=get_context(method),
                              initializer=_init_worker) as pool:
-        return list(tqdm(pool.map(_process, jobs, chunksize=32), **bar))
+        yield from tqdm(pool.map(_process, jobs, chunksize=32), **bar)
 
 
 # ------------------------------------------------------------------------------ preparation
@@ -155,7 +160,8 @@ class PrepareResult(NamedTuple):
     counts: dict[str, int]
     """Split name -> number of files."""
     rejected: list[tuple[Path, str]]
-    """``(file, reason)`` of every file left out."""
+    """``(file, reason)`` of every file left out, and ``(folder, reason)`` of every folder that
+    could not be listed."""
     out_dir: Path
     """The directory holding the manifests, ``rejected.tsv`` and ``prepare.json``."""
     sample_rate: int
@@ -184,6 +190,7 @@ def prepare_corpus(
     progress: bool = True,
     retries: int = 5,
     backoff: float = 1.0,
+    report: Callable[[Path, str], None] | None = None,
 ) -> PrepareResult | None:
     """Fetch (optionally) and prepare a corpus into train/valid/test manifests.
 
@@ -207,6 +214,9 @@ def prepare_corpus(
         progress: Show progress bars.
         retries: Download retries.
         backoff: First download retry delay (seconds).
+        report: Called with ``(file, reason)`` for each rejected file and each unreadable
+            folder as soon as it is found (the CLI prints one line for each); on an up-to-date
+            run, for each file the earlier run rejected.
 
     Returns:
         A :class:`PrepareResult`, or None with ``download_only``.
@@ -240,9 +250,15 @@ def prepare_corpus(
     rate = int(sample_rate or spec.sample_rate)
     out_dir = Path(out) if out is not None else base / "manifests"
     cache_dir = out_dir / f"audio_{rate}"
-    utterances = list_utterances(spec, base, subsets, mic, out_dir)
+    unreadable: list[tuple[Path, str]] = []
+    utterances = list_utterances(spec, base, subsets, mic, out_dir, unreadable)
+    tell = report if report is not None else (lambda path, reason: None)
     if not utterances:
-        raise CorpusError(f"{spec.name}: no audio files found under {base}")
+        for folder, reason in unreadable:
+            tell(folder, reason)
+        skipped = f" ({len(unreadable)} folder(s) could not be read)" if unreadable else ""
+        raise CorpusError(f"{spec.name}: no audio files found under {base}{skipped}; check "
+                          "--root")
     mels = Path(mel_dir) if mel_dir is not None else None
     options = {
         "corpus": spec.name, "sample_rate": rate, "mic": mic,
@@ -259,6 +275,8 @@ def prepare_corpus(
     ):
         logger.debug("%s: manifests in %s are up to date; nothing to do", spec.name, out_dir)
         counts = previous.get("counts", {})
+        for path, reason in previous.get("rejected", []):
+            tell(Path(path), reason)
         return PrepareResult(
             {s: out_dir / f"{s}.tsv" for s in counts}, dict(counts),
             [(Path(p), r) for p, r in previous.get("rejected", [])], out_dir, rate, True,
@@ -271,16 +289,19 @@ def prepare_corpus(
              round(SC09_MAX_SAMPLES * rate / 16000) if sc09 else None, mels is None)
         for u in utterances
     ]
-    outcomes = _run_jobs(work, jobs, progress)
+    for folder, reason in unreadable:
+        tell(folder, reason)
     splits = assign_splits(spec, utterances)
     entries: dict[str, list[ManifestEntry]] = {split: [] for split in SPLITS}
-    rejected: list[tuple[Path, str]] = []
+    rejected: list[tuple[Path, str]] = list(unreadable)
+    outcomes = _run_jobs(work, jobs, progress)
     for utt, outcome, split in zip(utterances, outcomes, splits, strict=True):
         mel_path = mels / Path(utt.uid).with_suffix(".npy") if mels else None
         if outcome.reason is None and mel_path is not None and not mel_path.is_file():
             outcome = _Outcome(None, 0, f"no mel file {mel_path}")
         if outcome.reason is not None or outcome.path is None:
             rejected.append((utt.path, outcome.reason or "unusable"))
+            tell(utt.path, outcome.reason or "unusable")
             continue
         entries[split].append(ManifestEntry(
             Path(os.path.abspath(outcome.path)), outcome.num_samples, rate, utt.speaker,
@@ -302,8 +323,8 @@ def prepare_corpus(
             logger.warning("%s: the %s split is empty (too few files)", spec.name, split)
     _write_rejected(out_dir / REJECTED_FILE, rejected)
     if rejected:
-        logger.warning("%s: %d file(s) rejected (first: %s: %s); list in %s", spec.name,
-                       len(rejected), rejected[0][0], rejected[0][1], out_dir / REJECTED_FILE)
+        logger.info("%s: %d file(s) or folder(s) left out; reasons in %s", spec.name,
+                    len(rejected), out_dir / REJECTED_FILE)
     counts = {split: len(items) for split, items in entries.items() if items}
     _write_state(state_path, {
         "version": _STATE_VERSION, "fingerprint": fingerprint, "options": options,
@@ -361,7 +382,7 @@ def _read_state(path: Path) -> dict:
 
 
 def _write_state(path: Path, state: dict) -> None:
-    _atomic_text(path, json.dumps(state, indent=1, sort_keys=True) + "\n")
+    write_text(path, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 
 def _write_rejected(path: Path, rejected: list[tuple[Path, str]]) -> None:
@@ -373,14 +394,4 @@ def _write_rejected(path: Path, rejected: list[tuple[Path, str]]) -> None:
         f"{Path(os.path.relpath(os.path.abspath(p), base)).as_posix()}\t{' '.join(r.split())}"
         for p, r in rejected
     ]
-    _atomic_text(path, "\n".join(lines) + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, "\n".join(lines) + "\n")

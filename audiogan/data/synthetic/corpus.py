@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from audiogan.atomic import write_text
 from audiogan.audio import AudioError, audio_info, save_audio
 from audiogan.data.manifest import ManifestEntry, write_manifest
 from audiogan.data.synthetic.speech import (
@@ -255,10 +256,7 @@ def _materialize(
         assert wave.shape == (job.num_samples,), (wave.shape, job.num_samples)
         save_audio(job.path, wave, sample_rate)
         written += 1
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = stamp_path.with_name(f".{stamp_path.name}.tmp")
-    tmp.write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, stamp_path)
+    write_text(stamp_path, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     logger.info("%s: %d file(s) written, %d reused", root, written, len(jobs) - written)
     return [
         ManifestEntry(
