@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,11 +36,36 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from audiogan.errors import AudioganError
+from audiogan.atomic import write_text
+from audiogan.config_schema import (
+    ConfigError,
+    build_dataclass,
+    deep_copy,
+    read_recipe,
+    to_plain,
+    unknown_key_message,
+    yaml_problem,
+)
 
-
-class ConfigError(AudioganError, ValueError):
-    """A configuration problem; the message names the file and/or dotted key and the fix."""
+__all__ = [
+    "LOSS_TERMS",
+    "ComponentConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "FeaturesConfig",
+    "LossConfig",
+    "MelLossConfig",
+    "OptimConfig",
+    "OptimizerConfig",
+    "STFTLossConfig",
+    "SchedulerConfig",
+    "SubbandSTFTLossConfig",
+    "TrainingConfig",
+    "config_from_dict",
+    "load_config",
+    "save_config",
+]
 
 
 def _path_field(default: str | None = None) -> Any:
@@ -230,7 +254,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python (YAML-ready) form; loading it back gives an equal config."""
-        return _to_plain(self)
+        return to_plain(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,128 +262,36 @@ class Config:
 # --------------------------------------------------------------------------------------------
 
 
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        out = {}
-        for f in dataclasses.fields(value):
-            if f.name == "f_max_is_nyquist":
-                continue
-            out[f.name] = _to_plain(getattr(value, f.name))
-        return out
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert ``value`` to type ``tp`` or raise a ConfigError naming ``key``."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise ConfigError(f"{key}: must not be null")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: invalid value {value!r}")
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices:
-            valid = ", ".join(repr(c) for c in choices)
-            raise ConfigError(f"{key}: {value!r} is not one of {valid}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return _build_dataclass(tp, value, key)
-    if origin is tuple:
-        args = get_args(tp)
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        _, val_type = get_args(tp)
-        return {str(k): _coerce(v, val_type, f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads "2e-4" (no dot) as a string
-            except ValueError:
-                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
-
-
-def _build_dataclass(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "f_max_is_nyquist"}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        valid = ", ".join(fields)
-        raise ConfigError(f"unknown key {where}{unknown[0]}; valid keys here: {valid}")
-    kwargs = {}
-    for name, f in fields.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing required key {key}")
-    if cls is FeaturesConfig and "f_max" in data and data["f_max"] is None:
-        kwargs["f_max_is_nyquist"] = True
-    return cls(**kwargs)
+def _check_override_key(text: str, parts: list[str]) -> None:
+    """Raise when ``parts`` (an override's dotted key) names no field of :class:`Config`."""
+    node: Any = Config
+    for depth, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            return  # below a free-form mapping (params, weights): checked when built
+        fields = {f.name: f for f in dataclasses.fields(node) if f.name != "f_max_is_nyquist"}
+        if part not in fields:
+            message = unknown_key_message(".".join(parts[:depth]), part, list(fields))
+            raise ConfigError(f"--set {text}: {message}")
+        hint = get_type_hints(node)[part]
+        args = [a for a in get_args(hint) if a is not type(None)]
+        node = args[0] if get_origin(hint) in (Union, types.UnionType) and len(args) == 1 else hint
 
 
 def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key.sub=value")
+        raise ConfigError(f"--set {text}: an override must look like key.sub=value")
     key, raw = text.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
-        raise ConfigError(f"override {text!r} has an empty key")
+        raise ConfigError(f"--set {text}: the key is empty; write key.sub=value")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
+        raise ConfigError(
+            f"--set {text}: the value is not valid YAML ({yaml_problem(exc)}); quote it or fix "
+            "the brackets"
+        ) from None
+    _check_override_key(text, parts)
     return parts, value
 
 
@@ -371,7 +303,9 @@ def _set_nested(data: dict[str, Any], parts: list[str], value: Any) -> None:
             child = {}
             node[part] = child
         if not isinstance(child, dict):
-            raise ConfigError(f"override {'.'.join(parts)}: {part} is not a mapping")
+            raise ConfigError(
+                f"--set {'.'.join(parts)}: {part} is {child!r}, not a mapping; set {part} itself"
+            )
         node = child
     node[parts[-1]] = value
 
@@ -410,7 +344,7 @@ def config_from_dict(
     Raises:
         ConfigError: unknown key, wrong type, failed cross-field check.
     """
-    raw: dict[str, Any] = _deep_copy(dict(data))
+    raw: dict[str, Any] = deep_copy(dict(data))
     _resolve_paths(raw, Path(base_dir) if base_dir is not None else Path.cwd(), None)
     touched: set[tuple[str, str]] = set()
     for text in overrides:
@@ -419,12 +353,28 @@ def config_from_dict(
         if len(parts) == 2:
             touched.add((parts[0], parts[1]))
     _resolve_paths(raw, Path.cwd(), touched)
-    config = _build_dataclass(Config, raw, "")
-    config = _resolve_features(config)
-    _validate(config)
-    if check_models:
-        _validate_models(config)
+    from audiogan.config_checks import validate_config, validate_models
+
+    try:
+        config = build_dataclass(Config, raw, "")
+        config = _resolve_features(config)
+        validate_config(config)
+        if check_models:
+            validate_models(config)
+    except ConfigError as exc:
+        raise ConfigError(_name_override(str(exc), overrides)) from None
+    except RecursionError:
+        raise ConfigError("values nested too deeply to be a recipe; check the brackets") from None
     return config
+
+
+def _name_override(message: str, overrides: Sequence[str]) -> str:
+    """``message`` plus which ``--set`` gave the value, when the message names its key."""
+    for text in reversed(overrides):
+        key = text.split("=", 1)[0].strip()
+        if key and message.startswith((f"{key}:", f"{key} ", f"{key}=", f"unknown key {key}")):
+            return f"{message} (from --set {text})"
+    return message
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Config:
@@ -441,16 +391,7 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
         ConfigError: the message starts with the file name.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = read_recipe(path)
     try:
         return config_from_dict(data, base_dir=path.resolve().parent, overrides=overrides)
     except ConfigError as exc:
@@ -458,29 +399,9 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
 
 
 def save_config(config: Config, path: str | os.PathLike) -> Path:
-    """Write ``config`` as YAML atomically (temp file + rename). Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``config`` as YAML atomically (:func:`audiogan.atomic.write_text`); returns it."""
     text = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
+    return write_text(path, text)
 
 
 def _resolve_features(config: Config) -> Config:
@@ -498,7 +419,9 @@ def _resolve_features(config: Config) -> Config:
     try:
         spec = resolve_spec(f.profile, sample_rate=config.sample_rate, **explicit)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"features: {exc}") from None
+        text = " ".join(str(exc).split())
+        named = text.split(" ", 1)[0] in {f.name for f in dataclasses.fields(FeaturesConfig)}
+        raise ConfigError(f"features.{text}" if named else f"features: {text}") from None
     features = FeaturesConfig(
         profile=spec.profile,
         n_fft=spec.n_fft,
@@ -511,84 +434,3 @@ def _resolve_features(config: Config) -> Config:
         f_max_is_nyquist=spec.f_max is None,
     )
     return dataclasses.replace(config, features=features)
-
-
-def _validate(config: Config) -> None:
-    t, f, loss = config.training, config.features, config.loss
-    if config.sample_rate <= 0:
-        raise ConfigError(f"sample_rate must be positive, got {config.sample_rate}")
-    for key in ("batch_size", "segment_length", "max_steps", "n_critic", "grad_accumulation",
-                "log_every", "valid_every", "checkpoint_every", "keep_last", "max_nonfinite"):
-        if getattr(t, key) <= 0:
-            raise ConfigError(f"training.{key} must be positive, got {getattr(t, key)}")
-    if t.num_workers < 0 or t.discriminator_start_step < 0:
-        raise ConfigError("training.num_workers and discriminator_start_step must be >= 0")
-    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
-        raise ConfigError(f"training.ema_decay must be in (0, 1), got {t.ema_decay}")
-    if t.grad_clip is not None and t.grad_clip <= 0:
-        raise ConfigError(f"training.grad_clip must be positive or null, got {t.grad_clip}")
-    unknown = [k for k in loss.weights if k not in LOSS_TERMS]
-    if unknown:
-        raise ConfigError(
-            f"unknown key loss.weights.{unknown[0]}; valid keys here: {', '.join(LOSS_TERMS)}"
-        )
-    from audiogan.losses import ADVERSARIAL_LOSSES
-
-    if loss.adversarial not in ADVERSARIAL_LOSSES:
-        raise ConfigError(
-            f"loss.adversarial: unknown {loss.adversarial!r}; valid names: "
-            f"{', '.join(ADVERSARIAL_LOSSES.names())}"
-        )
-    for name in ("stft", "subband_stft"):
-        res = getattr(loss, name)
-        if not len(res.fft_sizes) == len(res.hop_sizes) == len(res.win_lengths):
-            raise ConfigError(f"loss.{name}: fft_sizes, hop_sizes, win_lengths differ in length")
-    mel = loss.mel
-    if mel.f_max is not None and mel.f_max > config.sample_rate / 2:
-        raise ConfigError(
-            f"loss.mel.f_max={mel.f_max} exceeds sample_rate/2={config.sample_rate / 2}"
-        )
-    s = config.scheduler
-    if s.name == "multistep" and not s.milestones:
-        raise ConfigError("scheduler.milestones: give at least one milestone for multistep")
-    if f.hop_length and t.segment_length % f.hop_length:
-        raise ConfigError(
-            f"training.segment_length={t.segment_length} must be a multiple of "
-            f"features.hop_length={f.hop_length}"
-        )
-
-
-def _validate_models(config: Config) -> None:
-    import torch
-
-    from audiogan.models import DISCRIMINATORS, GENERATORS, build_generator
-    from audiogan.registry import UnknownNameError
-
-    try:
-        cls = GENERATORS.get(config.generator.name)
-        DISCRIMINATORS.get(config.discriminator.name)
-    except UnknownNameError as exc:
-        raise ConfigError(str(exc)) from None
-    params = dict(config.generator.params)
-    if cls.input_kind == "mel":
-        params.setdefault("in_channels", config.features.n_mels)
-    try:
-        try:
-            with torch.device("meta"):
-                generator = build_generator(config.generator.name, **params)
-        except (NotImplementedError, RuntimeError):  # a model that computes values at init
-            generator = build_generator(config.generator.name, **params)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"generator.params: {exc}") from None
-    if cls.input_kind == "mel" and generator.hop_length != config.features.hop_length:
-        raise ConfigError(
-            f"generator {config.generator.name!r} upsamples by {generator.hop_length} but "
-            f"features.hop_length is {config.features.hop_length}; make the product of the "
-            "upsample rates equal the hop length"
-        )
-    if cls.input_kind == "latent" and config.training.segment_length != generator.hop_length:
-        raise ConfigError(
-            f"training.segment_length={config.training.segment_length} must equal the "
-            f"generator's clip length {generator.hop_length}"
-        )
-

@@ -81,7 +81,7 @@ def test_unknown_key_lists_valid_keys(config_file: Path) -> None:
 
 
 def test_unknown_top_level_key(config_file: Path) -> None:
-    expected = "unknown key sampel_rate; valid keys here: .*sample_rate"
+    expected = r"unknown key sampel_rate \(did you mean sample_rate\?\); valid keys here: .*sample_rate"
     with pytest.raises(ConfigError, match=expected):
         config_from_dict({**VALID, "sampel_rate": 1})
 
@@ -146,7 +146,7 @@ def test_save_and_reload_round_trip(config_file: Path, tmp_path: Path) -> None:
 
 
 def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="missing.yaml: cannot read config"):
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found; check the path"):
         load_config(tmp_path / "missing.yaml")
     bad = tmp_path / "list.yaml"
     bad.write_text("- 1\n- 2\n")
