@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
 
 from audiogan import metrics as M
+from audiogan.dtw import band_half_width, banded_dtw
+from audiogan.mcd import cepstral_distortion
 
 SR = 16000
 
@@ -196,3 +199,76 @@ def test_summarize_skips_nan_and_counts() -> None:
     assert stats["x"] == {"mean": 2.0, "std": 1.0, "median": 2.0, "min": 1.0, "max": 3.0,
                           "count": 2}
     assert stats["y"]["mean"] is None and stats["y"]["count"] == 0
+
+
+# --------------------------------------------------------------------------- banded DTW
+
+
+def _full_dtw(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Straightforward O(N M) DTW (steps (1,1), (1,0), (0,1)): (total cost, mean along path)."""
+    n, m = len(x), len(y)
+    cost = np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    i, j, pairs = n, m, [(n - 1, m - 1)]
+    while (i, j) != (1, 1):
+        moves = [(i - 1, j - 1), (i - 1, j), (i, j - 1)]
+        i, j = min(moves, key=lambda ij: acc[ij])
+        pairs.append((i - 1, j - 1))
+    path = np.array(pairs[::-1])
+    return float(acc[n, m]), float(cost[path[:, 0], path[:, 1]].mean())
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 1), (1, 6), (6, 1), (30, 41), (41, 30), (50, 50),
+                                      (7, 60), (120, 90)])
+def test_banded_dtw_equals_the_full_dtw_when_the_band_covers_everything(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * 1000 + m)
+    x, y = rng.standard_normal((n, 3)), rng.standard_normal((m, 3))
+    total, mean = _full_dtw(x, y)
+    alignment = banded_dtw(x, y)  # default band: every frame of clips up to 200 frames
+    assert alignment.total_cost == pytest.approx(total, rel=1e-12)
+    assert alignment.mean_cost == pytest.approx(mean, rel=1e-12)
+    assert tuple(alignment.path[0]) == (0, 0) and tuple(alignment.path[-1]) == (n - 1, m - 1)
+    assert np.all(np.diff(alignment.path, axis=0) >= 0)
+    assert banded_dtw(y, x).mean_cost == alignment.mean_cost  # symmetric, exactly
+
+
+def test_banded_dtw_with_a_narrow_band_finds_the_full_optimum_when_it_lies_inside() -> None:
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.standard_normal((160, 4)), axis=0)  # smooth, distinct frames
+    warp = np.clip(np.round(np.arange(150) * 159 / 149 + 2 * np.sin(np.arange(150) / 9)), 0, 159)
+    y = x[warp.astype(int)] + 0.01 * rng.standard_normal((150, 4))
+    total, mean = _full_dtw(x, y)
+    narrow = banded_dtw(x, y, band=6)
+    slope = 149 / 159
+    assert np.all(np.abs(narrow.path[:, 1] - narrow.path[:, 0] * slope) <= 6)
+    assert narrow.band == 6
+    assert narrow.total_cost == pytest.approx(total, rel=1e-12)
+    assert narrow.mean_cost == pytest.approx(mean, rel=1e-12)
+    # a band too narrow for the optimum gives a path of higher (never lower) cost
+    assert banded_dtw(x, y, band=1).total_cost >= total - 1e-9
+
+
+def test_dtw_mcd_memory_grows_with_the_band_not_with_the_square_of_the_length() -> None:
+    # 1500 frames (7.5 s): the old N x M x D broadcast took 1500 * 1400 * 24 * 8 bytes = 403 MB
+    rng = np.random.default_rng(0)
+    ref = np.cumsum(rng.standard_normal((1500, 25)), axis=0) * 0.1
+    est = ref[np.linspace(0, 1499, 1400).astype(int)] + 0.05 * rng.standard_normal((1400, 25))
+    levels_ref, levels_est = np.zeros(1500), np.zeros(1400)
+    tracemalloc.start()
+    try:
+        value = cepstral_distortion(ref, levels_ref, est, levels_est, 24, True, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert math.isfinite(value) and value > 0
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_long_clip_band_is_stated_and_capped() -> None:
+    assert band_half_width(100) == 200 and band_half_width(4000) == 400
+    assert band_half_width(12000) == 1000 and band_half_width(10**6) == 1000
+    assert "band" in M.METRICS["mcd13_dtw_db"].description
