@@ -17,19 +17,21 @@
 
 Every ONNX / TorchScript export is run back (onnxruntime / ``torch.jit.load``) on inputs of
 three lengths and batch sizes and compared with the PyTorch module; a difference above ``atol``
-(1e-4), or a failure on any of them, aborts the export with :class:`ExportError`. Everything is
-written to a temporary directory beside the target and renamed into place only at the end.
+(1e-4), or a failure on any of them, aborts the export with :class:`ExportError`. The ONNX and
+TorchScript files are serialised in memory and checked before anything touches the disk; the
+directory is then built with :class:`audiogan.atomic.StagedDirectory` (beside the target, modes
+from the umask) and swapped in whole, so a full disk or a kill leaves the previous export intact
+and no staging directory behind (a killed process's leftovers: ``atomic.remove_stale_temps``).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -39,8 +41,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from audiogan.atomic import StagedDirectory, write_bytes
 from audiogan.config import save_config
-from audiogan.errors import AudioganError
+from audiogan.errors import AudioganError, describe_os_error
 from audiogan.loading import (
     CONFIG_NAME,
     MODEL_DIR_FILES,
@@ -76,7 +79,8 @@ FORMATS: tuple[str, ...] = ("safetensors", "onnx", "torchscript")
 
 
 class ExportError(AudioganError, RuntimeError):
-    """An export failed or would not reproduce the PyTorch output; nothing was written."""
+    """An export failed, could not be written or would not reproduce the PyTorch output; the
+    target directory is as it was."""
 
 
 @dataclass
@@ -106,9 +110,10 @@ def export_model(
 ) -> ExportResult:
     """Write a model directory from a checkpoint, run directory or model directory.
 
-    Everything is written to a temporary directory beside ``out_dir`` and renamed into place
-    only after every requested format reproduced the PyTorch output, so a failed export leaves
-    ``out_dir`` as it was. An existing model directory at ``out_dir`` is replaced as a whole
+    Every requested format is serialised in memory and must reproduce the PyTorch output before
+    anything is written; the files then go to a staging directory beside ``out_dir`` that is
+    renamed into place whole, so a failed export (a full disk included) leaves ``out_dir`` as it
+    was. An existing model directory at ``out_dir`` is replaced as a whole
     (list every format you want); any other non-empty directory is refused.
 
     Args:
@@ -123,7 +128,8 @@ def export_model(
 
     Raises:
         ExportError: an unknown format, a missing onnxruntime, a model that cannot be traced,
-            scripted or exported faithfully, or an ``out_dir`` that is not a model directory.
+            scripted or exported faithfully, an ``out_dir`` that is not a model directory, or a
+            write that failed (full disk, permissions: the message names the file).
         ModelFileError, CheckpointError: ``source`` cannot be read.
     """
     wanted = _check_formats(formats)
@@ -131,24 +137,17 @@ def export_model(
     _check_target(out_dir)
     loaded = _exportable(source if isinstance(source, LoadedModel) else load_model(source))
     module = loaded.module().eval()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    files: dict[str, Path] = {}
+    blobs = _weight_blobs(loaded)  # kind -> (file name, bytes)
     errors: dict[str, float] = {}
-    try:
-        files.update({k: out_dir / name for k, name in _write_weights(loaded, staging).items()})
-        if "onnx" in wanted:
-            errors["onnx"] = _export_onnx(module, staging / ONNX_NAME, atol)
-            files["onnx"] = out_dir / ONNX_NAME
-        if "torchscript" in wanted:
-            errors["torchscript"] = _export_torchscript(module, staging / TORCHSCRIPT_NAME, atol)
-            files["torchscript"] = out_dir / TORCHSCRIPT_NAME
-        for entry in staging.iterdir():
-            _fsync_file(entry)
-        _replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if "onnx" in wanted:
+        data, errors["onnx"] = _export_onnx(module, atol)
+        blobs["onnx"] = (ONNX_NAME, data)
+    if "torchscript" in wanted:
+        data, errors["torchscript"] = _export_torchscript(module, atol)
+        blobs["torchscript"] = (TORCHSCRIPT_NAME, data)
+    _write_model_dir(loaded, blobs, out_dir)
+    files = {"config": out_dir / CONFIG_NAME,
+             **{kind: out_dir / name for kind, (name, _) in blobs.items()}}
     for name, error in errors.items():
         log.debug("%s export reproduces PyTorch to %.2e (limit %.0e)", name, error, atol)
     return ExportResult(out_dir=out_dir, files=files, max_abs_error=errors, source=loaded.source)
@@ -194,9 +193,9 @@ def _check_target(out_dir: Path) -> None:
             )
 
 
-def _write_weights(loaded: LoadedModel, staging: Path) -> dict[str, str]:
-    """Write config, weights (and statistics) into ``staging``; returns kind -> file name."""
-    from safetensors.torch import save_file
+def _weight_blobs(loaded: LoadedModel) -> dict[str, tuple[str, bytes]]:
+    """The safetensors files (weights with metadata, statistics): kind -> (name, bytes)."""
+    from safetensors.torch import save
 
     state = {k: v.detach().to("cpu", torch.float32).contiguous().clone()
              for k, v in loaded.generator.state_dict().items()}
@@ -208,36 +207,31 @@ def _write_weights(loaded: LoadedModel, staging: Path) -> dict[str, str]:
         "ema": "true" if loaded.ema else "false",
         "classes": json.dumps(list(loaded.classes)) if loaded.classes else "",
     }
-    save_file(state, str(staging / WEIGHTS_NAME), metadata=metadata)
-    save_config(loaded.config, staging / CONFIG_NAME)
-    names = {"config": CONFIG_NAME, "safetensors": WEIGHTS_NAME}
+    blobs = {"safetensors": (WEIGHTS_NAME, save(state, metadata=metadata))}
     if loaded.mean is not None and loaded.scale is not None:
         stats = {"mean": loaded.mean.float().contiguous().clone(),
                  "scale": loaded.scale.float().contiguous().clone()}
-        save_file(stats, str(staging / STATS_NAME))
-        names["stats"] = STATS_NAME
-    return names
+        blobs["stats"] = (STATS_NAME, save(stats))
+    return blobs
 
 
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Rename ``staging`` to ``out_dir``, replacing an existing model directory."""
-    if not out_dir.exists():
-        os.replace(staging, out_dir)
-        return
-    backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-    backup.rmdir()
-    os.replace(out_dir, backup)
+def _write_model_dir(loaded: LoadedModel, blobs: dict[str, tuple[str, bytes]],
+                     out_dir: Path) -> None:
+    """Build the model directory beside ``out_dir`` and swap it in; ExportError naming the file
+    when a write fails (the staging directory removed, ``out_dir`` as it was)."""
+    current = out_dir
     try:
-        os.replace(staging, out_dir)
-    except BaseException:
-        os.replace(backup, out_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
+        with StagedDirectory(out_dir) as staging:
+            current = out_dir / CONFIG_NAME
+            save_config(loaded.config, staging / CONFIG_NAME)
+            for name, data in blobs.values():
+                current = out_dir / name
+                write_bytes(staging / name, data)
+            current = out_dir
+    except OSError as exc:
+        line = describe_os_error(OSError(exc.errno, exc.strerror or str(exc)), current)
+        state = "left as it was" if out_dir.exists() else "not created"
+        raise ExportError(f"{line}; nothing was exported ({out_dir} {state})") from exc
 
 
 # --- example inputs and parity -----------------------------------------------------------------
@@ -308,7 +302,8 @@ def _parity(
     return worst
 
 
-def _export_onnx(module: nn.Module, path: Path, atol: float) -> float:
+def _export_onnx(module: nn.Module, atol: float) -> tuple[bytes, float]:
+    """The checked ONNX file in memory and its largest difference from PyTorch."""
     try:
         import onnxruntime
     except ImportError:
@@ -321,11 +316,12 @@ def _export_onnx(module: nn.Module, path: Path, atol: float) -> float:
     if isinstance(module, VocoderModule):
         axes["mel"][2] = "frames"
     axes["wave"] = {0: "batch", 2: "samples"}
+    buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, examples[0], str(path), dynamo=False, input_names=names,
+                module, examples[0], buffer, dynamo=False, input_names=names,
                 output_names=["wave"], dynamic_axes=axes, opset_version=17,
             )
     except Exception as exc:
@@ -335,18 +331,19 @@ def _export_onnx(module: nn.Module, path: Path, atol: float) -> float:
         ) from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
-    )
+    data = buffer.getvalue()
+    session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
     def run(example: tuple[Tensor, ...]) -> Tensor:
         feeds = {name: value.numpy() for name, value in zip(names, example)}
         return torch.from_numpy(session.run(["wave"], feeds)[0])
 
-    return _parity("ONNX", module, run, examples, atol)
+    return data, _parity("ONNX", module, run, examples, atol)
 
 
-def _export_torchscript(module: nn.Module, path: Path, atol: float) -> float:
+def _export_torchscript(module: nn.Module, atol: float) -> tuple[bytes, float]:
+    """The checked TorchScript file in memory (never a C++ abort on a full disk) and its
+    largest difference from PyTorch."""
     examples = _examples(module)
     reason = ""
     with warnings.catch_warnings():
@@ -369,10 +366,13 @@ def _export_torchscript(module: nn.Module, path: Path, atol: float) -> float:
                     f"{str(trace_exc).splitlines()[0] if str(trace_exc) else ''}) on torch "
                     f"{torch.__version__}; export safetensors or onnx instead"
                 ) from None
-        torch.jit.save(compiled, str(path))
-        reloaded = torch.jit.load(str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(compiled, buffer)
+        data = buffer.getvalue()
+        reloaded = torch.jit.load(io.BytesIO(data))
     try:
-        return _parity(f"TorchScript ({how})", module, lambda ex: reloaded(*ex), examples, atol)
+        error = _parity(f"TorchScript ({how})", module, lambda ex: reloaded(*ex), examples, atol)
+        return data, error
     except ExportError as exc:
         detail = f" (scripting failed: {reason})" if reason else ""
         raise ExportError(f"{exc}{detail}; export safetensors or onnx instead") from None

@@ -221,3 +221,36 @@ def test_export_of_a_live_weight_normed_generator_leaves_it_alone(run: Run, tmp_
     with torch.no_grad():
         expected = live(mel)[0, 0]
     assert (Vocoder.load(tmp_path / "model")(mel[0]) - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("fault", ["atomic.before_fsync@1", "atomic.before_fsync@2",
+                                   "atomic.before_fsync@3", "atomic.before_swap"])
+def test_a_full_disk_leaves_the_previous_export_and_no_staging(
+        run: Run, tmp_path: Path, monkeypatch, fault: str) -> None:
+    """Writes: config, weights, generator.ts, then the swap. TorchScript used to abort inside
+    torch.jit.save (C++) on a full disk and leave its staging directory behind."""
+    from audiogan import faults
+
+    out = tmp_path / "model"
+    export_model(run.run_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(faults, "_hits", type(faults._hits)())
+    monkeypatch.setenv("AUDIOGAN_FAULT", f"{fault}=enospc")
+    named = {"@1": CONFIG_NAME, "@2": WEIGHTS_NAME, "@3": TORCHSCRIPT_NAME}.get(fault[-2:], "")
+    with pytest.raises(ExportError, match=rf"model/?{named}: No space left on device; free some "
+                       r"space and run again; nothing was exported \(.*model left as it was\)"):
+        export_model(run.run_dir, out, ["torchscript"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_model_directories_follow_the_umask(run: Run, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        export_model(run.run_dir, tmp_path / "model", ["torchscript"])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()} == {0o644}
