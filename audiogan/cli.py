@@ -197,32 +197,45 @@ def features(
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("-o", "--out-dir", required=True, type=click.Path(path_type=Path),
               help="Run directory (checkpoints/, events/, metrics.jsonl, samples/).")
-@click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue this run from its newest valid checkpoint (a new or empty OUT_DIR "
+                   "starts afresh).")
+@click.option("--overwrite", is_flag=True,
+              help="Start afresh in an OUT_DIR that holds another run (deletes its checkpoints "
+                   "and logs).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set training.batch_size=8 (repeatable).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Default: cuda when available.")
 @one_line_errors
-def train(config_path: Path, out_dir: Path, resume: bool, overrides: tuple[str, ...],
-          device: str | None) -> None:
+def train(config_path: Path, out_dir: Path, resume: bool, overwrite: bool,
+          overrides: tuple[str, ...], device: str | None) -> None:
     """Train the recipe CONFIG (YAML) into OUT_DIR.
+
+    One trainer per OUT_DIR at a time (a second one stops with the first one's pid). An OUT_DIR
+    that holds checkpoints needs --resume or --overwrite. Ctrl-C (SIGINT) or SIGTERM stops at the
+    end of the step in progress and writes its checkpoint: exit 130 (SIGINT) or 143 (SIGTERM); a
+    second signal aborts at once, keeping the checkpoints already written.
 
     Multi-GPU: torchrun --nproc_per_node=N -m audiogan train CONFIG -o DIR
     """
     from audiogan.config import load_config
     from audiogan.training.distributed import shutdown_distributed
-    from audiogan.training.trainer import Trainer, TrainingError
+    from audiogan.training.stopping import exit_code_for, signal_name
+    from audiogan.training.trainer import Trainer
 
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other; give one of them")
     config = load_config(config_path, overrides)
     try:
-        trainer = Trainer(config, out_dir, device=device, resume=resume)
+        trainer = Trainer(config, out_dir, device=device, resume=resume, overwrite=overwrite)
         result = trainer.fit()
-    except TrainingError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:
-        click.echo("interrupted; checkpoint written, continue with --resume", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # a second signal, or one before training began
+        signum = int(getattr(exc, "signum", 2))
+        click.echo(f"error: {out_dir}: aborted ({signal_name(signum)}) before the step in "
+                   "progress finished; the checkpoints already written are intact; continue "
+                   "with --resume", err=True)
+        sys.exit(exit_code_for(signum))
     finally:
         shutdown_distributed()
     if trainer.dist.is_main:

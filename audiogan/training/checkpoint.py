@@ -2,27 +2,34 @@
 
 A run directory holds ``checkpoints/step_%08d.pt`` (every N steps and at exit) and
 ``checkpoints/best.pt`` (best validation score). Each file holds everything needed to continue
-bit-for-bit: models, optimisers, schedulers, grad scaler, EMA, step, RNG states and sampler state.
+bit-for-bit: models, optimisers, schedulers, grad scaler, EMA, step, RNG states, sampler state and
+the run's identity (``run_id``, see :mod:`audiogan.training.rundir`).
 
-Writes go to a temporary file in the same directory, are flushed and fsynced, then renamed over
-the target, so a crash at any point leaves either the old file or the new one, never half of one.
+Writes go through :func:`audiogan.atomic.write_with` (temporary file beside the target, fsync,
+rename, directory fsync; the user's umask decides the mode), so a crash at any point leaves either
+the old file or the new one, never half of one. Loading never runs code from the file.
+
+Fault point (see :mod:`audiogan.faults`): ``checkpoint.write`` - after the state is serialised to
+the temporary file, before it is committed (``checkpoint.write@2=enospc``: the second checkpoint
+write finds the disk full).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from audiogan.errors import AudioganError
+from audiogan.atomic import write_with
+from audiogan.errors import AudioganError, describe_os_error
+from audiogan.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +37,9 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_NAME = "best.pt"
 _STEP_RE = re.compile(r"^step_(\d{8})\.pt$")
 
-#: Called between writing the temporary file and renaming it (tests inject crashes here).
-FaultHook = Callable[[Path], None]
-
 
 class CheckpointError(AudioganError, RuntimeError):
-    """A checkpoint cannot be read; the message names the file."""
+    """A checkpoint cannot be read or written; the message names the file and the fix."""
 
 
 def step_path(run_dir: str | os.PathLike, step: int) -> Path:
@@ -43,50 +47,62 @@ def step_path(run_dir: str | os.PathLike, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:08d}.pt"
 
 
-def save_checkpoint(
-    state: dict[str, Any], path: str | os.PathLike, *, fault_hook: FaultHook | None = None
-) -> Path:
-    """Write ``state`` to ``path`` atomically (temp file + flush + fsync + rename).
+def step_of(path: str | os.PathLike) -> int | None:
+    """The step in a ``step_%08d.pt`` file name, or None for any other name."""
+    match = _STEP_RE.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically (:func:`audiogan.atomic.write_with`).
 
     Args:
         state: tensors, numbers, strings and containers of them (``weights_only``-loadable).
         path: the target file; its directory is created.
-        fault_hook: test hook called with the temporary path before the rename.
+
+    Raises:
+        CheckpointError: the write failed (e.g. a full disk); the message names ``path``. The
+            file at ``path`` (if any) is untouched and no temporary file is left.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+
+    def writer(handle: Any) -> None:
+        torch.save(state, handle)
+        handle.flush()
+        fault_point("checkpoint.write")
+
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if fault_hook is not None:
-            fault_hook(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+        write_with(path, writer)
+    except OSError as exc:
+        raise CheckpointError(
+            f"{describe_os_error(exc, path)} (writing a checkpoint; earlier checkpoints are "
+            "intact, continue with --resume once fixed)"
+        ) from exc
     return path
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+def _reason(exc: BaseException) -> str:
+    """Why ``torch.load`` refused a file, in words that never suggest loading it unsafely."""
+    text = str(exc)
+    if isinstance(exc, EOFError) or "empty" in text.lower():
+        return "the file is empty"
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r"unsupported GLOBAL (\S+)", text)
+        if found:
+            return (f"it holds objects a checkpoint never contains ({found.group(1)}), refused "
+                    "without running them")
+        return "it is not a PyTorch checkpoint file"
+    if "zip archive" in text or "central directory" in text:
+        return "the file is truncated or damaged"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.split(". ")[0][:160]
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                    mmap: bool = False) -> dict:
     """Load a checkpoint without executing code from it (``weights_only=True``).
+
+    ``mmap=True`` maps the tensors instead of reading them (a cheap validity check).
 
     Raises:
         CheckpointError: missing, truncated or not a checkpoint; the message names the file.
@@ -95,12 +111,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises many types for truncated/corrupt files
-        reason = f"{type(exc).__name__}: {exc}"
-        raise CheckpointError(f"{path}: unreadable checkpoint ({reason})") from None
+        raise CheckpointError(
+            f"{path}: not an audiogan checkpoint, or damaged ({_reason(exc)}); use another "
+            "checkpoint (an earlier checkpoints/step_*.pt) or train afresh"
+        ) from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not an audiogan checkpoint (top level is not a dict)")
+        raise CheckpointError(
+            f"{path}: not an audiogan checkpoint (it holds a {type(state).__name__}, not a "
+            "dict); use a checkpoint written by audiogan train"
+        )
     return state
 
 
@@ -111,9 +132,9 @@ def list_step_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
         return []
     found = []
     for entry in directory.iterdir():
-        match = _STEP_RE.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry))
+        step = step_of(entry)
+        if step is not None:
+            found.append((step, entry))
     return sorted(found)
 
 
@@ -125,15 +146,6 @@ def latest_valid_checkpoint(run_dir: str | os.PathLike) -> tuple[Path, dict] | N
         except CheckpointError as exc:
             log.warning("skipping %s", exc)
     return None
-
-
-def prune_checkpoints(run_dir: str | os.PathLike, keep_last: int) -> list[Path]:
-    """Delete all but the newest ``keep_last`` step checkpoints; returns what was removed."""
-    removed = []
-    for _, path in list_step_checkpoints(run_dir)[:-keep_last] if keep_last > 0 else []:
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
 
 
 # --------------------------------------------------------------------------------------------

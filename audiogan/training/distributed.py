@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from audiogan.errors import AudioganError
+
+
+class DeviceError(AudioganError, ValueError):
+    """The requested device is not available here."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,14 @@ class DistContext:
         """True when ``flag`` is true on any rank (every rank gets the same answer)."""
         return self.all_reduce_sum(1.0 if flag else 0.0) > 0
 
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank (a picklable object; identity when not distributed)."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
@@ -54,7 +69,7 @@ def init_distributed(device: str | None = None) -> DistContext:
     """
     want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     if want_cuda and not torch.cuda.is_available():
-        raise ValueError("--device cuda was requested but CUDA is not available here")
+        raise DeviceError("--device cuda: CUDA is not available here; use --device cpu")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         if want_cuda:

@@ -2,6 +2,10 @@
 
 (Named ``monitor`` rather than DESIGN.md's ``logging`` so it never shadows the standard module.)
 Only rank 0 creates a :class:`Monitor`; other ranks get :class:`NullMonitor`.
+
+A reader of ``metrics.jsonl`` sees each step once: when a run (re)starts at step N, records past
+N (written after the checkpoint it resumes from) and a torn last line (a killed write) are dropped
+first (:func:`trim_metrics`); TensorBoard's ``purge_step`` does the same for the events.
 """
 
 from __future__ import annotations
@@ -16,7 +20,43 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from audiogan.atomic import atomic_write
+
 log = logging.getLogger(__name__)
+
+METRICS_NAME = "metrics.jsonl"
+
+
+def _record_step(line: str) -> int | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) else None
+
+
+def trim_metrics(path: Path, last_step: int) -> int:
+    """Drop records with ``step > last_step`` and unreadable lines from a ``metrics.jsonl``.
+
+    The file is streamed (memory stays bounded) and rewritten atomically only when something is
+    dropped. Returns the number of lines dropped.
+    """
+    if not path.is_file():
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as source:
+        dropped = sum(1 for line in source if line.strip() and (
+            (step := _record_step(line)) is None or step > last_step or not line.endswith("\n")))
+    if dropped:
+        with open(path, encoding="utf-8", errors="replace") as source, \
+                atomic_write(path, text=True) as target:
+            for line in source:
+                step = _record_step(line)
+                if step is not None and step <= last_step and line.endswith("\n"):
+                    target.write(line)
+        log.info("%s: dropped %d records past step %d (continuing from there)", path, dropped,
+                 last_step)
+    return dropped
 
 
 class NullMonitor:
@@ -40,7 +80,8 @@ class Monitor(NullMonitor):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(run_dir / "events"), purge_step=start_step or None)
-        self.jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        trim_metrics(run_dir / METRICS_NAME, start_step)
+        self.jsonl = open(run_dir / METRICS_NAME, "a", encoding="utf-8")
         self.bar = None
         if console:
             from tqdm.auto import tqdm

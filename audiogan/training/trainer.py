@@ -11,6 +11,14 @@ One optimisation step (D updates, then the G update) lives in :mod:`audiogan.tra
 Randomness that decides results (crops, latent vectors, gradient-penalty mixing, phase shuffle)
 is keyed by ``(seed, step, dataset index)`` of each sample, so it does not depend on the number
 of ranks or on where a run was resumed.
+
+The run directory's lock, identity, resume point and pruning live in
+:mod:`audiogan.training.rundir`; the checkpoint's contents in :mod:`audiogan.training.state`;
+stopping on ``SIGINT``/``SIGTERM`` at a step boundary in :mod:`audiogan.training.stopping`.
+
+Fault point (see :mod:`audiogan.faults`): ``train.step`` - the start of every optimisation step,
+before its batches are fetched; its N-th hit is the start of step N (1-based, counted in this
+process), so ``train.step@3=term`` sends ``SIGTERM`` while step 3 runs and the run stops after it.
 """
 
 from __future__ import annotations
@@ -29,17 +37,12 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from audiogan.audio import load_audio, peak_normalize
-from audiogan.config import Config, save_config
-from audiogan.data.datasets import ClipDataset, SegmentDataset
-from audiogan.data.manifest import read_manifest
-from audiogan.data.pairs import MelWavePairDataset
-from audiogan.data.sampler import ResumableSampler
+from audiogan.config import Config, ConfigError, save_config
 from audiogan.errors import AudioganError
-from audiogan.features import compute_stats
+from audiogan.faults import fault_point
 from audiogan.losses import MultiResolutionSTFTLoss
-from audiogan.models.layers import load_folded_state_dict
 from audiogan.training import checkpoint as ckpt
+from audiogan.training import state as run_state
 from audiogan.training.components import (
     EMA,
     GeneratorLossTerms,
@@ -48,18 +51,22 @@ from audiogan.training.components import (
     build_generator,
     build_optimizer,
     build_scheduler,
-    load_optimizer_state,
 )
+from audiogan.training.data_setup import build_training_data, compute_feature_stats
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
 from audiogan.training.randomness import sample_key
+from audiogan.training.rundir import ResumePoint, RunDirectory
 from audiogan.training.step import GANStep
+from audiogan.training.stopping import (
+    StopSignals,
+    TrainingInterrupted,
+    ignore_stop_signals,
+    signal_name,
+)
 from audiogan.training.validation import sample_clips, validate_vocoder
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "audiogan-checkpoint"
-CHECKPOINT_VERSION = 1
 
 
 class TrainingError(AudioganError, RuntimeError):
@@ -71,14 +78,12 @@ class TrainerHooks:
     """Fault-injection points for tests (never used in normal training).
 
     Attributes:
-        checkpoint_fault: called with the temporary file between writing and renaming.
         corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch.
         on_gradients: ``(part, step, model)`` called with the synchronised (all-reduced)
             gradients just before each optimiser step; ``part`` is "generator" or
             "discriminator".
     """
 
-    checkpoint_fault: ckpt.FaultHook | None = None
     corrupt_batch: Callable[[int, dict[str, Tensor]], dict[str, Tensor]] | None = None
     on_gradients: Callable[[str, int, nn.Module], None] | None = None
 
@@ -106,9 +111,17 @@ class Trainer:
         config: the resolved recipe.
         run_dir: output directory (config.yaml, checkpoints/, events/, metrics.jsonl, samples/).
         device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
-        resume: continue from the newest valid checkpoint in ``run_dir``.
+        resume: continue from the newest valid checkpoint of this run in ``run_dir`` (a new or
+            empty directory starts afresh).
+        overwrite: start afresh in a directory that holds another run (its checkpoints and logs
+            are removed when training starts).
         hooks: fault injection for tests.
         console: show the progress bar.
+
+    Raises:
+        RunDirError: ``run_dir`` is locked by another trainer, or holds another run and neither
+            ``resume`` nor ``overwrite`` is given (see :mod:`audiogan.training.rundir`).
+        CheckpointError: the checkpoint to resume or initialise from does not fit the config.
     """
 
     def __init__(
@@ -118,6 +131,7 @@ class Trainer:
         *,
         device: str | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         hooks: TrainerHooks | None = None,
         console: bool = True,
     ) -> None:
@@ -128,11 +142,16 @@ class Trainer:
         self.device = self.dist.device
         t = config.training
         if t.batch_size % (self.dist.world_size * t.grad_accumulation):
-            raise ValueError(
+            raise ConfigError(
                 f"training.batch_size={t.batch_size} must be divisible by world size "
                 f"{self.dist.world_size} x grad_accumulation {t.grad_accumulation}"
             )
         self.local_batch = t.batch_size // self.dist.world_size
+        from audiogan.training.preflight import check_training_inputs
+
+        check_training_inputs(config)  # every file the config names; before any model or write
+        self.rundir = RunDirectory(self.run_dir)
+        resume_point = self._open_run_dir(resume=resume, overwrite=overwrite)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -145,13 +164,14 @@ class Trainer:
         if self.input_kind == "latent" and any(
             k in self.losses.weights for k in ("mel", "stft", "subband_stft")
         ):
-            raise ValueError(
+            raise ConfigError(
                 "loss.weights: spectral terms (mel, stft, subband_stft) need a vocoder; "
                 "an unconditional generator has no target waveform"
             )
         self.valid_metric = MultiResolutionSTFTLoss().to(self.device)
         if t.init_from:
-            self._init_from(t.init_from)
+            source = run_state.init_weights(self, t.init_from)
+            log.info("initialised weights from %s (fresh step count and optimisers)", source)
 
         self.opt_g = build_optimizer(self.generator.parameters(), config.optim.generator,
                                      device=self.device)
@@ -167,17 +187,21 @@ class Trainer:
         ]
         self.ema = EMA.of(self.generator, t.ema_decay) if t.ema_decay else None
 
-        self.train_set, self.sampler = self._build_data()
-        if config.features.stats and self.input_kind == "mel" and not resume:
-            self._compute_feature_stats()
+        self.train_set, self.sampler = build_training_data(
+            config, input_kind=self.input_kind, hop_length=self.generator.hop_length,
+            dist=self.dist)
+        if config.features.stats and self.input_kind == "mel" and resume_point is None:
+            compute_feature_stats(self.features, config, self.device)
         self.step = 0
         self.epoch = 0
         self.best_score: float | None = None
         self.nonfinite_total = 0
         self.nonfinite_in_row = 0
         self.last_checkpoint: Path | None = None
-        if resume:
-            self._resume()
+        if resume_point is not None:
+            run_state.restore(self, resume_point.path, resume_point.state)
+            log.info("resumed from %s at step %d", resume_point.path, self.step)
+        self._saved_step: int | None = self.step if resume_point is not None else None
 
         self.g_model: nn.Module = self.generator
         self.d_model: nn.Module = self.discriminator
@@ -200,56 +224,26 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- set-up
 
-    def _build_data(self) -> tuple[torch.utils.data.Dataset, ResumableSampler]:
-        c, t = self.config, self.config.training
-        if not c.data.train:
-            raise ValueError("data.train: give the training manifest (TSV)")
-        entries = read_manifest(c.data.train)
-        if self.input_kind == "mel" and any(e.mel_path for e in entries):
-            # Fine-tuning on (mel from a TTS model, ground-truth wave) pairs.
-            dataset: Any = MelWavePairDataset(
-                entries, segment_frames=t.segment_length // self.generator.hop_length,
-                hop_length=self.generator.hop_length, n_mels=c.features.n_mels,
-                sample_rate=c.sample_rate, short=c.data.short_clips,
-                normalize=c.data.normalize, cache=c.data.cache, seed=t.seed,
-            )
-        elif self.input_kind == "latent":
-            dataset = ClipDataset(
-                entries, clip_length=self.generator.hop_length, sample_rate=c.sample_rate,
-                labels=list(c.data.labels) if c.data.labels else None,
-            )
-        else:
-            dataset = SegmentDataset(
-                entries, segment_length=t.segment_length, sample_rate=c.sample_rate,
-                normalize=c.data.normalize, short=c.data.short_clips, cache=c.data.cache,
-                seed=t.seed,
-            )
-        if len(dataset) < t.batch_size:
-            raise ValueError(
-                f"{c.data.train}: {len(dataset)} clips are fewer than training.batch_size="
-                f"{t.batch_size}"
-            )
-        sampler = ResumableSampler(
-            len(dataset), seed=t.seed, rank=self.dist.rank, world_size=self.dist.world_size,
-            with_epoch=True,
-        )
-        return dataset, sampler
-
-    def _compute_feature_stats(self, max_clips: int = 1000) -> None:
-        """z-normalisation statistics of the input features over (up to) ``max_clips`` clips."""
-        entries = read_manifest(self.config.data.train)[:max_clips]
-
-        def mels() -> Iterator[Tensor]:
-            for entry in entries:
-                wave, _ = load_audio(entry.path, sample_rate=self.config.sample_rate)
-                if self.config.data.normalize == "peak":
-                    wave = peak_normalize(wave)
-                yield self.features(wave.to(self.device))
-
-        self.features.set_stats(None, None)
-        mean, scale = compute_stats(mels())
-        self.features.set_stats(mean.to(self.device), scale.to(self.device))
-        log.info("feature statistics computed over %d clips", len(entries))
+    def _open_run_dir(self, *, resume: bool, overwrite: bool) -> ResumePoint | None:
+        """Rank 0 locks the run directory and picks the resume point; the other ranks follow."""
+        point: ResumePoint | None = None
+        failure: str | None = None
+        if self.dist.is_main:
+            try:
+                point = self.rundir.open(resume=resume, overwrite=overwrite)
+            except AudioganError as exc:
+                failure = str(exc)
+                if not self.dist.enabled:
+                    raise
+        if self.dist.enabled:
+            path, run_id, failure = self.dist.broadcast(
+                (str(point.path) if point else None, self.rundir.run_id, failure))
+            if failure is not None:
+                raise TrainingError(failure)
+            self.rundir.run_id = run_id
+            if point is None and path is not None:
+                point = ResumePoint(Path(path), ckpt.load_checkpoint(path))
+        return point
 
     def _loader(self) -> DataLoader:
         t = self.config.training
@@ -261,99 +255,34 @@ class Trainer:
             num_workers=t.num_workers, pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(sample_key(t.seed, self.epoch)),
             persistent_workers=t.num_workers > 0,
+            worker_init_fn=ignore_stop_signals if t.num_workers > 0 else None,
         )
-
-    def _init_from(self, path: str) -> None:
-        source = Path(path)
-        if (source / "generator.safetensors").is_file():  # an exported model directory
-            from safetensors.torch import load_file
-
-            # Exported weights are folded; the training generator may keep weight norm.
-            load_folded_state_dict(self.generator, load_file(source / "generator.safetensors"))
-        else:
-            source = ckpt.find_checkpoint(source)
-            state = ckpt.load_checkpoint(source)
-            self.generator.load_state_dict(state["generator"])
-            if "discriminator" in state:
-                self.discriminator.load_state_dict(state["discriminator"])
-        log.info("initialised weights from %s (fresh step count and optimisers)", source)
-
-    def _resume(self) -> None:
-        found = ckpt.latest_valid_checkpoint(self.run_dir)
-        if found is None:
-            log.info("--resume: no checkpoint in %s; starting from step 0", self.run_dir)
-            return
-        path, state = found
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.features.load_state_dict(state["features"])
-        load_optimizer_state(self.opt_g, state["optim_g"])
-        load_optimizer_state(self.opt_d, state["optim_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
-        if self.ema is not None and "generator_ema" in state:
-            self.ema.load_state_dict(state["generator_ema"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        self.best_score = state.get("best_score")
-        self.nonfinite_total = int(state.get("nonfinite_total", 0))
-        ckpt.restore_rng_state(state["rng"])
-        self.last_checkpoint = path
-        log.info("resumed from %s at step %d", path, self.step)
 
     # ---------------------------------------------------------------------------- state
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit-for-bit (weights_only-loadable)."""
-        state: dict[str, Any] = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "step": self.step,
-            "epoch": self.epoch,
-            "config": self.config.to_dict(),
-            "input_kind": self.input_kind,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "features": self.features.state_dict(),
-            "optim_g": self.opt_g.state_dict(),
-            "optim_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(),
-            "sched_d": self.sched_d.state_dict(),
-            "scaler_g": self.scaler_g.state_dict(),
-            "scaler_d": self.scaler_d.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            "rng": ckpt.capture_rng_state(),
-            "best_score": self.best_score,
-            "nonfinite_total": self.nonfinite_total,
-        }
-        if self.ema is not None:
-            state["generator_ema"] = self.ema.state_dict()
-        if getattr(self.train_set, "classes", None):
-            state["classes"] = list(self.train_set.classes)
-        return state
+        """Everything needed to continue bit-for-bit (:func:`audiogan.training.state.capture`)."""
+        return run_state.capture(self)
 
     def _weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.generator.parameters())
 
     def save(self, *, best: bool = False) -> Path | None:
-        """Write ``step_%08d.pt`` (and ``best.pt``) on rank 0; prune to ``keep_last``."""
+        """Write ``step_%08d.pt`` (and ``best.pt``) on rank 0; prune this run's files to
+        ``keep_last``."""
         path = None
         if self.dist.is_main:
             if not self._weights_finite():
                 log.error("weights are not finite; keeping the last good checkpoint")
                 return None
             state = self.state_dict()
-            path = ckpt.save_checkpoint(
-                state, ckpt.step_path(self.run_dir, self.step),
-                fault_hook=self.hooks.checkpoint_fault,
-            )
+            path = ckpt.save_checkpoint(state, ckpt.step_path(self.run_dir, self.step))
+            self.rundir.note_written(path)
             if best:
                 ckpt.save_checkpoint(state, self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_NAME)
-            ckpt.prune_checkpoints(self.run_dir, self.config.training.keep_last)
+            self.rundir.prune(self.config.training.keep_last, self.step)
             self.last_checkpoint = path
+        self._saved_step = self.step
         self.dist.barrier()
         return path
 
@@ -425,23 +354,32 @@ class Trainer:
         )
 
     def fit(self, max_steps: int | None = None) -> TrainResult:
-        """Train until ``max_steps`` (default ``training.max_steps``); checkpoint at exit."""
+        """Train until ``max_steps`` (default ``training.max_steps``); checkpoint at exit.
+
+        Raises:
+            TrainingInterrupted: ``SIGINT``/``SIGTERM`` arrived; the run stopped after the step in
+                progress and wrote its checkpoint (see :mod:`audiogan.training.stopping`).
+            TrainingError: too many non-finite losses in a row.
+        """
         t = self.config.training
         max_steps = max_steps or t.max_steps
-        if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(self.config, self.run_dir / "config.yaml")
-            self.monitor = Monitor(self.run_dir, start_step=self.step, max_steps=max_steps,
-                                   console=self._console_ok())
-            log.info("%s", self._summary())
         history: list[dict[str, float]] = []
-        batches = self.batches()
-        self.generator.train()
-        self.discriminator.train()
-        seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
-        tick = time.perf_counter()
+        stop = StopSignals()
         try:
+            stop.__enter__()
+            if self.dist.is_main:
+                self.rundir.start()
+                save_config(self.config, self.run_dir / "config.yaml")
+                self.monitor = Monitor(self.run_dir, start_step=self.step, max_steps=max_steps,
+                                       console=self._console_ok())
+                log.info("%s", self._summary())
+            batches = self.batches()
+            self.generator.train()
+            self.discriminator.train()
+            seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
+            tick = time.perf_counter()
             while self.step < max_steps:
+                fault_point("train.step")
                 critics = t.n_critic if self.discriminator_active() else 1
                 group = [next(batches) for _ in range(critics)]
                 stats = self.train_step(group)
@@ -481,14 +419,30 @@ class Trainer:
                     self._validate_and_save()
                 elif self.step % t.checkpoint_every == 0:
                     self.save()
-        except KeyboardInterrupt:
-            log.warning("interrupted at step %d; writing a checkpoint", self.step)
-            self.save()
-            raise
+                signum = stop.requested(self.dist)
+                if signum is not None:
+                    raise self._stopped(signum)
         finally:
+            stop.__exit__(None, None, None)
             self.monitor.close()
+            self.rundir.close()
         return TrainResult(self.run_dir, self.step, self.nonfinite_total, self.best_score,
                            self.last_checkpoint, history)
+
+    def _stopped(self, signum: int) -> TrainingInterrupted:
+        """Checkpoint the step just finished (unless it already is) and say how to go on."""
+        if self._saved_step != self.step:
+            self.save()
+        if self._saved_step == self.step and self.last_checkpoint is not None:
+            written = f"checkpoint {self.last_checkpoint} written"
+        else:
+            written = ("no checkpoint written (weights not finite; last good: "
+                       f"{self.last_checkpoint})")
+        if self.dist.is_main:
+            log.info("stopped on %s at the end of step %d", signal_name(signum), self.step)
+        return TrainingInterrupted(
+            f"interrupted at step {self.step} ({signal_name(signum)}); {written}; continue with "
+            "--resume", signum)
 
     def _step_schedulers(self) -> None:
         # During the generator-only warm-up the discriminator's optimiser has not stepped yet;

@@ -1,0 +1,287 @@
+"""The run directory's lifecycle: lock, run identity, one run per directory, safe pruning,
+resume fall-back, stale temporaries, metrics without repeated steps, checkpoint file modes."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import _write_corpus, vocoder_config
+
+from audiogan import faults
+from audiogan.training import checkpoint as ckpt
+from audiogan.training.monitor import trim_metrics
+from audiogan.training.rundir import RunDirectory, RunDirError, read_run_id
+from audiogan.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    _write_corpus(root)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fault_counts():
+    faults._hits.clear()
+    yield
+    faults._hits.clear()
+
+
+def _train(config, run: Path, **kwargs) -> Trainer:
+    trainer = Trainer(config, run, device="cpu", console=False, **kwargs)
+    trainer.fit()
+    return trainer
+
+
+def _train_steps(run: Path) -> list[int]:
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if r["split"] == "train"]
+
+
+def _steps(run: Path) -> list[int]:
+    return [s for s, _ in ckpt.list_step_checkpoints(run)]
+
+
+# ----------------------------------------------------------------------------- the lock
+
+
+def test_second_trainer_is_refused_naming_the_holders_pid(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = vocoder_config(corpus, max_steps=2, checkpoint_every=1)
+    first = Trainer(config, run, device="cpu", console=False)  # holds the lock until fit ends
+    with pytest.raises(RunDirError, match=rf"pid {os.getpid()}\b"):
+        Trainer(config, run, device="cpu", console=False, resume=True)
+    first.fit()  # releases it
+    assert Trainer(config, run, device="cpu", console=False, resume=True).step == 2
+
+
+def test_lock_held_by_another_process_and_released_by_the_kernel_on_kill(
+        corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         "f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+         "f.seek(0); f.truncate(); f.write(f'{os.getpid()}\\n'); f.flush()\n"
+         "print('locked', flush=True); time.sleep(60)", str(run / ".lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        config = vocoder_config(corpus, max_steps=1, checkpoint_every=1)
+        with pytest.raises(RunDirError, match=rf"another trainer \(pid {holder.pid}\)"):
+            Trainer(config, run, device="cpu", console=False)
+    finally:
+        holder.kill()  # SIGKILL: no clean-up in the holder, the kernel drops the lock
+        holder.wait()
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run)
+    assert _steps(run) == [1]
+
+
+# ----------------------------------------------------------------------------- one run per dir
+
+
+def test_training_into_another_runs_directory_needs_resume_or_overwrite(
+        corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = vocoder_config(corpus, max_steps=2, checkpoint_every=1)
+    _train(config, run)
+    before = {p: p.read_bytes() for _, p in ckpt.list_step_checkpoints(run)}
+    with pytest.raises(RunDirError, match="--resume.*--overwrite"):
+        Trainer(config, run, device="cpu", console=False)
+    assert {p: p.read_bytes() for _, p in ckpt.list_step_checkpoints(run)} == before
+    first_id = read_run_id(run)
+    metrics_before = (run / "metrics.jsonl").read_text()
+    fresh = Trainer(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run, device="cpu",
+                    console=False, overwrite=True)
+    # nothing is removed until training starts
+    assert {p: p.read_bytes() for _, p in ckpt.list_step_checkpoints(run)} == before
+    assert (run / "metrics.jsonl").read_text() == metrics_before
+    fresh.fit()
+    assert _steps(run) == [1]
+    assert read_run_id(run) != first_id
+    assert ckpt.load_checkpoint(ckpt.step_path(run, 1))["run_id"] == read_run_id(run)
+    assert _train_steps(run) == [1]
+
+
+def test_resume_on_a_new_or_empty_directory_starts_afresh(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=1, checkpoint_every=1)
+    (tmp_path / "empty").mkdir()
+    for run in (tmp_path / "new", tmp_path / "empty"):
+        trainer = Trainer(config, run, device="cpu", console=False, resume=True)
+        assert trainer.step == 0
+        trainer.fit()
+        assert _steps(run) == [1] and read_run_id(run)
+
+
+def test_resume_and_overwrite_exclude_each_other(corpus: Path, tmp_path: Path) -> None:
+    config = vocoder_config(corpus, max_steps=1)
+    with pytest.raises(RunDirError, match="exclude each other"):
+        Trainer(config, tmp_path / "run", device="cpu", console=False, resume=True,
+                overwrite=True)
+
+
+# ----------------------------------------------------------------------------- pruning
+
+
+def test_pruning_keeps_this_runs_new_checkpoints_not_a_bigger_foreign_or_damaged_one(
+        corpus: Path, tmp_path: Path) -> None:
+    # Defect: keep_last kept the highest step numbers, even truncated or another run's files,
+    # and deleted the checkpoints just written ("last checkpoint step_6" was gone).
+    run = tmp_path / "run"
+    config = vocoder_config(corpus, max_steps=2, checkpoint_every=1, keep_last=2)
+    _train(config, run)
+    foreign = ckpt.load_checkpoint(ckpt.step_path(run, 2))
+    foreign["run_id"] = "another-run"
+    ckpt.save_checkpoint(foreign, ckpt.step_path(run, 40))
+    damaged = ckpt.step_path(run, 50)
+    damaged.write_bytes(ckpt.step_path(run, 2).read_bytes()[:500])
+    longer = vocoder_config(corpus, max_steps=6, checkpoint_every=1, keep_last=2)
+    result = Trainer(longer, run, device="cpu", console=False, resume=True).fit()
+    assert result.last_checkpoint == ckpt.step_path(run, 6) and result.last_checkpoint.is_file()
+    assert _steps(run) == [5, 6, 40, 50]  # the foreign and the damaged file are left alone
+    assert damaged.stat().st_size == 500
+
+
+def test_resume_skips_another_runs_newer_checkpoint(corpus: Path, tmp_path: Path, caplog):
+    run = tmp_path / "run"
+    config = vocoder_config(corpus, max_steps=2, checkpoint_every=1)
+    _train(config, run)
+    foreign = ckpt.load_checkpoint(ckpt.step_path(run, 2))
+    foreign["run_id"] = "another-run"
+    ckpt.save_checkpoint(foreign, ckpt.step_path(run, 9))
+    trainer = Trainer(config, run, device="cpu", console=False, resume=True)
+    assert trainer.step == 2
+    assert "step_00000009.pt belongs to another run" in caplog.text
+
+
+def test_resume_falls_back_past_a_truncated_newest_checkpoint_in_one_line(
+        corpus: Path, tmp_path: Path, caplog) -> None:
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=3, checkpoint_every=1, keep_last=3), run)
+    newest = ckpt.step_path(run, 3)
+    newest.write_bytes(newest.read_bytes()[:2000])
+    trainer = Trainer(vocoder_config(corpus, max_steps=4, checkpoint_every=1, keep_last=3), run,
+                      device="cpu", console=False, resume=True)
+    assert trainer.step == 2
+    lines = [r.getMessage() for r in caplog.records if "resuming from" in r.getMessage()]
+    assert len(lines) == 1 and "step_00000002.pt" in lines[0] and "step_00000003.pt is damaged" \
+        in lines[0] and "\n" not in lines[0]
+    trainer.fit()
+    assert ckpt.load_checkpoint(newest)["step"] == 3  # rewritten whole
+
+
+def test_resume_with_only_damaged_checkpoints_is_refused(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run)
+    ckpt.step_path(run, 1).write_bytes(b"garbage")
+    with pytest.raises(RunDirError, match=r"no usable checkpoint \(step_00000001.pt is damaged"):
+        Trainer(vocoder_config(corpus, max_steps=2), run, device="cpu", console=False,
+                resume=True)
+    assert ckpt.step_path(run, 1).read_bytes() == b"garbage"
+
+
+def test_resume_adopts_the_run_id_of_its_checkpoint(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run)
+    run_id = read_run_id(run)
+    (run / "run.json").unlink()  # e.g. copied without it
+    _train(vocoder_config(corpus, max_steps=2, checkpoint_every=1), run, resume=True)
+    assert read_run_id(run) == run_id
+    assert ckpt.load_checkpoint(ckpt.step_path(run, 2))["run_id"] == run_id
+
+
+# ----------------------------------------------------------------------------- clean files
+
+
+def test_stale_temporaries_are_removed_at_start(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run)
+    stale = run / "checkpoints" / ".step_00000002.pt.0123456789ab.tmp"
+    stale.write_bytes(b"x" * 100_000)  # what a killed checkpoint write leaves
+    keep = run / "checkpoints" / "notes.txt"
+    keep.write_text("mine")
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run, resume=True)
+    assert not stale.exists() and keep.read_text() == "mine"
+
+
+def test_metrics_have_each_step_once_after_resume(corpus: Path, tmp_path: Path) -> None:
+    # Defect: a run resumed from step 2 after logging steps 3-4 logged them again.
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=4, checkpoint_every=2, keep_last=5), run)
+    ckpt.step_path(run, 4).unlink()  # the run died after logging 3-4, before checkpoint 4
+    with open(run / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 5, "spl')  # and mid-way through a line
+    _train(vocoder_config(corpus, max_steps=6, checkpoint_every=2, keep_last=5), run,
+           resume=True)
+    assert _train_steps(run) == [1, 2, 3, 4, 5, 6]
+
+
+def test_trim_metrics_leaves_a_clean_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n')
+    before = path.stat().st_mtime_ns
+    assert trim_metrics(path, 2) == 0 and path.stat().st_mtime_ns == before
+    assert trim_metrics(path, 1) == 1 and path.read_text() == '{"step": 1}\n'
+
+
+def test_checkpoints_follow_the_umask(corpus: Path, tmp_path: Path) -> None:
+    # Defect: mkstemp made every checkpoint 0600, unreadable to the group that evaluates it.
+    old = os.umask(0o022)
+    try:
+        run = tmp_path / "run"
+        _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1, valid_every=1), run)
+    finally:
+        os.umask(old)
+    for path in (ckpt.step_path(run, 1), run / "checkpoints" / "best.pt", run / "run.json"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_prune_only_touches_verified_files_of_this_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    directory = RunDirectory(run)
+    directory.open(resume=False, overwrite=False)
+    try:
+        for step in (1, 2, 3, 4):
+            path = ckpt.save_checkpoint({"run_id": directory.run_id, "step": step},
+                                        ckpt.step_path(run, step))
+            if step != 3:
+                directory.note_written(path)  # 3: verified by reading it back
+        ckpt.save_checkpoint({"run_id": "other", "step": 0}, ckpt.step_path(run, 0))
+        ckpt.step_path(run, 7).write_bytes(b"broken")
+        assert directory.prune(2, step=4) == [ckpt.step_path(run, 1), ckpt.step_path(run, 2)]
+        assert _steps(run) == [0, 3, 4, 7]
+        assert directory.prune(1, step=3) == []  # step 4 is past the current step: kept
+    finally:
+        directory.close()
+    with open(run / ".lock") as handle:  # released
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_checkpoint_errors_never_advise_weights_only_false(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"generator": Payload()}, hostile)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint" * 10)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path, reason in ((hostile, "refused without running them"),
+                         (garbage, "not a PyTorch checkpoint"), (empty, "empty")):
+        with pytest.raises(ckpt.CheckpointError) as info:
+            ckpt.load_checkpoint(path)
+        message = str(info.value)
+        assert str(path) in message and reason in message, message
+        assert "weights_only" not in message and "\n" not in message
+    assert not (tmp_path / "ran").exists()
