@@ -391,7 +391,8 @@ def _load_model_dir(directory: Path) -> LoadedModel:
         ) from None
     if metadata.get("format", MODEL_FORMAT) != MODEL_FORMAT:
         raise ModelFileError(
-            f"{weights_path}: not an audiogan model (format {metadata['format']!r})"
+            f"{weights_path}: not an audiogan model (metadata key 'format' is "
+            f"{metadata['format']!r:.80}, expected {MODEL_FORMAT!r})"
         )
     generator = _build(config)
     remove_weight_norm(generator)
@@ -411,14 +412,56 @@ def _load_model_dir(directory: Path) -> LoadedModel:
             raise ModelFileError(
                 f"{stats_path}: unreadable or without mean/scale ({exc}); re-run `audiogan export`"
             ) from None
-    classes = json.loads(metadata["classes"]) if metadata.get("classes") else None
+        _check_stats(stats_path, mean, scale, config.features.n_mels)
+    step, classes = _check_metadata(weights_path, metadata, generator)
     return LoadedModel(
         generator=generator.eval(),
         config=config,
         mean=mean,
         scale=scale,
-        step=int(metadata["step"]) if metadata.get("step") else None,
+        step=step,
         ema=metadata.get("ema") == "true",
-        classes=tuple(classes) if classes else None,
+        classes=classes,
         source=weights_path,
     )
+
+
+def _check_metadata(path: Path, metadata: dict[str, str],
+                    generator: Generator) -> tuple[int | None, tuple[str, ...] | None]:
+    """``(step, classes)`` from the weights' metadata; ModelFileError naming the file and key."""
+
+    def bad(key: str, what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: metadata key {key!r} {what} (got {metadata[key]!r:.80}); "
+                              "re-run `audiogan export` (the file was altered or is damaged)")
+
+    version = metadata.get("version", str(MODEL_VERSION))
+    if not version.isdigit() or not 1 <= int(version) <= MODEL_VERSION:
+        raise bad("version", f"must be a model format version up to {MODEL_VERSION}")
+    step_text = metadata.get("step", "")
+    if step_text and not step_text.isdigit():
+        raise bad("step", "must be a non-negative integer")
+    classes: Any = None
+    if metadata.get("classes"):
+        try:
+            classes = json.loads(metadata["classes"])
+        except ValueError:
+            raise bad("classes", "must be a JSON list of class names") from None
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise bad("classes", "must be a JSON list of class names")
+        expected = int(getattr(generator, "num_classes", 0) or 0)
+        if len(classes) != expected:
+            raise bad("classes", f"must name the generator's {expected} classes")
+    return (int(step_text) if step_text else None), (tuple(classes) if classes else None)
+
+
+def _check_stats(path: Path, mean: Tensor, scale: Tensor, n_mels: int) -> None:
+    """ModelFileError naming the file and key unless mean/scale are (n_mels,), finite, scale > 0."""
+    for key, value in (("mean", mean), ("scale", scale)):
+        if tuple(value.shape) != (n_mels,):
+            raise ModelFileError(f"{path}: {key!r} has shape {tuple(value.shape)}, expected "
+                                 f"({n_mels},) for {n_mels} mels; re-run `audiogan export`")
+        if not bool(torch.isfinite(value).all()):
+            raise ModelFileError(f"{path}: {key!r} holds NaN/Inf values; re-run `audiogan export`")
+    if not bool((scale > 0).all()):
+        raise ModelFileError(f"{path}: 'scale' must be positive in every mel channel; re-run "
+                             "`audiogan export`")

@@ -254,3 +254,45 @@ def test_model_directories_follow_the_umask(run: Run, tmp_path: Path) -> None:
         os.umask(old)
     assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()} == {0o644}
+
+
+def _retag(path: Path, **changes: str) -> None:
+    """Rewrite a safetensors file with some metadata keys changed (tensors kept)."""
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = dict(handle.metadata() or {})
+    save_file(load_file(str(path)), str(path), metadata={**metadata, **changes})
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("classes", "not json ["), ("classes", '{"a": 1}'), ("classes", '["a", "b", "c"]'),
+    ("classes", "[1, 2]"), ("step", "many"), ("version", "99"), ("format", "other"),
+])
+def test_tampered_metadata_names_the_file_and_the_key(wg_run: Run, tmp_path: Path,
+                                                      key: str, value: str) -> None:
+    out = tmp_path / "model"
+    export_model(wg_run.run_dir, out)
+    _retag(out / WEIGHTS_NAME, **{key: value})
+    with pytest.raises(ModelFileError) as caught:
+        load_model(out)
+    message = str(caught.value)
+    assert message.startswith(f"{out / WEIGHTS_NAME}: ") and f"'{key}'" in message
+    assert "\n" not in message
+
+
+def test_feature_stats_of_the_wrong_shape_or_non_finite_are_named(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    loaded = _loaded("hifigan")
+    loaded = LoadedModel(loaded.generator, loaded.config, mean=torch.zeros(80),
+                         scale=torch.ones(80))
+    out = tmp_path / "model"
+    export_model(loaded, out)
+    for stats, key in (({"mean": torch.zeros(3), "scale": torch.ones(3)}, "mean"),
+                       ({"mean": torch.zeros(80), "scale": torch.full((80,), float("nan"))},
+                        "scale"),
+                       ({"mean": torch.zeros(80), "scale": torch.zeros(80)}, "scale")):
+        save_file(stats, str(out / STATS_NAME))
+        with pytest.raises(ModelFileError, match=rf"{STATS_NAME}: '?{key}"):
+            load_model(out)
