@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from audiogan.cli import Failures, one_line_errors
+from audiogan.cli import EXIT_INTERRUPTED, Failures, one_line_errors
 
 
 @click.command()
@@ -83,14 +83,20 @@ def prepare(corpus: str | None, root: Path | None, download: bool, download_only
         raise click.BadParameter(str(exc), param_hint="CORPUS") from None
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     failures = Failures()
-    result = prepare_corpus(
-        name, root, download=download or download_only, download_only=download_only,
-        archives=archives, mirror=mirror, verify=not no_verify, out=out,
-        sample_rate=sample_rate, mic=mic, subsets=subsets, min_duration=min_duration,
-        mel_dir=mel_dir, hop_length=hop_length, jobs=workers,
-        progress=sys.stderr.isatty(),
-        report=lambda path, reason: failures.add(str(path), one_line(reason)),
-    )
+    try:
+        result = prepare_corpus(
+            name, root, download=download or download_only, download_only=download_only,
+            archives=archives, mirror=mirror, verify=not no_verify, out=out,
+            sample_rate=sample_rate, mic=mic, subsets=subsets, min_duration=min_duration,
+            mel_dir=mel_dir, hop_length=hop_length, jobs=workers,
+            progress=sys.stderr.isatty(),
+            report=lambda path, reason: failures.add(str(path), one_line(reason)),
+        )
+    except KeyboardInterrupt:
+        click.echo(f"error: {name}: interrupted; nothing half-written is left: run the same "
+                   "command again to continue (a download resumes, finished files are reused)",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if result is None:
         done = "downloaded, verified and unpacked" if not no_verify else "unpacked (not verified)"
         click.echo(f"{name}: {done} under {root}")

@@ -14,6 +14,9 @@ The destination may be relative or reached through symbolic links: every check w
 real path. Corrupt or truncated data (a bad gzip/bzip2/xz/deflate stream, a bad CRC, a cut file)
 raises :class:`~audiogan.data.download.CorpusError` naming the archive, after the staging
 directory has been removed: nothing half-extracted is left behind.
+
+Fault points (:mod:`audiogan.faults`): ``archives.member`` after each member is written into the
+staging directory, ``archives.merge`` before each rename of the merge.
 """
 
 from __future__ import annotations
@@ -109,9 +112,13 @@ def extract_archive(
                               "again")
         links = _check_links(staging, root, source)
         moves = _plan_merge(staging, root, staging, source)
-        for src, dst in moves:
-            fault_point("archives.merge")
-            os.replace(src, dst)
+        try:
+            for src, dst in moves:
+                fault_point("archives.merge")
+                os.replace(src, dst)
+        except OSError as exc:
+            raise CorpusError(f"{source}: moving the unpacked files into {given} failed: "
+                              f"{describe_os_error(exc)}") from None
         shutil.rmtree(staging)  # only emptied directories are left
         fsync_dir(root)
     except BaseException:
@@ -195,6 +202,10 @@ def _extract_tar(source: Path, staging: Path, root: Path, progress: bool) -> Non
                 tar.extract(member, staging, set_attrs=False)
             fault_point("archives.member")
             bar.update(1)
+        # tarfile stops at the end-of-archive blocks; reading on to the end of the compressed
+        # stream makes gzip check its CRC (a flipped byte in the data would go unnoticed)
+        while tar.fileobj is not None and tar.fileobj.read(1 << 20):
+            pass
 
 
 def _check_tar_member(member: tarfile.TarInfo, staging: Path, source: Path) -> None:

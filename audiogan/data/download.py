@@ -260,10 +260,15 @@ def download_file(
                 f"{url}: HTTP {exc.code} {exc.reason}; check the URL (or --mirror), or {hint}"
             ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            local = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            if isinstance(local, OSError) and local.errno in _LOCAL_ERRORS:
+            if isinstance(exc, urllib.error.URLError):
+                if isinstance(exc.reason, OSError) and exc.reason.errno in _LOCAL_ERRORS:
+                    raise DownloadError(  # a file:// source that is missing or unreadable
+                        f"{url}: {describe_os_error(exc.reason)}; check the URL (or --mirror), "
+                        f"or {hint}"
+                    ) from None
+            elif isinstance(exc, OSError) and exc.errno in _LOCAL_ERRORS:
                 raise DownloadError(
-                    f"{url}: {describe_os_error(local, part)}; the {_size(part)} bytes received "
+                    f"{url}: {describe_os_error(exc, part)}; the {_size(part)} bytes received "
                     f"so far are kept in {part}: run the same command again to resume"
                 ) from None
             if isinstance(exc, http.client.InvalidURL):

@@ -317,21 +317,35 @@ def prepare_corpus(
     for split, items in entries.items():
         target = out_dir / f"{split}.tsv"
         if items:
-            manifests[split] = write_manifest(target, items)
+            with _naming(target):
+                manifests[split] = write_manifest(target, items)
         else:
             target.unlink(missing_ok=True)
             logger.warning("%s: the %s split is empty (too few files)", spec.name, split)
-    _write_rejected(out_dir / REJECTED_FILE, rejected)
+    with _naming(out_dir / REJECTED_FILE):
+        _write_rejected(out_dir / REJECTED_FILE, rejected)
     if rejected:
         logger.info("%s: %d file(s) or folder(s) left out; reasons in %s", spec.name,
                     len(rejected), out_dir / REJECTED_FILE)
     counts = {split: len(items) for split, items in entries.items() if items}
-    _write_state(state_path, {
-        "version": _STATE_VERSION, "fingerprint": fingerprint, "options": options,
-        "counts": counts, "outputs": [p.name for p in manifests.values()],
-        "rejected": [[str(p), r] for p, r in rejected],
-    })
+    with _naming(state_path):
+        _write_state(state_path, {
+            "version": _STATE_VERSION, "fingerprint": fingerprint, "options": options,
+            "counts": counts, "outputs": [p.name for p in manifests.values()],
+            "rejected": [[str(p), r] for p, r in rejected],
+        })
     return PrepareResult(manifests, counts, rejected, out_dir, rate, False)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError that names no file (a full disk during a write) is given ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def _check_pairs(entries: dict[str, list[ManifestEntry]], hop_length: int) -> None:
