@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from audiogan.cli import EXIT_FAILED, Failures, log, one_line_errors
+from audiogan.cli import EXIT_FAILED, EXIT_INTERRUPTED, Failures, log, one_line_errors
 
 if TYPE_CHECKING:
     import torch
@@ -86,47 +86,42 @@ def _expand_inputs(
 
 
 def _read_input(item: _Input, voc: Vocoder) -> tuple[torch.Tensor, int | None]:
-    """-> (mel (n_mels, frames) on the vocoder's device, samples to keep or None)."""
-    import numpy as np
-    import torch
+    """-> (mel (n_mels, frames) on the vocoder's device, samples to keep or None).
 
-    from audiogan.audio import load_audio
+    Raises AudioError / MelInputError (one line naming the file); never runs code from a file.
+    """
+    from audiogan.audio import AudioError, load_audio
+    from audiogan.mel_files import read_mel_file
 
-    suffix = item.path.suffix.lower()
-    if suffix == ".npy":
-        try:
-            array = np.load(item.path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"unreadable .npy file ({str(exc).splitlines()[0]})") from None
-        return _single(voc, array, item.path), None
-    if suffix == ".pt":
-        try:
-            value = torch.load(item.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for bad files
-            raise ValueError(f"unreadable .pt file ({type(exc).__name__})") from None
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"a .pt mel file must hold one tensor, got {type(value).__name__}")
-        return _single(voc, value, item.path), None
-    wave, _ = load_audio(item.path, sample_rate=voc.sample_rate)
-    return voc.features(wave[0]), wave.shape[-1]
+    if item.path.suffix.lower() in MEL_EXTENSIONS:
+        return _single(voc, read_mel_file(item.path), item.path), None
+    try:
+        wave, _ = load_audio(item.path, sample_rate=voc.sample_rate)
+        return voc.features(wave[0]), wave.shape[-1]
+    except MemoryError:
+        raise AudioError(f"{item.path}: too large to process in memory; split the file",
+                         item.path) from None
 
 
-def _reason(exc: BaseException, path: Path) -> str:
-    """First line of the error, without a leading ``<path>: `` (the list names the file)."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text.removeprefix(f"{path}: ")
+def _reason(exc: BaseException) -> str:
+    """The error's one line (Failures drops a leading ``<input>: ``)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _single(voc: Vocoder, mel: Any, path: Path) -> torch.Tensor:
-    from audiogan.vocoder import FeatureRangeWarning
+    from audiogan.vocoder import FeatureRangeWarning, MelInputError
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FeatureRangeWarning)
-        checked = voc.validate(mel)
+        try:
+            checked = voc.validate(mel)
+        except MelInputError as exc:
+            raise MelInputError(f"{path}: {exc}") from None
     for warning in caught:
         click.echo(f"warning: {path}: {warning.message}", err=True)
     if checked.shape[0] != 1:
-        raise ValueError(f"holds a batch of {checked.shape[0]} mels; give one (n_mels, frames)")
+        raise MelInputError(f"{path}: holds a batch of {checked.shape[0]} mels; give one "
+                            "(n_mels, frames)")
     return checked[0]
 
 
@@ -163,10 +158,6 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     OUT_DIR/<stem>.wav. Bad inputs are reported and skipped; the exit code is 1 when some
     failed and 2 when all did.
     """
-    import torch
-    from tqdm import tqdm
-
-    from audiogan.audio import AudioError, save_audio
     from audiogan.vocoder import Vocoder
 
     failures = Failures()
@@ -180,41 +171,13 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     voc = Vocoder.load(model, device=_device(device), dtype=dtype)
     log.info("synthesising %d input(s) on %s in %s (%s profile, %d Hz)", len(items),
              voc.device, dtype, voc.profile, voc.sample_rate)
-    compute = audio_seconds = 0.0
     started = time.perf_counter()
-    with tqdm(total=len(items), unit="file", disable=None, file=sys.stderr) as bar:
-        for first in range(0, len(items), batch_size):
-            batch: list[tuple[_Input, torch.Tensor, int | None]] = []
-            for item in items[first : first + batch_size]:
-                try:
-                    mel, keep = _read_input(item, voc)
-                    batch.append((item, mel, keep))
-                except (AudioError, ValueError) as exc:
-                    failures.add(str(item.path), _reason(exc, item.path))
-                    bar.update(1)
-            if not batch:
-                continue
-            tick = time.perf_counter()
-            try:
-                waves = _synthesize_batch(voc, [mel for _, mel, _ in batch])
-                if voc.device.type == "cuda":
-                    torch.cuda.synchronize(voc.device)
-            except (ValueError, torch.OutOfMemoryError) as exc:
-                for item, _, _ in batch:
-                    failures.add(str(item.path), _reason(exc, item.path))
-                bar.update(len(batch))
-                continue
-            compute += time.perf_counter() - tick
-            for (item, _, keep), wave in zip(batch, waves):
-                wave = wave[:keep] if keep is not None else wave
-                try:
-                    save_audio(out_dir / item.output, wave.float().cpu(), voc.sample_rate)
-                except AudioError as exc:
-                    failures.add(str(item.path), _reason(exc, out_dir / item.output))
-                else:
-                    failures.done += 1
-                    audio_seconds += wave.shape[-1] / voc.sample_rate
-                bar.update(1)
+    try:
+        compute, audio_seconds = _synthesize_all(voc, items, out_dir, batch_size, failures)
+    except KeyboardInterrupt:
+        click.echo(f"error: interrupted; {failures.done} file(s) written to {out_dir}, the rest "
+                   "not processed", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if failures.done:
         rtf = compute / max(audio_seconds, 1e-9)
         click.echo(
@@ -224,6 +187,54 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
             f"{voc.device} {dtype}"
         )
     failures.finish("inputs")
+
+
+def _synthesize_all(voc: Vocoder, items: list[_Input], out_dir: Path, batch_size: int,
+                    failures: Failures) -> tuple[float, float]:
+    """Synthesise every input, one error line per failed one -> (compute s, audio s)."""
+    import torch
+    from tqdm import tqdm
+
+    from audiogan.audio import save_audio
+    from audiogan.errors import AudioganError
+
+    compute = audio_seconds = 0.0
+    with tqdm(total=len(items), unit="file", disable=None, file=sys.stderr) as bar:
+        for first in range(0, len(items), batch_size):
+            batch: list[tuple[_Input, torch.Tensor, int | None]] = []
+            for item in items[first : first + batch_size]:
+                try:
+                    mel, keep = _read_input(item, voc)
+                    batch.append((item, mel, keep))
+                except AudioganError as exc:
+                    failures.add(str(item.path), _reason(exc))
+                    bar.update(1)
+            if not batch:
+                continue
+            tick = time.perf_counter()
+            try:
+                waves = _synthesize_batch(voc, [mel for _, mel, _ in batch])
+                if voc.device.type == "cuda":
+                    torch.cuda.synchronize(voc.device)
+            except (AudioganError, torch.OutOfMemoryError, MemoryError) as exc:
+                reason = (_reason(exc) if isinstance(exc, AudioganError) else
+                          "out of memory; use a smaller --batch-size or shorter inputs")
+                for item, _, _ in batch:
+                    failures.add(str(item.path), reason)
+                bar.update(len(batch))
+                continue
+            compute += time.perf_counter() - tick
+            for (item, _, keep), wave in zip(batch, waves):
+                wave = wave[:keep] if keep is not None else wave
+                try:
+                    save_audio(out_dir / item.output, wave.float().cpu(), voc.sample_rate)
+                except AudioganError as exc:
+                    failures.add(str(item.path), _reason(exc))
+                else:
+                    failures.done += 1
+                    audio_seconds += wave.shape[-1] / voc.sample_rate
+                bar.update(1)
+    return compute, audio_seconds
 
 
 def _safe_name(text: str) -> str:
@@ -257,17 +268,20 @@ def generate(model: Path, num: int, out_dir: Path, seed: int, label: str | None,
     from audiogan.wave_generator import WaveGenerator
 
     gen = WaveGenerator.load(model, device=_device(device), dtype=dtype)
-    ids = gen.label_ids(label, num)
+    conditional = gen.label_ids(label, 1) is not None  # LabelError: one line, exit 2
     started = time.perf_counter()
     with tqdm(total=num, unit="clip", disable=None, file=sys.stderr) as bar:
-        for first in range(0, num, batch_size):
+        for first in range(0, num, batch_size):  # memory bounded by the batch, not by NUM
             count = min(batch_size, num - first)
-            chunk_labels = None if ids is None else ids[first : first + count].tolist()
-            clips = gen.sample(count, seed=seed + first, labels=chunk_labels,
+            chunk = (None if not conditional else
+                     [label] * count if label is not None else
+                     [(first + i) % gen.num_classes for i in range(count)])
+            ids = gen.label_ids(chunk, count)
+            clips = gen.sample(count, seed=seed + first, labels=chunk,
                                batch_size=batch_size).cpu()
             for offset, clip in enumerate(clips):
                 index = first + offset
-                name = "any" if ids is None else _safe_name(gen.label_name(int(ids[index])))
+                name = "any" if ids is None else _safe_name(gen.label_name(int(ids[offset])))
                 save_audio(out_dir / f"{name}_{index:05d}.wav", clip, gen.sample_rate)
                 bar.update(1)
     seconds = time.perf_counter() - started

@@ -47,6 +47,7 @@ from audiogan.features import FeatureSpec, MelSpectrogram
 from audiogan.loading import (
     DTYPES,
     LoadedModel,
+    ModelFileError,
     VocoderModule,
     inference_context,
     load_model,
@@ -119,8 +120,8 @@ class Vocoder:
         max_frames: the longest input synthesised in one piece.
 
     Raises:
-        ValueError: a latent generator, or generator and features that disagree on n_mels or
-            hop length.
+        ModelFileError: a latent generator, or generator and features that disagree on n_mels
+            or hop length (a ``ValueError``).
     """
 
     chunk_frames: int = 1024
@@ -137,17 +138,17 @@ class Vocoder:
         source: str | os.PathLike[str] | None = None,
     ) -> None:
         if generator.input_kind != "mel":
-            raise ValueError(
+            raise ModelFileError(
                 "this is an unconditional (latent) generator, not a vocoder: use "
                 "audiogan.WaveGenerator.load"
             )
         if int(generator.in_channels) != features.n_mels:
-            raise ValueError(
+            raise ModelFileError(
                 f"generator takes {generator.in_channels} mel channels but the features have "
                 f"{features.n_mels}"
             )
         if int(generator.hop_length) != features.hop_length:
-            raise ValueError(
+            raise ModelFileError(
                 f"generator upsamples by {generator.hop_length} but the features' hop is "
                 f"{features.hop_length}"
             )
@@ -181,7 +182,7 @@ class Vocoder:
 
         Raises:
             CheckpointError, ModelFileError: nothing usable at ``path``.
-            ValueError: the model is an unconditional generator.
+            ModelFileError: the model is an unconditional generator.
         """
         return cls.from_loaded(load_model(path)).to(device, dtype)
 
@@ -189,7 +190,7 @@ class Vocoder:
     def from_loaded(cls, loaded: LoadedModel) -> Vocoder:
         """Wrap a :class:`~audiogan.loading.LoadedModel` (see ``load_model``)."""
         if loaded.input_kind != "mel":
-            raise ValueError(
+            raise ModelFileError(
                 f"{loaded.source}: an unconditional (latent) generator, not a vocoder: use "
                 "audiogan.WaveGenerator.load"
             )

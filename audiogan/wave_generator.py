@@ -12,8 +12,10 @@ import torch
 from torch import Tensor
 
 from audiogan.config import Config
+from audiogan.errors import AudioganError
 from audiogan.loading import (
     LoadedModel,
+    ModelFileError,
     WaveGeneratorModule,
     inference_context,
     load_model,
@@ -23,7 +25,11 @@ from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
 from audiogan.training.randomness import keyed_latents
 
-__all__ = ["WaveGenerator"]
+__all__ = ["LabelError", "WaveGenerator"]
+
+
+class LabelError(AudioganError, ValueError):
+    """A class label the model does not have; the message lists the classes it has."""
 
 
 class WaveGenerator:
@@ -55,14 +61,14 @@ class WaveGenerator:
         source: str | os.PathLike[str] | None = None,
     ) -> None:
         if generator.input_kind != "latent":
-            raise ValueError("this is a vocoder (mel input), not an unconditional generator: "
+            raise ModelFileError("this is a vocoder (mel input), not an unconditional generator: "
                              "use audiogan.Vocoder.load")
         remove_weight_norm(generator)
         self.module = WaveGeneratorModule(generator).eval()
         self.sample_rate = int(sample_rate)
         self.classes = tuple(str(c) for c in classes) if classes else None
         if self.classes and len(self.classes) != self.num_classes:
-            raise ValueError(
+            raise ModelFileError(
                 f"{len(self.classes)} class names for a generator with {self.num_classes} classes"
             )
         self.config = config
@@ -85,7 +91,7 @@ class WaveGenerator:
     def from_loaded(cls, loaded: LoadedModel) -> WaveGenerator:
         """Wrap a :class:`~audiogan.loading.LoadedModel` (see ``load_model``)."""
         if loaded.input_kind != "latent":
-            raise ValueError(
+            raise ModelFileError(
                 f"{loaded.source}: a vocoder (mel input), not an unconditional generator: use "
                 "audiogan.Vocoder.load"
             )
@@ -149,12 +155,13 @@ class WaveGenerator:
         None on a conditional model cycles through the classes (clip ``i`` gets ``i % C``).
 
         Raises:
-            ValueError: labels for an unconditional model, an unknown name, an index out of
+            LabelError: labels for an unconditional model, an unknown name, an index out of
                 range, or a sequence of the wrong length.
         """
         if self.num_classes == 0:
             if labels is not None:
-                raise ValueError("this generator is unconditional: it takes no labels")
+                raise LabelError("this generator is unconditional: it takes no labels; drop "
+                                 "--label")
             return None
         if labels is None:
             return torch.arange(n) % self.num_classes
@@ -162,7 +169,7 @@ class WaveGenerator:
             labels = [labels] * n
         values = list(labels.tolist() if isinstance(labels, Tensor) else labels)
         if len(values) != n:
-            raise ValueError(f"got {len(values)} labels for {n} clips")
+            raise LabelError(f"got {len(values)} labels for {n} clips")
         return torch.tensor([self._label_id(v) for v in values], dtype=torch.int64)
 
     def label_name(self, label_id: int) -> str:
@@ -175,11 +182,11 @@ class WaveGenerator:
                 return self.classes.index(label)
             if not label.strip().lstrip("-").isdigit():
                 known = ", ".join(self.classes) if self.classes else "none saved"
-                raise ValueError(f"unknown class {label!r}; classes: {known}")
+                raise LabelError(f"unknown class {label!r}; classes: {known}")
             label = int(label)
         index = int(label)
         if not 0 <= index < self.num_classes:
-            raise ValueError(f"label {index} out of range [0, {self.num_classes})")
+            raise LabelError(f"label {index} out of range [0, {self.num_classes})")
         return index
 
     def sample(

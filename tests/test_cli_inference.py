@@ -132,3 +132,72 @@ def test_export_and_info(run: Run, wg_run: Run, tmp_path: Path) -> None:
     assert WaveGenerator.load(wg_run.run_dir).num_samples == 16384
     result = _invoke("export", run.run_dir, "-o", out, "--format", "tflite")
     assert result.exit_code == 2
+
+
+class _Payload:
+    """Unpickling this would create the marker file: a stand-in for hostile code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _bad_mels(folder: Path, good: np.ndarray) -> dict[str, str]:
+    """Bad mel files in ``folder`` -> a phrase their one error line must hold."""
+    import pickle
+
+    folder.mkdir()
+    marker = folder.parent / "PWNED"
+    np.save(folder / "nan.npy", np.where(np.arange(good.shape[1]) == 3, np.nan, good))
+    np.save(folder / "n_mels.npy", good[:40])
+    np.save(folder / "flat.npy", good[0])
+    np.save(folder / "ints.npy", good.astype(np.int32))
+    np.save(folder / "empty.npy", good[:, :0])
+    np.save(folder / "objects.npy", np.array([good, "x"], dtype=object), allow_pickle=True)
+    (folder / "pickled.npy").write_bytes(pickle.dumps(_Payload(marker)))
+    torch.save({"mel": _Payload(marker)}, folder / "payload.pt")
+    with open(folder / "huge.npy", "wb") as handle:  # sparse: 80 x 2**22 float32 declared
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f4", "fortran_order": False, "shape": (80, 2**22)})
+        handle.truncate(handle.tell() + 80 * 2**22 * 4)
+    return {"nan.npy": "non-finite", "n_mels.npy": "n_mels=80", "flat.npy": "shape",
+            "ints.npy": "floating point", "empty.npy": "empty", "objects.npy": "unreadable .npy",
+            "pickled.npy": "unreadable .npy", "payload.pt": "never run", "huge.npy": "too large"}
+
+
+def test_bad_mel_files_are_one_line_each_and_never_run_code(run: Run, tmp_path: Path) -> None:
+    voc = Vocoder.load(run.run_dir)
+    good = voc.features(run.wave[:4096]).numpy()
+    expected = _bad_mels(tmp_path / "mels", good)
+    np.save(tmp_path / "mels" / "good.npy", good)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["synthesize", str(run.run_dir), str(tmp_path / "mels"),
+                                      "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == len(expected), errors
+    for name, phrase in expected.items():
+        (line,) = [e for e in errors if f"/{name}: " in e]
+        assert phrase in line and line.count(name) == 1, line
+    assert result.stderr.splitlines()[-1] == f"{len(expected)} of {len(expected) + 1} inputs failed"
+    assert [p.name for p in out.iterdir()] == ["good.wav"]
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_generate_label_errors_are_one_line(wg_run: Run, tmp_path: Path) -> None:
+    for label, phrase in (("zebra", "unknown class 'zebra'; classes: a, b"),
+                          ("7", "label 7 out of range [0, 2)")):
+        result = _invoke("generate", wg_run.run_dir, "-n", "1", "-o", tmp_path, "--label", label)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+        assert result.stderr.splitlines() == [f"error: {phrase}"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_vocoder_given_to_generate_is_one_line(run: Run, tmp_path: Path) -> None:
+    result = _invoke("generate", run.run_dir, "-n", "1", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: ") and "Vocoder.load" in line

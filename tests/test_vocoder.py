@@ -126,6 +126,7 @@ def _export_untrained_wavegan(tmp_path: Path) -> Path:
         "sample_rate": 16000, "features": {"f_max": None}, "training": {"segment_length": 16384},
         "generator": {"name": "wavegan", "params": {"model_size": 2}},
         "discriminator": {"name": "wavegan", "params": {"model_size": 2}},
+        "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
     })
     loaded = LoadedModel(build_generator(config).eval(), config)
     return export_model(loaded, tmp_path / "wavegan_model").out_dir
