@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,10 +41,11 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
+from audiogan.atomic import write_bytes
 from audiogan.audio import peak_normalize, resample
 from audiogan.data.datasets import PEAK_LEVEL, ClipDataset
 from audiogan.data.manifest import ManifestEntry
-from audiogan.errors import AudioganError
+from audiogan.errors import AudioganError, describe_os_error
 from audiogan.features import MelSpectrogram
 
 __all__ = [
@@ -327,7 +327,7 @@ def split_held_back(
         ``(train, held_back)`` in input order.
     """
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"the held-back fraction must be in (0, 1), got {fraction}")
+        raise ClassifierError(f"the held-back fraction must be in (0, 1), got {fraction}")
     by_class: dict[str | None, list[int]] = {}
     for index, entry in enumerate(entries):
         by_class.setdefault(entry.label, []).append(index)
@@ -545,9 +545,12 @@ def save_classifier(
 
     Returns:
         The file written.
+
+    Raises:
+        ClassifierError: The file cannot be written (the message names it; a previous file at
+            the target is left as it was).
     """
     target = _checkpoint_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "format": CHECKPOINT_FORMAT,
@@ -556,16 +559,11 @@ def save_classifier(
         "metrics": json.dumps(metrics or {}),
     }
     payload = save_safetensors(tensors, metadata=metadata)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_bytes(target, payload)  # atomic: temp beside, fsync, rename; umask modes
+    except OSError as exc:
+        line = describe_os_error(OSError(exc.errno, exc.strerror or str(exc)), target)
+        raise ClassifierError(f"{line}; nothing was written") from exc
     return target
 
 

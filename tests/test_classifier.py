@@ -140,3 +140,29 @@ def test_config_validation() -> None:
     model = DigitClassifier(ClassifierConfig(classes=("a", "b", "c"), clip_length=CLIP,
                                              n_mels=32, channels=(4, 8)))
     assert model(torch.randn(3, 1, CLIP)).shape == (3, 3)
+
+
+def test_a_full_disk_keeps_the_previous_classifier_and_names_the_file(
+        tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from audiogan import faults
+    from audiogan.classifier import save_classifier
+
+    model = DigitClassifier(ClassifierConfig(classes=("a", "b"), clip_length=CLIP, n_mels=32,
+                                             channels=(4, 8)))
+    old = os.umask(0o022)
+    try:
+        target = save_classifier(model, tmp_path / "c.safetensors")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644  # mkstemp made it 0600
+    before = target.read_bytes()
+    monkeypatch.setattr(faults, "_hits", type(faults._hits)())
+    monkeypatch.setenv("AUDIOGAN_FAULT", "atomic.before_fsync=enospc")
+    with pytest.raises(ClassifierError, match=r"c\.safetensors: No space left on device; free "):
+        save_classifier(model, target, metrics={"changed": 1})
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]
+    with pytest.raises(ClassifierError, match="held-back fraction"):
+        split_held_back([], 1.5)
