@@ -304,6 +304,22 @@ def test_http_404_fails_at_once_with_a_manual_hint(server: _Server, tmp_path: Pa
                       sleep=lambda _: pytest.fail("404 must not be retried"))
 
 
+def test_local_write_errors_and_missing_file_sources_are_not_retried(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (server.root / "blob.bin").write_bytes(b"x" * 5000)
+    monkeypatch.setenv("AUDIOGAN_FAULT", "download.block=enospc")
+    with pytest.raises(DownloadError, match=r"blob.bin.part: No space left on device.*resume"):
+        download_file(f"{server.url}/blob.bin", tmp_path / "blob.bin", progress=False,
+                      sleep=lambda _: pytest.fail("a full disk must not be retried"))
+    monkeypatch.delenv("AUDIOGAN_FAULT")
+    with pytest.raises(DownloadError, match="No such file or directory; check the URL"):
+        download_file((tmp_path / "nowhere.bin").as_uri(), tmp_path / "n.bin", progress=False,
+                      sleep=lambda _: pytest.fail("a missing file:// source is not retried"))
+    with pytest.raises(DownloadError, match="not an http"):
+        download_file("htp//typo/blob.bin", tmp_path / "t.bin", progress=False)
+
+
 # ------------------------------------------------------------------------------ extraction
 
 
@@ -405,6 +421,124 @@ def test_not_an_archive(tmp_path: Path) -> None:
     junk.write_bytes(b"<html>rate limited</html>")
     with pytest.raises(CorpusError, match="not a tar or zip archive"):
         extract_archive(junk, tmp_path / "root", progress=False)
+
+
+def _lj_like(path: Path, mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tar:
+        for name, data in (("LJSpeech-1.1/metadata.csv", b"LJ001-0001|a|a\n"),
+                           ("LJSpeech-1.1/wavs/LJ001-0001.wav", b"RIFF" + bytes(4000))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_extract_into_relative_root_and_root_through_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 11 defect 1: every archive was refused as "not a genuine corpus release"
+    archive = _lj_like(tmp_path / "lj.tar.gz")
+    monkeypatch.chdir(tmp_path)
+    assert extract_archive(archive, "data/lj", progress=False) == [Path("data/lj/LJSpeech-1.1")]
+    assert (tmp_path / "data" / "lj" / "LJSpeech-1.1" / "metadata.csv").is_file()
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "disk", target_is_directory=True)
+    extract_archive(archive, tmp_path / "linked" / "lj", progress=False)
+    assert (tmp_path / "disk" / "lj" / "LJSpeech-1.1" / "wavs" / "LJ001-0001.wav").is_file()
+    assert not list((tmp_path / "disk" / "lj").glob(".extracting-*"))
+
+
+def test_a_file_member_never_deletes_the_users_directory(tmp_path: Path) -> None:
+    # issue 11 defect 9: the merge rmtree'd a directory in the way of a file member
+    root = tmp_path / "root"
+    (root / "top" / "wavs").mkdir(parents=True)
+    (root / "top" / "wavs" / "mine.wav").write_bytes(b"precious")
+    (root / "top" / "other.txt").write_text("old")
+    archive = _tar(tmp_path / "x.tar.gz", [(_member("top/other.txt"), b"new"),
+                                           (_member("top/wavs"), b"a file")])
+    with pytest.raises(ArchiveConflictError, match=r"wavs is a directory.*nothing was unpacked"):
+        extract_archive(archive, root, progress=False)
+    assert (root / "top" / "wavs" / "mine.wav").read_bytes() == b"precious"
+    assert (root / "top" / "other.txt").read_text() == "old"  # nothing moved before the refusal
+    assert sorted(p.name for p in root.iterdir()) == ["top"]
+    (root / "link").symlink_to(tmp_path, target_is_directory=True)
+    into_link = _tar(tmp_path / "y.tar.gz", [(_member("link/evil.txt"), b"evil")])
+    with pytest.raises(ArchiveConflictError, match="is a link"):
+        extract_archive(into_link, root, progress=False)
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_a_link_that_escapes_only_after_the_merge_is_refused(tmp_path: Path) -> None:
+    # issue 11 defect 9: resolved inside the staging directory, outside the root once merged
+    root = tmp_path / "sandbox" / "root"
+    root.mkdir(parents=True)
+    outside = tmp_path / "sandbox" / ".extracting-x.tar.gz" / "top"
+    outside.mkdir(parents=True)
+    (outside / "secret").write_text("outside the root")
+    archive = _tar(tmp_path / "x.tar.gz", [
+        (_member("top/secret"), b"inside"),
+        (_member("top/link", tarfile.SYMTYPE, "../../.extracting-x.tar.gz/top/secret"), None),
+    ])
+    with pytest.raises(UnsafeArchiveError, match="outside .* once unpacked"):
+        extract_archive(archive, root, progress=False)
+    assert list(root.iterdir()) == []
+    # a link through a directory link the user already has in the root
+    (root / "data").symlink_to(tmp_path, target_is_directory=True)
+    through = _tar(tmp_path / "z.tar.gz", [(_member("top/l", tarfile.SYMTYPE, "../data/x"),
+                                            None)])
+    with pytest.raises(UnsafeArchiveError, match="once unpacked"):
+        extract_archive(through, root, progress=False)
+    assert sorted(p.name for p in root.iterdir()) == ["data"]
+
+
+def _flip(data: bytes) -> bytes:
+    out = bytearray(data)
+    middle = len(out) // 2
+    out[middle : middle + 32] = bytes(b ^ 0xA5 for b in out[middle : middle + 32])
+    return bytes(out)
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:xz", "w:bz2", "zip"])
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_corrupt_compressed_data_is_one_error_and_leaves_nothing(
+    tmp_path: Path, mode: str, damage: str
+) -> None:
+    # issue 11 defect 7: zlib/LZMA errors ended in a traceback (exit 1)
+    payload = [(f"top/f{i}.bin", np.random.default_rng(i).bytes(30_000) + bytes(30_000))
+               for i in range(6)]
+    good = tmp_path / ("good.zip" if mode == "zip" else "good.tar")
+    if mode == "zip":
+        with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in payload:
+                zf.writestr(name, data)
+    else:
+        _tar(good, [(_member(name), data) for name, data in payload])
+        with tarfile.open(good) as plain, tarfile.open(tmp_path / "c.tar", mode) as packed:
+            for member in plain:
+                packed.addfile(member, plain.extractfile(member))
+        good = tmp_path / "c.tar"
+    data = good.read_bytes()
+    bad = tmp_path / f"bad-{damage}"
+    bad.write_bytes(_flip(data) if damage == "flipped" else data[: len(data) // 2])
+    root = tmp_path / "root"
+    (root / "keep").mkdir(parents=True)
+    with pytest.raises(CorpusError, match=rf"^{re.escape(str(bad))}: corrupt or truncated"):
+        extract_archive(bad, root, progress=False)
+    assert [p.name for p in root.iterdir()] == ["keep"]
+
+
+def test_archive_larger_than_the_free_space_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil as shutil_module
+
+    archive = _lj_like(tmp_path / "lj.tar.gz")
+    usage = shutil_module.disk_usage(tmp_path)
+    monkeypatch.setattr("audiogan.data.archives.shutil.disk_usage",
+                        lambda path: usage._replace(free=100))
+    with pytest.raises(CorpusError, match="needs 0.00 GB but only 0.00 GB are free"):
+        extract_archive(archive, tmp_path / "root", progress=False)
+    assert list((tmp_path / "root").iterdir()) == []
 
 
 # ------------------------------------------------------------------------------ preparation
@@ -569,6 +703,78 @@ def test_prepare_folder_of_mixed_formats_and_rates(dev_data: Path, tmp_path: Pat
     cached.unlink()  # a lost cache file is noticed and written again
     redone = prepare_corpus("folder", root, sample_rate=16000, progress=False)
     assert redone is not None and not redone.up_to_date and cached.is_file()
+
+
+def test_prepare_reports_rejected_files_and_unreadable_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 11 defect 12: unreadable folders were skipped silently
+    root = tmp_path / "wavs"
+    (root / "locked").mkdir(parents=True)
+    t = np.arange(8000) / 16000
+    for i in range(3):
+        sf.write(root / f"good{i}.wav", 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t), 16000)
+    sf.write(root / "locked" / "hidden.wav", 0.3 * np.sin(2 * np.pi * 300 * t), 16000)
+    (root / "empty.wav").write_bytes(b"")
+    os.mkfifo(root / "pipe.wav")  # reading a FIFO would block for ever
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:  # chmod 000 does not stop root: refuse here
+        if os.fspath(path).endswith("locked"):  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    told: list[tuple[Path, str]] = []
+    result = prepare_corpus("folder", root, sample_rate=16000, progress=False,
+                            report=lambda path, reason: told.append((path, reason)))
+    assert result is not None and sum(result.counts.values()) == 3
+    assert [p.name for p, _ in told] == ["locked", "empty.wav", "pipe.wav"]
+    assert "folder not readable (Permission denied)" in told[0][1]
+    assert "not a regular file" in told[2][1]
+    assert result.rejected == told
+    listed = (root / "manifests" / "rejected.tsv").read_text()
+    assert "locked\tfolder not readable" in listed and "pipe.wav" in listed
+    again: list[tuple[Path, str]] = []
+    second = prepare_corpus("folder", root, sample_rate=16000, progress=False,
+                            report=lambda path, reason: again.append((path, reason)))
+    assert second is not None and second.up_to_date and again == told  # reported again
+
+
+def test_cli_prepare_exit_codes_follow_the_convention(tmp_path: Path) -> None:
+    root = tmp_path / "wavs"
+    root.mkdir()
+    (root / "bad.wav").write_bytes(b"RIFFjunk")
+    runner = CliRunner()
+    none = runner.invoke(cli, ["prepare", "folder", "--root", str(root), "--jobs", "1"])
+    errors = [line for line in none.stderr.splitlines() if line.startswith("error:")]
+    assert none.exit_code == 2 and len(errors) == 2 and "bad.wav" in errors[0]
+    assert "no usable audio" in errors[1] and "Traceback" not in none.output
+    t = np.arange(8000) / 16000
+    for i in range(3):
+        sf.write(root / f"good{i}.wav", 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t), 16000)
+    some = runner.invoke(cli, ["prepare", "folder", "--root", str(root), "--jobs", "1"])
+    errors = [line for line in some.stderr.splitlines() if line.startswith("error:")]
+    assert some.exit_code == 1 and len(errors) == 1 and "bad.wav" in errors[0]
+    (root / "bad.wav").unlink()
+    clean = runner.invoke(cli, ["prepare", "folder", "--root", str(root), "--jobs", "1"])
+    assert clean.exit_code == 0 and "error:" not in clean.stderr
+
+
+def test_prepare_outputs_follow_the_umask(tmp_path: Path) -> None:
+    root = tmp_path / "wavs"
+    root.mkdir()
+    t = np.arange(8000) / 16000
+    for i in range(3):
+        sf.write(root / f"good{i}.wav", 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t), 16000)
+    old = os.umask(0o022)
+    try:
+        prepare_corpus("folder", root, sample_rate=16000, progress=False)
+    finally:
+        os.umask(old)
+    for name in ("train.tsv", "prepare.json"):
+        assert (root / "manifests" / name).stat().st_mode & 0o777 == 0o644, name
+    assert not list((root / "manifests").glob(".*.tmp"))
 
 
 def test_worker_processes_give_the_same_manifests(dev_data: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
 import time
@@ -135,6 +136,47 @@ def test_manifest_errors_name_file_and_line(
     where = f"{manifest}:{line}:" if line is not None else f"{manifest}:"
     assert message.startswith(where), message
     assert caught.value.line == line
+
+
+def test_manifest_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    # issue 11 defect 13: the BOM glued to "path" made the header "unknown column"
+    manifest = tmp_path / "excel.tsv"
+    manifest.write_bytes(b"\xef\xbb\xbfpath\tnum_samples\tsample_rate\r\nx.wav\t10\t8000\r\n")
+    (entry,) = read_manifest(manifest)
+    assert entry == ManifestEntry(tmp_path.absolute() / "x.wav", 10, 8000)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "needle"),
+    [
+        (b"path\tnum_samples\tsample_rate\ncaf\xe9.wav\t1\t8000\n", 2,
+         "not UTF-8 text (byte 0xe9); save the manifest as UTF-8"),
+        (b"path\tnum_samples\tsample_rate\n\x00\x01", 2, "binary data"),
+    ],
+)
+def test_manifest_bad_bytes_name_the_line(
+    tmp_path: Path, content: bytes, line: int, needle: str
+) -> None:
+    manifest = tmp_path / "bad.tsv"
+    manifest.write_bytes(content)
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(manifest)
+    assert str(caught.value).startswith(f"{manifest}:{line}: ") and needle in str(caught.value)
+
+
+def test_manifest_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"is a directory, not a manifest; pass the \.tsv"):
+        read_manifest(tmp_path)
+
+
+def test_manifest_written_with_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_manifest(tmp_path / "m.tsv", [ManifestEntry(tmp_path / "x.wav", 10, 8000)])
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.tsv").stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["m.tsv"]
 
 
 def test_manifest_missing_file_and_empty_write(tmp_path: Path) -> None:

@@ -263,8 +263,8 @@ def download_file(
             if isinstance(exc, urllib.error.URLError):
                 if isinstance(exc.reason, OSError) and exc.reason.errno in _LOCAL_ERRORS:
                     raise DownloadError(  # a file:// source that is missing or unreadable
-                        f"{url}: {describe_os_error(exc.reason)}; check the URL (or --mirror), "
-                        f"or {hint}"
+                        f"{url}: {exc.reason.strerror or _reason(exc)}; check the URL (or "
+                        f"--mirror), or {hint}"
                     ) from None
             elif isinstance(exc, OSError) and exc.errno in _LOCAL_ERRORS:
                 raise DownloadError(
