@@ -84,8 +84,14 @@ recipe_main() {
 
   if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     echo "== stage 1: manifests at ${sample_rate} Hz in $data"
+    local rc=0  # exit 1: some files were left out, the manifests are written
     audiogan prepare "$corpus" --root "$root" --sample-rate "$sample_rate" \
-      ${fetch[@]+"${fetch[@]}"} ${extra[@]+"${extra[@]}"} ${par[@]+"${par[@]}"}
+      ${fetch[@]+"${fetch[@]}"} ${extra[@]+"${extra[@]}"} ${par[@]+"${par[@]}"} || rc=$?
+    if [ "$rc" -eq 1 ]; then
+      echo "run.sh: going on without the files left out (reasons in $data/rejected.tsv)" >&2
+    elif [ "$rc" -ne 0 ]; then
+      exit "$rc"
+    fi
   fi
 
   if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
