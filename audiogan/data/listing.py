@@ -55,9 +55,21 @@ class Utterance:
 
 
 def _list_ljspeech(data: Path) -> list[Utterance]:
-    lines = (data / "metadata.csv").read_text(encoding="utf-8").splitlines()
+    lines = _read_lines(data / "metadata.csv")
     ids = [line.split("|", 1)[0].strip() for line in lines if line.strip()]
     return [Utterance(uid, data / "wavs" / f"{uid}.wav", uid) for uid in ids]
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a corpus's UTF-8 text file (a BOM is accepted); bad bytes name the file."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CorpusError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); the "
+                          f"corpus is damaged: delete {path.parent} and run again to unpack the "
+                          "official archive") from None
 
 
 def _list_vctk(data: Path, mic: str) -> list[Utterance]:
@@ -86,7 +98,7 @@ def _list_libritts(data: Path, subset: str) -> list[Utterance]:
 def _list_speech_commands(data: Path, words: Sequence[str] | None) -> list[Utterance]:
     official: dict[str, str] = {}
     for split, list_name in (("valid", "validation_list.txt"), ("test", "testing_list.txt")):
-        for line in (data / list_name).read_text(encoding="utf-8").splitlines():
+        for line in _read_lines(data / list_name):
             if line.strip():
                 official[line.strip().replace("\\", "/")] = split
     utterances = []

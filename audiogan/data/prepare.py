@@ -224,10 +224,17 @@ def prepare_corpus(
     Raises:
         CorpusError: Bad options, missing archive, failed download/verification, unsafe archive,
             or no usable file at all.
+        OSError: Writing the manifests failed (the error names the file).
         MelAlignmentError: A mel file does not match its audio (beyond one frame).
     """
     spec = SPECS[canonical_corpus(corpus)]
     base = Path(root)
+    if sample_rate is not None and not 0 < sample_rate <= 384_000:
+        raise CorpusError(f"--sample-rate must be between 1 and 384000 Hz, got {sample_rate}")
+    if min_duration is not None and not 0 <= min_duration < float("inf"):
+        raise CorpusError(f"--min-duration must be a finite number >= 0, got {min_duration}")
+    if hop_length < 1:
+        raise CorpusError(f"--hop-length must be >= 1, got {hop_length}")
     if mic not in ("mic1", "mic2"):
         raise CorpusError(f"--mic must be mic1 or mic2, got {mic!r}")
     if spec.name != "vctk" and mic != "mic1":

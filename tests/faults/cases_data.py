@@ -281,7 +281,27 @@ def _full_disk_while_merging(tmp: Path) -> Scenario:
                     intact=_untouched(root))
 
 
+def _interrupted_unpacking(tmp: Path) -> Scenario:
+    archive = _tar(tmp / "LJSpeech-1.1.tar.gz", _lj_members(3))
+    root = _user_root(tmp / "root")
+    return Scenario(["prepare", "ljspeech", "--root", str(root), "--archive", str(archive),
+                     "--no-verify"], 130, names=("interrupted",), subprocess=True,
+                    env={"AUDIOGAN_FAULT": "archives.member@2=int"}, intact=_untouched(root))
+
+
+def _bad_metadata(tmp: Path) -> Scenario:
+    members = _lj_members(3)
+    members[-1] = (_member("LJSpeech-1.1/metadata.csv"), b"LJ001-0001|a|a\nLJ001-0002|\xff|\n")
+    archive = _tar(tmp / "LJSpeech-1.1.tar.gz", members)
+    root = _user_root(tmp / "root")
+    return Scenario(["prepare", "ljspeech", "--root", str(root), "--archive", str(archive),
+                     "--no-verify"], 2, names=("metadata.csv:2", "UTF-8"),
+                    intact=_untouched(root, allowed=("keep", "LJSpeech-1.1")))
+
+
 SPECIAL = [
+    Case("data-archive-interrupted-unpacking", _interrupted_unpacking),
+    Case("data-archive-metadata-not-utf8", _bad_metadata),
     Case("data-archive-symlink-escapes-after-merge-live", _escape_after_merge),
     Case("data-archive-tar-huge-member", _tar_huge_member),
     Case("data-archive-member-over-user-directory", _member_over_user_dir),
@@ -384,7 +404,23 @@ def _good_mirror(tmp: Path) -> str:
     return (tmp / "www").as_uri()
 
 
+def _interrupted_download(tmp: Path) -> Scenario:
+    root = _user_root(tmp / "root")
+    part = root / "downloads" / "LJSpeech-1.1.tar.bz2.part"
+
+    def intact() -> None:
+        _untouched(root, allowed=("keep", "downloads"))()
+        assert part.is_file() and part.stat().st_size > 0, "the partial download was lost"
+        assert not part.with_suffix("").exists(), "an incomplete download was renamed in place"
+
+    return Scenario(["prepare", "ljspeech", "--root", str(root), "--download", "--mirror",
+                     _good_mirror(tmp), "--no-verify"], 130, names=("interrupted",),
+                    subprocess=True, env={"AUDIOGAN_FAULT": "download.block=int"},
+                    intact=intact)
+
+
 DOWNLOADS = [
+    Case("data-download-interrupted", _interrupted_download),
     _download_case("missing-file-url", lambda tmp: (tmp / "nowhere").as_uri(),
                    names=lambda tmp: ("LJSpeech-1.1.tar.bz2",)),
     _download_case("not-a-url", lambda tmp: "ftp-ish:/mirror",
@@ -496,7 +532,19 @@ def _no_temps(directory: Path) -> None:
     assert not left, f"temporary files left: {left}"
 
 
+def _bad_option(option: str, value: str) -> Callable[[Path], Scenario]:
+    def build(tmp: Path) -> Scenario:
+        root = _folder(tmp)
+        return Scenario(["prepare", "folder", "--root", str(root), option, value], 2,
+                        names=(option,), intact=lambda: _nothing_at(root / "manifests"))
+
+    return build
+
+
 FOLDERS = [
+    Case("data-folder-sample-rate-zero", _bad_option("--sample-rate", "0")),
+    Case("data-folder-sample-rate-huge", _bad_option("--sample-rate", "10000000")),
+    Case("data-folder-min-duration-nan", _bad_option("--min-duration", "nan")),
     Case("data-folder-mixed-bad-files", _mixed_folder),
     Case("data-folder-all-bad", _all_bad_folder),
     Case("data-folder-special-files", _special_files),
