@@ -295,7 +295,7 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return parts, value
 
 
-def _set_nested(data: dict[str, Any], parts: list[str], value: Any) -> None:
+def _set_nested(data: dict[str, Any], parts: list[str], value: Any, text: str) -> None:
     node = data
     for part in parts[:-1]:
         child = node.get(part)
@@ -304,7 +304,7 @@ def _set_nested(data: dict[str, Any], parts: list[str], value: Any) -> None:
             node[part] = child
         if not isinstance(child, dict):
             raise ConfigError(
-                f"--set {'.'.join(parts)}: {part} is {child!r}, not a mapping; set {part} itself"
+                f"--set {text}: {part} is {child!r}, not a mapping; set {part} itself"
             )
         node = child
     node[parts[-1]] = value
@@ -349,7 +349,7 @@ def config_from_dict(
     touched: set[tuple[str, str]] = set()
     for text in overrides:
         parts, value = _parse_override(text)
-        _set_nested(raw, parts, value)
+        _set_nested(raw, parts, value, text)
         if len(parts) == 2:
             touched.add((parts[0], parts[1]))
     _resolve_paths(raw, Path.cwd(), touched)

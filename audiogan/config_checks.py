@@ -3,9 +3,9 @@
 :func:`validate_config` checks every number against its meaning (sizes positive, rates and
 learning rates positive, betas in ``[0, 1)``, weights non-negative, ...) and the cross-field rules
 (``f_max <= sample_rate / 2``, ``segment_length % hop_length == 0``, ...).
-:func:`validate_models` builds the generator and the discriminator on the ``meta`` device (no
-memory, no time) so a bad ``params`` key or a hop that does not match the features is reported at
-load time, naming the dotted key, instead of after minutes of set-up.
+:func:`validate_models` builds the generator on the ``meta`` device (no memory) and checks the
+discriminator's ``params`` keys against its constructor, so a bad key or a hop that does not match
+the features is reported at load time, naming the dotted key, instead of after minutes of set-up.
 
 Every failure is a :class:`~audiogan.config.ConfigError` whose one-line message names the dotted
 key, the value and what would be accepted.
@@ -154,7 +154,7 @@ def _check_loss(config: Config) -> None:
 
 
 def validate_models(config: Config) -> None:
-    """Check the model names and ``params`` by building both models on the ``meta`` device.
+    """Check the model names and ``params`` (the generator is built on the ``meta`` device).
 
     Also checks what depends on the generator's kind: a vocoder's upsampling must equal
     ``features.hop_length``; an unconditional generator's clip length must equal
@@ -164,7 +164,7 @@ def validate_models(config: Config) -> None:
         ConfigError: naming ``generator.*``, ``discriminator.*``, ``features.hop_length``,
             ``training.segment_length`` or ``loss.weights.*``.
     """
-    from audiogan.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+    from audiogan.models import DISCRIMINATORS, GENERATORS, build_generator
     from audiogan.registry import UnknownNameError
 
     try:
@@ -179,8 +179,8 @@ def validate_models(config: Config) -> None:
     if cls.input_kind == "mel":
         params.setdefault("in_channels", config.features.n_mels)
     generator = _build_on_meta("generator", build_generator, config.generator.name, params)
-    _build_on_meta("discriminator", build_discriminator, config.discriminator.name,
-                   dict(config.discriminator.params))
+    _check_signature("discriminator", DISCRIMINATORS.get(config.discriminator.name),
+                     dict(config.discriminator.params))
     if cls.input_kind == "mel" and generator.hop_length != config.features.hop_length:
         raise ConfigError(
             f"generator {config.generator.name!r} upsamples by {generator.hop_length} but "
@@ -200,6 +200,29 @@ def validate_models(config: Config) -> None:
                 f"a vocoder; the unconditional generator {config.generator.name!r} has no "
                 "target waveform: remove them from loss.weights"
             )
+
+
+def _check_signature(part: str, factory: Any, params: dict[str, Any]) -> None:
+    """Refuse ``params`` keys the constructor does not take (cheap: nothing is built).
+
+    Building a discriminator even on the ``meta`` device costs most of a second (weight norm
+    runs through reference kernels there), so only its keywords are checked at load time.
+    """
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return
+    try:
+        signature.bind_partial(**params)
+    except TypeError as exc:
+        valid = [n for n, p in signature.parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        reason = " ".join(str(exc).split())
+        raise ConfigError(
+            f"{part}.params: {reason}; valid keys here: {', '.join(valid)}"
+        ) from None
 
 
 def _build_on_meta(part: str, build: Any, name: str, params: dict[str, Any]) -> Any:
