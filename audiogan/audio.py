@@ -1,4 +1,4 @@
-"""Audio file I/O and small waveform helpers: load, save, resample, mono, normalise.
+"""Audio file I/O: load, save, resample (and the waveform helpers of :mod:`audiogan.wave_ops`).
 
 All file I/O goes through ``soundfile`` (libsndfile: WAV, FLAC, OGG and whatever else the
 installed libsndfile reads); resampling uses libsoxr (``soxr``, high quality), whose cost does not
@@ -30,6 +30,7 @@ from torch import Tensor
 from audiogan.atomic import atomic_write
 from audiogan.errors import AudioganError, describe_os_error
 from audiogan.wav_header import missing_wav_data
+from audiogan.wave_ops import is_silent, peak_normalize, to_mono
 
 __all__ = [
     "MAX_CHANNELS",
@@ -66,7 +67,7 @@ audio. A header outside this range is almost always corrupt or hostile."""
 SAVE_FORMATS: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 """File extension (lower case) -> libsndfile major format used by :func:`save_audio`."""
 
-_SILENCE_FLOOR = 1e-8  # -160 dBFS: a peak below this is digital silence for peak_normalize
+_BLOCK_FRAMES = 1 << 16  # frames decoded at a time by load_audio
 
 
 class AudioError(AudioganError):
@@ -134,8 +135,9 @@ def load_audio(
             f"{info.channels} channels is more than the {MAX_CHANNELS} supported",
             "load with mono=True to mix them down",
         )
+    mix = mono and info.channels > 1
     try:
-        data, file_sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        data = _decode(path, info, mix)
     except MemoryError:
         raise _error(path, f"too large to load ({info.num_frames} frames x {info.channels} "
                      "channels)", "split the file or free memory") from None
@@ -143,31 +145,8 @@ def load_audio(
         raise _error(
             path, f"corrupt audio data ({_describe(exc)})", "re-export or re-download the file"
         ) from exc
-    if data.shape[0] < info.num_frames:
-        raise _error(
-            path,
-            f"truncated: audio data ends after {data.shape[0]} of {info.num_frames} frames",
-            "re-export or re-download the file",
-        )
-    if data.shape[0] == 0:
-        raise _error(path, "empty: the file holds no samples")
-    finite = np.isfinite(data)
-    if not finite.all():
-        bad = int(data.size - finite.sum())
-        raise _error(path, f"{bad} non-finite (NaN/Inf) samples", "re-export the file")
-    magnitude = np.abs(data)
-    if magnitude.max() > 1.0:
-        logger.warning(
-            "%s: %d samples outside [-1, 1] (peak %.4g) clipped",
-            os.fspath(path),
-            int((magnitude > 1.0).sum()),
-            float(magnitude.max()),
-        )
-        np.clip(data, -1.0, 1.0, out=data)
-
-    wave = torch.from_numpy(np.ascontiguousarray(data.T))  # (T, C) -> (C, T)
-    if mono:
-        wave = to_mono(wave)
+    file_sr = info.sample_rate
+    wave = torch.from_numpy(np.ascontiguousarray(data.T))  # (T, C) -> (C, T), mixed if mono
     if sample_rate is not None and sample_rate != file_sr:
         wave = resample(wave, file_sr, sample_rate).clamp_(-1.0, 1.0)
         file_sr = sample_rate
@@ -265,20 +244,6 @@ def resample(wave: Tensor, orig_sr: int, target_sr: int) -> Tensor:
     return result.to(device=wave.device, dtype=wave.dtype)
 
 
-def to_mono(wave: Tensor) -> Tensor:
-    """Mix channels down to one by their mean.
-
-    Args:
-        wave: ``(channels, T)``.
-
-    Returns:
-        ``(1, T)``; ``wave`` itself when it already has one channel.
-    """
-    if wave.dim() != 2:
-        raise ValueError(f"to_mono expects (channels, T), got shape {tuple(wave.shape)}")
-    return wave if wave.shape[0] == 1 else wave.mean(dim=0, keepdim=True)
-
-
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Read sample rate, length and channel count from the header, without decoding samples.
 
@@ -299,55 +264,6 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     if info.num_frames == 0:
         raise _error(path, "empty: the file holds no samples")
     return info
-
-
-def peak_normalize(wave: Tensor, peak: float = 0.95) -> Tensor:
-    """Scale so the largest absolute sample equals ``peak``.
-
-    One gain is applied to the whole tensor, so the balance between channels is kept; normalise
-    the items of a batch one by one.
-
-    Args:
-        wave: ``(..., T)`` floating-point samples.
-        peak: Target peak, a positive number (0.95 leaves headroom below full scale).
-
-    Returns:
-        A new tensor of the same shape and dtype. Silent input (peak below 1e-8, i.e. about
-        -160 dBFS, including all zeros and empty tensors) is returned unchanged.
-
-    Raises:
-        TypeError: ``wave`` is not floating point.
-        ValueError: ``peak`` is not positive and finite, or ``wave`` holds NaN/Inf.
-    """
-    if not wave.is_floating_point():
-        raise TypeError(f"peak_normalize needs a floating-point tensor, got {wave.dtype}")
-    if not (np.isfinite(peak) and peak > 0):
-        raise ValueError(f"peak must be a positive finite number, got {peak}")
-    if wave.numel() == 0:
-        return wave
-    current = float(wave.detach().abs().amax())
-    if not np.isfinite(current):
-        raise ValueError("peak_normalize got non-finite (NaN/Inf) samples")
-    if current < _SILENCE_FLOOR:
-        return wave
-    return wave * (peak / current)
-
-
-def is_silent(wave: Tensor, threshold_db: float = -60.0) -> bool:
-    """Whether the peak level is below ``threshold_db``.
-
-    Args:
-        wave: ``(..., T)`` samples, full scale 1.0.
-        threshold_db: Level in dBFS (``20 * log10(peak)``).
-
-    Returns:
-        True when ``max |wave|`` is below ``10 ** (threshold_db / 20)`` or ``wave`` is empty.
-        NaN samples never count as silent.
-    """
-    if wave.numel() == 0:
-        return True
-    current = float(wave.detach().abs().amax())
-    return bool(current < 10.0 ** (threshold_db / 20.0))
 
 
 # --------------------------------------------------------------------------- internals
@@ -387,9 +303,12 @@ def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
     try:
         info = sf.info(os.fspath(file))
     except (sf.SoundFileError, RuntimeError, OSError) as exc:
+        reason = _describe(exc)  # libsndfile words an unknown format as a missing file
+        if reason.startswith("File does not exist or is not a regular file"):
+            reason = "format not recognised"
         raise _error(
             path,
-            f"not a readable audio file ({_describe(exc)})",
+            f"not a readable audio file ({reason})",
             "check that it is WAV, FLAC or OGG and not truncated or corrupt",
         ) from exc
     if info.channels < 1:
@@ -414,6 +333,57 @@ def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
         channels=int(info.channels),
         duration=info.frames / info.samplerate,
     )
+
+
+def _decode(path: str | os.PathLike[str], info: AudioInfo, mix: bool) -> np.ndarray:
+    """All samples as float32 ``(T, C)`` (``(T, 1)``, the channels' mean, when ``mix``).
+
+    Read in blocks of :data:`_BLOCK_FRAMES` frames, so mixing a many-channel file down needs
+    memory for ``T`` samples, not ``T * C``. Samples outside ``[-1, 1]`` are clipped (before
+    mixing) with a logged warning. AudioError: truncated, empty or non-finite data.
+    """
+    width = 1 if mix else info.channels
+    data = np.empty((info.num_frames, width), dtype=np.float32)
+    extra: list[np.ndarray] = []  # frames beyond the header's count (never for WAV/FLAC)
+    filled = bad = clipped = 0
+    peak = 0.0
+    with sf.SoundFile(os.fspath(path)) as handle:
+        while True:
+            block = handle.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            if not len(block):
+                break
+            finite = np.isfinite(block)
+            if not finite.all():
+                bad += int(block.size - finite.sum())
+                continue
+            magnitude = np.abs(block)
+            if magnitude.max() > 1.0:
+                clipped += int((magnitude > 1.0).sum())
+                peak = max(peak, float(magnitude.max()))
+                np.clip(block, -1.0, 1.0, out=block)
+            if mix:
+                block = block.mean(axis=1, keepdims=True)
+            room = min(len(block), info.num_frames - filled)
+            data[filled : filled + room] = block[:room]
+            filled += room
+            if room < len(block):
+                extra.append(block[room:])
+    if bad:
+        raise _error(path, f"{bad} non-finite (NaN/Inf) samples", "re-export the file")
+    if filled < info.num_frames:
+        raise _error(
+            path,
+            f"truncated: audio data ends after {filled} of {info.num_frames} frames",
+            "re-export or re-download the file",
+        )
+    if extra:
+        data = np.concatenate([data, *extra])
+    if len(data) == 0:
+        raise _error(path, "empty: the file holds no samples")
+    if clipped:
+        logger.warning("%s: %d samples outside [-1, 1] (peak %.4g) clipped", os.fspath(path),
+                       clipped, peak)
+    return data
 
 
 def _format_for(target: Path, subtype: str) -> tuple[str, str]:

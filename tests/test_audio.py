@@ -517,3 +517,26 @@ def test_saved_files_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_mixing_many_channels_down_needs_memory_for_one(tmp_path: Path) -> None:
+    """16 channels x 1 M frames: decoding all of them as float32 took over 150 MB; mixed
+    block by block the peak is the mono result plus one block."""
+    import tracemalloc
+
+    frames, channels = 1 << 20, 16
+    ramp = np.linspace(-0.5, 0.5, frames, dtype=np.float32)
+    path = tmp_path / "many.wav"
+    with sf.SoundFile(path, "w", SR, channels, subtype="PCM_16") as handle:
+        for start in range(0, frames, 1 << 16):
+            part = ramp[start : start + (1 << 16), None]
+            handle.write(np.repeat(part, channels, axis=1) * np.linspace(0.5, 1.5, channels))
+    tracemalloc.start()
+    try:
+        wave, _ = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert wave.shape == (1, frames)
+    torch.testing.assert_close(wave[0], torch.from_numpy(ramp), atol=2 / 32768, rtol=0)
+    assert peak < 40 * 2**20, peak
