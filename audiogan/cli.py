@@ -224,8 +224,6 @@ def train(config_path: Path, out_dir: Path, resume: bool, overwrite: bool,
     from audiogan.training.stopping import exit_code_for, signal_name
     from audiogan.training.trainer import Trainer
 
-    if resume and overwrite:
-        raise click.UsageError("--resume and --overwrite exclude each other; give one of them")
     config = load_config(config_path, overrides)
     try:
         trainer = Trainer(config, out_dir, device=device, resume=resume, overwrite=overwrite)
