@@ -81,7 +81,8 @@ def test_unknown_key_lists_valid_keys(config_file: Path) -> None:
 
 
 def test_unknown_top_level_key(config_file: Path) -> None:
-    expected = r"unknown key sampel_rate \(did you mean sample_rate\?\); valid keys here: .*sample_rate"
+    expected = (r"unknown key sampel_rate \(did you mean sample_rate\?\); "
+                r"valid keys here: .*sample_rate")
     with pytest.raises(ConfigError, match=expected):
         config_from_dict({**VALID, "sampel_rate": 1})
 

@@ -7,6 +7,7 @@ step (DESIGN.md §6).
 from audiogan.data.datasets import (
     ClipDataset,
     DataError,
+    DataSettingsError,
     MelAlignmentError,
     SegmentDataset,
     WaveDataset,
@@ -21,7 +22,7 @@ from audiogan.data.manifest import (
     write_manifest,
 )
 from audiogan.data.pairs import MelWavePairDataset
-from audiogan.data.sampler import ResumableSampler
+from audiogan.data.sampler import ResumableSampler, SamplerStateError
 from audiogan.data.synthetic import (
     build_synthetic_clips,
     build_synthetic_corpus,
@@ -32,12 +33,14 @@ from audiogan.data.synthetic import (
 __all__ = [
     "ClipDataset",
     "DataError",
+    "DataSettingsError",
     "ManifestBuildResult",
     "ManifestEntry",
     "ManifestError",
     "MelAlignmentError",
     "MelWavePairDataset",
     "ResumableSampler",
+    "SamplerStateError",
     "SegmentDataset",
     "WaveDataset",
     "build_manifest_from_audio",

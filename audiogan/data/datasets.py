@@ -53,6 +53,7 @@ __all__ = [
     "PEAK_LEVEL",
     "ClipDataset",
     "DataError",
+    "DataSettingsError",
     "MelAlignmentError",
     "SegmentDataset",
     "WaveDataset",
@@ -77,6 +78,10 @@ class DataError(AudioganError, RuntimeError):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+class DataSettingsError(DataError, ValueError):
+    """A dataset setting is out of range (segment length, seed, labels, ...); also a ValueError."""
 
 
 class MelAlignmentError(DataError):
@@ -133,11 +138,11 @@ class WaveDataset(Dataset[Item]):
         probe: bool = True,
     ) -> None:
         if normalize not in ("none", "peak"):
-            raise ValueError(f"normalize must be 'none' or 'peak', got {normalize!r}")
+            raise DataSettingsError(f"normalize must be 'none' or 'peak', got {normalize!r}")
         if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise DataSettingsError(f"seed must be >= 0, got {seed}")
         if sample_rate is not None and sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer, got {sample_rate}")
+            raise DataSettingsError(f"sample_rate must be a positive integer, got {sample_rate}")
         self.entries: list[ManifestEntry] = list(entries)
         if not self.entries:
             raise DataError(f"{type(self).__name__}: no entries (is the manifest empty?)")
@@ -324,9 +329,9 @@ class SegmentDataset(WaveDataset):
         probe: bool = True,
     ) -> None:
         if segment_length <= 0:
-            raise ValueError(f"segment_length must be > 0, got {segment_length}")
+            raise DataSettingsError(f"segment_length must be > 0, got {segment_length}")
         if short not in ("pad", "skip"):
-            raise ValueError(f"short must be 'pad' or 'skip', got {short!r}")
+            raise DataSettingsError(f"short must be 'pad' or 'skip', got {short!r}")
         self.segment_length = int(segment_length)
         self.short: Short = short
         self.skipped: list[Path] = []
@@ -419,9 +424,9 @@ class ClipDataset(WaveDataset):
         probe: bool = True,
     ) -> None:
         if clip_length <= 0:
-            raise ValueError(f"clip_length must be > 0, got {clip_length}")
+            raise DataSettingsError(f"clip_length must be > 0, got {clip_length}")
         if align not in ("start", "center"):
-            raise ValueError(f"align must be 'start' or 'center', got {align!r}")
+            raise DataSettingsError(f"align must be 'start' or 'center', got {align!r}")
         self.clip_length = int(clip_length)
         self.align = align
         entries = list(entries)
@@ -430,7 +435,7 @@ class ClipDataset(WaveDataset):
         else:
             self.classes = list(labels)
             if len(set(self.classes)) != len(self.classes):
-                raise ValueError(f"labels must be unique, got {self.classes}")
+                raise DataSettingsError(f"labels must be unique, got {self.classes}")
             known = set(self.classes)
             for entry in entries:
                 if entry.label is not None and entry.label not in known:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from audiogan.data.datasets import (
     DataError,
+    DataSettingsError,
     Item,
     MelAlignmentError,
     Normalize,
@@ -89,14 +90,14 @@ class MelWavePairDataset(WaveDataset):
         seed: int = 0,
     ) -> None:
         if segment_frames <= 0 or hop_length <= 0 or n_mels <= 0:
-            raise ValueError(
+            raise DataSettingsError(
                 "segment_frames, hop_length and n_mels must be > 0, got "
                 f"{segment_frames}, {hop_length}, {n_mels}"
             )
         if tolerance_frames < 0:
-            raise ValueError(f"tolerance_frames must be >= 0, got {tolerance_frames}")
+            raise DataSettingsError(f"tolerance_frames must be >= 0, got {tolerance_frames}")
         if short not in ("pad", "skip"):
-            raise ValueError(f"short must be 'pad' or 'skip', got {short!r}")
+            raise DataSettingsError(f"short must be 'pad' or 'skip', got {short!r}")
         entries = list(entries)
         if not entries:
             raise DataError("MelWavePairDataset: no entries (is the manifest empty?)")

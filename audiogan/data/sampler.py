@@ -37,9 +37,15 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 from torch.utils.data import Sampler
 
-__all__ = ["ResumableSampler", "epoch_permutation"]
+from audiogan.errors import AudioganError
+
+__all__ = ["ResumableSampler", "SamplerStateError", "epoch_permutation"]
 
 logger = logging.getLogger(__name__)
+
+
+class SamplerStateError(AudioganError, ValueError):
+    """A saved sampler state does not fit this sampler (another manifest, seed or world size)."""
 
 
 def epoch_permutation(num_items: int, seed: int, epoch: int) -> np.ndarray:
@@ -243,8 +249,8 @@ class ResumableSampler(Sampler[int]):
             state: A dict from :meth:`state_dict` or :meth:`state_at`.
 
         Raises:
-            ValueError: The state belongs to a different dataset length, seed or ordering (the
-                order would not be the same), or its position is not a multiple of this
+            SamplerStateError: The state belongs to a different dataset length, seed or ordering
+                (the order would not be the same), or its position is not a multiple of this
                 sampler's world size.
         """
         for key, mine in (
@@ -254,18 +260,18 @@ class ResumableSampler(Sampler[int]):
             ("drop_last", int(self.drop_last)),
         ):
             if key in state and int(state[key]) != mine:
-                raise ValueError(
+                raise SamplerStateError(
                     f"sampler state has {key}={int(state[key])} but this sampler has {mine}; "
                     "resume with the same manifest and data settings"
                 )
         epoch, position = int(state["epoch"]), int(state["position"])
         if position % self.world_size:
-            raise ValueError(
+            raise SamplerStateError(
                 f"sampler position {position} is not a multiple of world_size "
                 f"{self.world_size}; resume with a global batch that divides evenly"
             )
         if not 0 <= position <= self.epoch_length or epoch < 0:
-            raise ValueError(f"invalid sampler state epoch={epoch} position={position}")
+            raise SamplerStateError(f"invalid sampler state epoch={epoch} position={position}")
         self._epoch = epoch
         self._start = position
         self._consumed = 0
