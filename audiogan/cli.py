@@ -155,7 +155,7 @@ def features(
     """
     from audiogan.audio import AudioError
     from audiogan.feature_files import check_feature_rate, feature_targets, write_features
-    from audiogan.features import MelSpectrogram
+    from audiogan.features import FeatureError, MelSpectrogram, resolve_spec
 
     overrides: dict[str, Any] = {
         k: v
@@ -167,15 +167,17 @@ def features(
     }
     if f_max is not None:
         overrides["f_max"] = None if f_max == 0 else f_max
-    mel = MelSpectrogram(profile, **overrides)  # FeatureError: one line, exit 2
-    check_feature_rate(mel)
-    spec = mel.spec
+    spec = resolve_spec(profile, **overrides)  # FeatureError: one line, exit 2
+    check_feature_rate(spec)
+    mel = MelSpectrogram.from_spec(spec)
     log.info(
         "profile %s: %d Hz, n_fft %d, hop %d, win %d, %d mels, %g-%s Hz",
         spec.profile, spec.sample_rate, spec.n_fft, spec.hop_length, spec.win_length,
         spec.n_mels, spec.f_min, "sr/2" if spec.f_max is None else f"{spec.f_max:g}",
     )
     pairs = feature_targets(inputs, out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FeatureError(f"{out_dir}: exists and is not a directory; choose another -o")
     failures = Failures()
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, target in pairs:

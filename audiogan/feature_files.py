@@ -20,18 +20,19 @@ import torch
 from audiogan.atomic import write_with
 from audiogan.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, audio_info, load_audio
 from audiogan.errors import describe_os_error
-from audiogan.features import FeatureError, MelSpectrogram
+from audiogan.features import FeatureError, FeatureSpec, MelSpectrogram
 
 __all__ = ["check_feature_rate", "feature_targets", "write_features"]
 
 logger = logging.getLogger(__name__)
 
 
-def check_feature_rate(mel: MelSpectrogram) -> None:
-    """Raise :class:`FeatureError` when ``mel``'s sample rate is outside what audio I/O supports."""
-    if not MIN_SAMPLE_RATE <= mel.sample_rate <= MAX_SAMPLE_RATE:
+def check_feature_rate(spec: FeatureSpec) -> None:
+    """Raise :class:`FeatureError` when ``spec``'s sample rate is outside what audio I/O
+    supports (checked before the mel basis is built)."""
+    if not MIN_SAMPLE_RATE <= spec.sample_rate <= MAX_SAMPLE_RATE:
         raise FeatureError(
-            f"--sample-rate {mel.sample_rate}: must be from {MIN_SAMPLE_RATE} to "
+            f"--sample-rate {spec.sample_rate}: must be from {MIN_SAMPLE_RATE} to "
             f"{MAX_SAMPLE_RATE} Hz"
         )
 
