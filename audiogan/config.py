@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -370,9 +371,11 @@ def config_from_dict(
 
 def _name_override(message: str, overrides: Sequence[str]) -> str:
     """``message`` plus which ``--set`` gave the value, when the message names its key."""
+    named = set(re.findall(r"[A-Za-z_]\w*(?:\.\w+)+", message))
     for text in reversed(overrides):
         key = text.split("=", 1)[0].strip()
-        if key and message.startswith((f"{key}:", f"{key} ", f"{key}=", f"unknown key {key}")):
+        if (key in named or any(key.startswith(f"{name}.") for name in named)
+                or message.startswith((f"{key}:", f"{key} ", f"{key}="))):
             return f"{message} (from --set {text})"
     return message
 

@@ -153,3 +153,137 @@ def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
         load_config(bad)
+
+
+# ------------------------------------------------------------------ issue 11: one line per fault
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("training.batch_size=.nan", "training.batch_size: expected an integer, got nan"),
+        ("training.max_steps=.inf", "training.max_steps: expected an integer, got inf"),
+        ("optim.generator.lr=.nan", "optim.generator.lr: expected a finite number"),
+        ("loss.weights.mel=.inf", "loss.weights.mel: expected a finite number"),
+        ("optim.generator.lr=-1", "optim.generator.lr must be positive"),
+        ("optim.discriminator.eps=0", "optim.discriminator.eps must be positive"),
+        ("optim.generator.weight_decay=-0.1", "optim.generator.weight_decay must be >= 0"),
+        ("optim.generator.betas=[0.8, 1.0]", "optim.generator.betas[1] must be in [0, 1)"),
+        ("scheduler.gamma=0", "scheduler.gamma must be in (0, 1]"),
+        ("scheduler.gamma=1.5", "scheduler.gamma must be in (0, 1]"),
+        ("training.seed=-1", "training.seed must be >= 0"),
+        ("training.valid_clips=-2", "training.valid_clips must be >= 0"),
+        ("training.num_workers=-1", "training.num_workers must be >= 0"),
+        ("training.grad_accumulation=3", "must be a multiple of training.grad_accumulation"),
+        ("loss.weights.mel=-45", "loss.weights.mel must be >= 0"),
+        ("loss.gradient_penalty=-1", "loss.gradient_penalty must be >= 0"),
+        ("loss.stft.fft_sizes=[0, 2048, 512]", "loss.stft.fft_sizes[0] must be positive"),
+        ("loss.stft.win_lengths=[2000, 1200, 240]", "loss.stft.win_lengths[0]=2000 exceeds"),
+        ("loss.mel.f_min=-5", "loss.mel.f_min must be >= 0"),
+        ("sample_rate=1000000000", "sample_rate must be between 1 and"),
+        ("features.n_mels=0", "features.n_mels must be positive"),
+        ("data.labels=[a, a]", "data.labels must be unique"),
+        ("discriminator.params.bogus=1", "discriminator.params:"),
+    ],
+)
+def test_bad_numbers_are_one_config_error_naming_the_key(config_file: Path, override: str,
+                                                          fragment: str) -> None:
+    # Before: NaN/inf integers raised a bare ValueError/OverflowError (a traceback), and
+    # negative rates, NaN floats and unknown discriminator params were accepted.
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, [override])
+    message = str(info.value)
+    assert fragment in message
+    assert config_file.name in message and f"--set {override}" in message
+    assert "\n" not in message
+
+
+def test_milestones_must_increase(config_file: Path) -> None:
+    with pytest.raises(ConfigError, match=r"scheduler.milestones must be increasing"):
+        load_config(config_file, ["scheduler={name: multistep, milestones: [100, 50]}"])
+
+
+def test_unconditional_generator_with_spectral_loss_is_refused_at_load(config_file) -> None:
+    # Before: accepted by load_config; the trainer raised a bare ValueError after building.
+    overrides = ["generator={name: wavegan, params: {model_size: 8}}",
+                 "discriminator={name: wavegan, params: {model_size: 8}}",
+                 "sample_rate=16000", "training.segment_length=16384"]
+    with pytest.raises(ConfigError, match=r"loss.weights.mel: spectral terms"):
+        load_config(config_file, overrides)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "the file is empty; a recipe needs at least generator"),
+        (b"# only a comment\n", "the file is empty"),
+        (b"sample_rate: 22050\ngenerator: {name: hifi\xff}\n",
+         "not UTF-8 text (byte 0xff at offset 41); save the recipe as UTF-8"),
+        (b"sample_rate: 22050\ngenerator: {name: hifigan\n", "not valid YAML at line 3, column 1"),
+        (b"!!python/object/apply:os.system ['true']\n", "not valid YAML at line 1"),
+        (b"a: " + b"[" * 1100 + b"]" * 1100 + b"\n", "nested too deeply"),
+        (b"- 1\n", "expected a mapping at the top level (key: value lines), got list"),
+        (b"generator: {name: hifigan}\n", "missing required key discriminator; add it"),
+    ],
+)
+def test_bad_recipe_files_are_one_line(tmp_path: Path, content: bytes, fragment: str) -> None:
+    # Before: a non-UTF-8 file and deep nesting gave tracebacks; YAML errors spanned lines.
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and fragment in message
+    assert "\n" not in message
+
+
+def test_a_directory_or_huge_file_is_not_read_as_a_recipe(tmp_path: Path) -> None:
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "hifigan.yaml").write_text(yaml.safe_dump(VALID))
+    with pytest.raises(ConfigError, match=r"is a directory; pass the recipe YAML file \(e.g. "):
+        load_config(folder)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("#" * (2 * 1024**2))
+    with pytest.raises(ConfigError, match="too large for a recipe"):
+        load_config(huge)
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    # 10**6 values from a few hundred bytes; before, the copy expanded all of them.
+    lines = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for prev, name in zip("abcde", "bcdef"):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
+    lines.append("generator: {name: hifigan, params: {preset: v1, x: *f}}")
+    lines.append("discriminator: {name: combined}")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="YAML aliases expanded"):
+        load_config(path)
+
+
+def test_set_names_the_override_and_suggests_the_key(config_file: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file, ["training.bach_size=3"])
+    message = str(info.value)
+    assert "--set training.bach_size=3: unknown key training.bach_size" in message
+    assert "(did you mean training.batch_size?)" in message
+    with pytest.raises(ConfigError, match=r"--set training.batch_size.x=1: batch_size is 16"):
+        load_config(config_file, ["training.batch_size.x=1"])
+    with pytest.raises(ConfigError, match=r"--set =3: the key is empty"):
+        load_config(config_file, ["=3"])
+
+
+def test_save_config_is_atomic_on_a_full_disk(config_file: Path, tmp_path: Path,
+                                              monkeypatch) -> None:
+    from audiogan import faults
+
+    config = load_config(config_file)
+    target = save_config(config, tmp_path / "run" / "config.yaml")
+    before = target.read_bytes()
+    monkeypatch.setattr(faults, "_hits", faults.Counter())
+    monkeypatch.setenv("AUDIOGAN_FAULT", "atomic.before_rename=enospc")
+    with pytest.raises(OSError):
+        save_config(load_config(config_file, ["training.batch_size=4"]), target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["config.yaml"]
