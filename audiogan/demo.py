@@ -5,6 +5,10 @@
 3. Train a small class-conditional WaveGAN (WGAN-GP) for a few steps.
 4. Copy-synthesise the held-back clips with the untrained and the trained vocoder and report the
    log-mel L1 of each; write clips to listen to.
+
+Running the demo again into the same directory retrains both models from scratch (the runs are
+the demo's own: ``--overwrite`` semantics); a second demo running into the same directory at the
+same time stops at once with one line naming the first one's pid (the run directory's lock).
 """
 
 from __future__ import annotations
@@ -113,6 +117,13 @@ def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: 
     return sum(distances) / len(distances), written
 
 
+def train_fresh(config: Config, run_dir: Path, *, console: bool) -> Trainer:
+    """Train ``config`` from scratch into ``run_dir`` on CPU (replacing an earlier demo run)."""
+    trainer = Trainer(config, run_dir, device="cpu", console=console, overwrite=True)
+    trainer.fit()
+    return trainer
+
+
 def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
              console: bool = True) -> DemoResult:
     """Run the demo end to end; returns the paths and the measured log-mel L1 values."""
@@ -132,15 +143,14 @@ def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
 
     vocoder_run = out / "hifigan"
     log.info("training a small HiFi-GAN for %d steps", voc_config.training.max_steps)
-    trainer = Trainer(voc_config, vocoder_run, device="cpu", console=console)
-    trainer.fit()
+    trainer = train_fresh(voc_config, vocoder_run, console=console)
     after, clips = copy_synthesis_mel_l1(trainer.eval_generator(), voc_config,
                                          speech["valid"], out / "clips" / "hifigan")
 
     wave_config = wavegan_config(digits["train"], quick=quick)
     wavegan_run = out / "wavegan"
     log.info("training a small WaveGAN for %d steps", wave_config.training.max_steps)
-    Trainer(wave_config, wavegan_run, device="cpu", console=console).fit()
+    train_fresh(wave_config, wavegan_run, console=console)
     samples = sorted((wavegan_run / "samples").glob("step_*/*.wav"))
     last_step = samples[-1].parent if samples else None
     wavegan_clips = sorted(last_step.glob("*.wav")) if last_step else []

@@ -16,6 +16,8 @@
 #   --out DIR                    experiments (default exp/<corpus>); the run is DIR/<config name>
 #   --config FILE                a YAML in the recipe directory or a path (default: see run.sh)
 #   --set KEY=VALUE              training override, repeatable (e.g. training.batch_size=32)
+#   --overwrite                  retrain from scratch in stage 2 (default: continue the run in
+#                                DIR/<config name> from its last checkpoint, or start it)
 #   --device cpu|cuda            training/inference device (default: cuda when available)
 #   --mirror URL                 download from another host with the same file names
 #   --archive FILE               an archive you already have (repeatable)
@@ -42,6 +44,7 @@ missing_command() {
 recipe_main() {
   local stage=0 stop_stage=4 root="data/$corpus" out="exp/$corpus"
   local config="$here/$default_config" device="" jobs="" num_synth=20
+  local fresh=--resume
   local -a sets=() fetch=() extra=()
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,6 +54,7 @@ recipe_main() {
       --out) out="$2"; shift 2 ;;
       --config) config="$2"; shift 2 ;;
       --set) sets+=(--set "$2"); shift 2 ;;
+      --overwrite) fresh=--overwrite; shift ;;
       --device) device="$2"; shift 2 ;;
       --mirror|--archive) fetch+=("$1" "$2"); shift 2 ;;
       --no-verify) fetch+=(--no-verify); shift ;;
@@ -96,7 +100,7 @@ recipe_main() {
 
   if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     echo "== stage 2: train $name into $exp"
-    audiogan train "$config" -o "$exp" --resume \
+    audiogan train "$config" -o "$exp" "$fresh" \
       --set "data.train=$data/train.tsv" --set "data.valid=$data/valid.tsv" \
       ${sets[@]+"${sets[@]}"} ${dev[@]+"${dev[@]}"}
   fi

@@ -33,3 +33,21 @@ def test_demo_quick_trains_and_reports(tmp_path: Path) -> None:
         assert sr == 16000 and audio.shape == (16384,)
         assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-3  # finite, not silent
     assert (out / "hifigan" / "checkpoints" / "best.pt").is_file()
+
+
+def test_demo_runs_can_be_trained_again_into_the_same_directory(tmp_path: Path) -> None:
+    # A second `audiogan demo -o DIR` must not be refused as "another run's directory".
+    from test_training import _write_corpus, vocoder_config
+
+    from audiogan.demo import train_fresh
+    from audiogan.training import checkpoint as ckpt
+    from audiogan.training.rundir import read_run_id
+
+    config = vocoder_config(_write_corpus(tmp_path / "data").parent, max_steps=1,
+                            checkpoint_every=1)
+    run = tmp_path / "hifigan"
+    train_fresh(config, run, console=False)
+    first = read_run_id(run)
+    train_fresh(config, run, console=False)
+    assert read_run_id(run) != first
+    assert [s for s, _ in ckpt.list_step_checkpoints(run)] == [1]

@@ -81,3 +81,37 @@ def test_run_sh_stages_0_and_1(tmp_path: Path) -> None:
     for model in ("hifigan", "wavegan"):
         assert ckpt.step_path(tmp_path / "out" / model, 2).is_file()
     assert (tmp_path / "out" / "data" / "speech" / "train.tsv").is_file()
+    # Re-running continues the runs (train --resume) instead of being refused; more steps go on.
+    again = subprocess.run(
+        ["bash", str(TINY / "run.sh"), "--stage", "1", "--stop-stage", "1", "--steps", "3",
+         "--models", "hifigan", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=900, env=env,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "trained to step 3" in again.stdout
+    assert ckpt.step_path(tmp_path / "out" / "hifigan", 3).is_file()
+
+
+def test_train_twice_into_one_run_directory(corpora, tmp_path: Path) -> None:
+    # What the recipes do on a re-run: --resume continues (or starts a new directory); without
+    # it, another run's directory is refused in one line instead of mixed and pruned.
+    from click.testing import CliRunner
+
+    from audiogan.cli import cli
+
+    run = tmp_path / "run"
+    args = ["train", str(TINY / "hifigan.yaml"), "-o", str(run), "--device", "cpu",
+            "--set", f"data.train={corpora['speech'] / 'train.tsv'}",
+            "--set", f"data.valid={corpora['speech'] / 'valid.tsv'}",
+            "--set", "training.max_steps=1", "--set", "training.valid_clips=1"]
+    first = CliRunner().invoke(cli, [*args, "--resume"])  # a new directory: starts afresh
+    assert first.exit_code == 0, first.output
+    before = ckpt.step_path(run, 1).read_bytes()
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 2
+    lines = [x for x in refused.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and str(run) in lines[0] and "--resume" in lines[0], refused.stderr
+    assert ckpt.step_path(run, 1).read_bytes() == before
+    again = CliRunner().invoke(cli, [*args, "--resume", "--set", "training.max_steps=2"])
+    assert again.exit_code == 0, again.output
+    assert f"trained to step 2 in {run}" in again.stdout

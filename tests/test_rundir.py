@@ -285,3 +285,16 @@ def test_checkpoint_errors_never_advise_weights_only_false(tmp_path: Path) -> No
         assert str(path) in message and reason in message, message
         assert "weights_only" not in message and "\n" not in message
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_failed_set_up_releases_the_lock(corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = vocoder_config(corpus, max_steps=1, checkpoint_every=1)
+    _train(config, run)
+    state = ckpt.load_checkpoint(ckpt.step_path(run, 1))
+    del state["optim_d"]
+    ckpt.save_checkpoint(state, ckpt.step_path(run, 1))
+    with pytest.raises(ckpt.CheckpointError, match="'optim_d'") as info:
+        Trainer(config, run, device="cpu", console=False, resume=True)
+    assert info.value is not None  # the traceback (and the half-built trainer) is still alive
+    assert Trainer(config, run, device="cpu", console=False, overwrite=True).step == 0

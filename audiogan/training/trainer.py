@@ -152,6 +152,15 @@ class Trainer:
         check_training_inputs(config)  # every file the config names; before any model or write
         self.rundir = RunDirectory(self.run_dir)
         resume_point = self._open_run_dir(resume=resume, overwrite=overwrite)
+        try:
+            self._set_up(resume_point)
+        except BaseException:
+            self.rundir.close()  # a failed set-up must not keep the run directory locked
+            raise
+
+    def _set_up(self, resume_point: ResumePoint | None) -> None:
+        """Models, optimisers, data and the resumed state (the run directory is locked)."""
+        config, t = self.config, self.config.training
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 

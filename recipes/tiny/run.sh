@@ -2,9 +2,11 @@
 # Tiny recipe: the whole pipeline on the embedded synthetic corpus, on CPU, in minutes.
 #
 #   recipes/tiny/run.sh [--stage N] [--stop-stage N] [--out DIR] [--models "hifigan wavegan"]
-#                       [--steps N] [--device cpu|cuda]
+#                       [--steps N] [--device cpu|cuda] [--overwrite]
 #
 # Stages: 0 data (synthesise corpora)  1 train  2 synthesize / generate  3 evaluate
+# Re-running continues each run from its last checkpoint (train --resume; a finished run stays
+# as it is, more --steps train on); --overwrite retrains the runs from scratch instead.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,6 +16,7 @@ out=runs/tiny
 models="hifigan melgan multiband_melgan istft wavegan"
 steps=""
 device=cpu
+fresh=--resume
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +26,8 @@ while [ $# -gt 0 ]; do
     --models) models="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --device) device="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --overwrite) fresh=--overwrite; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +57,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     else
       args+=(--set "data.train=$speech/train.tsv" --set "data.valid=$speech/valid.tsv")
     fi
-    audiogan train "$here/$model.yaml" -o "$out/$model" --device "$device" "${args[@]}"
+    audiogan train "$here/$model.yaml" -o "$out/$model" --device "$device" "$fresh" "${args[@]}"
   done
 fi
 
