@@ -1,22 +1,17 @@
-"""Corpora: resumable download over loopback, verification, safe extraction, preparation.
+"""Corpora: resumable download over loopback, verification, preparation (extraction:
+test_archives.py).
 
-No test touches the network beyond 127.0.0.1: archives are built here from the real speech in
-../shared/data/dev (LJSpeech-, VCTK-, LibriTTS- and Speech-Commands-like layouts) and served by
-a threaded http.server that honours Range requests and can cut a response short.
+No test touches the network beyond 127.0.0.1: archives are built (corpus_helpers.py) from the
+real speech in ../shared/data/dev and served by a threaded http.server that honours Range
+requests and can cut a response short.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
-import re
-import tarfile
-import threading
-import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +19,26 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from corpus_helpers import (  # test_recipes.py imports these from here
+    DEV_DATA,
+    LJ_IDS,
+    _clip,
+    _Server,
+    build_libritts,
+    build_ljspeech,
+    build_speech_commands,
+    build_vctk,
+    serve,
+)
 
-from audiogan.audio import resample
 from audiogan.cli import cli
 from audiogan.data import corpora
-from audiogan.data.archives import ArchiveConflictError, extract_archive
 from audiogan.data.datasets import MelAlignmentError
 from audiogan.data.download import (
     Checksum,
     CorpusError,
     DownloadError,
     RemoteFile,
-    UnsafeArchiveError,
     VerificationError,
     download_file,
 )
@@ -43,182 +46,13 @@ from audiogan.data.listing import split_by_hash
 from audiogan.data.manifest import read_manifest
 from audiogan.data.prepare import prepare_corpus
 
-DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
-LJ_IDS = ("LJ001-0008", "LJ001-0002", "LJ001-0078", "LJ001-0013", "LJ001-0045", "LJ001-0090",
-          "LJ001-0061", "LJ001-0039", "LJ001-0043", "LJ001-0095")
+__all__ = ["DEV_DATA", "LJ_IDS", "_Server", "build_libritts", "build_ljspeech",
+           "build_speech_commands", "build_vctk"]
 
 
-# ------------------------------------------------------------------------------ loopback server
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.root = root
-        self.log: list[tuple[str, str | None]] = []
-        self.cuts: dict[str, list[int]] = {}  # file name -> bytes to send before cutting, per GET
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        name = self.path.split("?", 1)[0].lstrip("/")
-        requested = self.headers.get("Range")
-        self.server.log.append((name, requested))
-        file = self.server.root / name
-        if not name or not file.is_file():
-            self.send_error(404)
-            return
-        data = file.read_bytes()
-        start = 0
-        if requested:
-            start = int(re.fullmatch(r"bytes=(\d+)-", requested)[1])  # type: ignore[index]
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(data) - start))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        cuts = self.server.cuts.get(name)
-        if cuts:
-            self.wfile.write(data[start : start + cuts.pop(0)])
-            self.wfile.flush()
-            self.close_connection = True  # the connection drops mid-file
-            return
-        self.wfile.write(data[start:])
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[_Server]:
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = _Server(root)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
-# ------------------------------------------------------------------------------ archive builders
-
-
-def _clip(dev: Path, rel: str, seconds: float = 2.0) -> tuple[np.ndarray, int]:
-    data, sr = sf.read(dev / rel, dtype="float32")
-    return data[: int(seconds * sr)], sr
-
-
-def build_ljspeech(dev: Path, work: Path, *, bad: bool = True) -> Path:
-    """LJSpeech-1.1.tar.bz2: 10 real clips (+ corrupt, silent and too-short ones when ``bad``)."""
-    top = work / "LJSpeech-1.1"
-    (top / "wavs").mkdir(parents=True)
-    rows = []
-    for uid in LJ_IDS:
-        data, sr = _clip(dev, f"ljspeech/{uid}.wav")
-        sf.write(top / "wavs" / f"{uid}.wav", data, sr, subtype="PCM_16")
-        rows.append(f"{uid}|text|text")
-    if bad:
-        good = (top / "wavs" / f"{LJ_IDS[0]}.wav").read_bytes()
-        (top / "wavs" / "LJ999-0001.wav").write_bytes(good[: len(good) // 3])  # truncated
-        sf.write(top / "wavs" / "LJ999-0002.wav", np.zeros(22050, np.float32), 22050)  # silent
-        data, sr = _clip(dev, f"ljspeech/{LJ_IDS[1]}.wav", 0.2)
-        sf.write(top / "wavs" / "LJ999-0003.wav", data, sr)  # too short
-        rows += ["LJ999-0001|corrupt|corrupt", "LJ999-0002|silent|silent",
-                 "LJ999-0003|short|short"]
-    (top / "metadata.csv").write_text("\n".join(rows) + "\n")
-    (top / "README").write_text("LJ Speech-like test corpus\n")
-    archive = work / "LJSpeech-1.1.tar.bz2"
-    with tarfile.open(archive, "w:bz2") as tar:
-        tar.add(top, arcname="LJSpeech-1.1")
-    return archive
-
-
-def build_vctk(dev: Path, work: Path, speakers: int = 6) -> Path:
-    """VCTK-Corpus-0.92.zip: ``speakers`` speakers, 2 utterances each, mic1 + mic2, 48 kHz FLAC."""
-    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
-    archive = work / "VCTK-Corpus-0.92.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("README.txt", "VCTK-like test corpus\n")
-        for index in range(speakers * 2):
-            speaker, utt = f"p{225 + index // 2}", f"{index % 2 + 1:03d}"
-            data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
-            wave = resample(torch.from_numpy(data)[None], sr, 48000)[0].clamp(-1, 1).numpy()
-            for mic, gain in (("mic1", 1.0), ("mic2", 0.5)):
-                buffer = io.BytesIO()
-                sf.write(buffer, wave * gain, 48000, format="FLAC")
-                zf.writestr(f"wav48_silence_trimmed/{speaker}/{speaker}_{utt}_{mic}.flac",
-                            buffer.getvalue())
-            zf.writestr(f"txt/{speaker}/{speaker}_{utt}.txt", "text\n")
-    return archive
-
-
-def build_speech_commands(dev: Path, work: Path) -> Path:
-    """speech_commands_v0.02.tar.gz (no top folder): zero/, nine/, yes/, lists, background."""
-    top = work / "sc"
-    clips = sorted((dev / "speech_commands").glob("*.wav"))
-    chosen = [c for c in clips if c.name.startswith("zero")][:8]
-    chosen += [c for c in clips if c.name.startswith("nine")][:8]
-    valid, test = [], []
-    for index, clip in enumerate(chosen):
-        word, rest = clip.name.split("_", 1)
-        (top / word).mkdir(parents=True, exist_ok=True)
-        (top / word / rest).write_bytes(clip.read_bytes())
-        if index % 8 == 1:
-            valid.append(f"{word}/{rest}")
-        elif index % 8 == 2:
-            test.append(f"{word}/{rest}")
-    (top / "yes").mkdir()
-    (top / "yes" / "00000000_nohash_0.wav").write_bytes(chosen[0].read_bytes())
-    (top / "_background_noise_").mkdir()
-    sf.write(top / "_background_noise_" / "noise.wav",
-             np.random.default_rng(0).uniform(-0.1, 0.1, 32000).astype(np.float32), 16000)
-    (top / "validation_list.txt").write_text("\n".join(valid) + "\n")
-    (top / "testing_list.txt").write_text("\n".join(test) + "\n")
-    archive = work / "speech_commands_v0.02.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for entry in sorted(top.iterdir()):
-            tar.add(entry, arcname=entry.name)
-    return archive
-
-
-def build_libritts(dev: Path, work: Path, subset: str = "train-clean-100",
-                   top: str = "LibriTTS") -> Path:
-    """<subset>.tar.gz: LibriTTS/<subset>/<speaker>/<chapter>/<id>.wav at 24 kHz, 4 speakers."""
-    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
-    base = work / "libritts" / top / subset
-    for index in range(8):
-        speaker, chapter = str(100 + index // 2), "2000"
-        folder = base / speaker / chapter
-        folder.mkdir(parents=True, exist_ok=True)
-        data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
-        wave = resample(torch.from_numpy(data)[None], sr, 24000)[0].clamp(-1, 1).numpy()
-        uid = f"{speaker}_{chapter}_000001_{index:06d}"
-        sf.write(folder / f"{uid}.wav", wave, 24000, subtype="PCM_16")
-        (folder / f"{uid}.normalized.txt").write_text("text\n")
-    name = subset if top == "LibriTTS" else subset.replace("-", "_")
-    archive = work / f"{name}.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(work / "libritts" / top, arcname=top)
-    return archive
+@pytest.fixture(name="server")
+def _server(tmp_path: Path) -> Iterator[_Server]:
+    yield from serve(tmp_path)
 
 
 def _sha256(path: Path) -> str:
@@ -318,227 +152,6 @@ def test_local_write_errors_and_missing_file_sources_are_not_retried(
                       sleep=lambda _: pytest.fail("a missing file:// source is not retried"))
     with pytest.raises(DownloadError, match="not an http"):
         download_file("htp//typo/blob.bin", tmp_path / "t.bin", progress=False)
-
-
-# ------------------------------------------------------------------------------ extraction
-
-
-def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
-
-
-def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, link
-    return info
-
-
-MALICIOUS_TARS = {
-    "dotdot": [(_member("corpus/ok.txt"), b"fine"), (_member("../evil.txt"), b"evil")],
-    "nested-dotdot": [(_member("corpus/../../evil.txt"), b"evil")],
-    "absolute": [(_member("/tmp/audiogan-evil.txt"), b"evil")],
-    "symlink-out": [(_member("corpus/link", tarfile.SYMTYPE, "../../.."), None),
-                    (_member("corpus/link/evil.txt"), b"evil")],
-    "symlink-absolute": [(_member("link", tarfile.SYMTYPE, "/etc"), None)],
-    "hardlink-out": [(_member("corpus/h", tarfile.LNKTYPE, "../../outside.txt"), None)],
-    "device": [(_member("corpus/null", tarfile.CHRTYPE), None)],
-    "fifo": [(_member("corpus/pipe", tarfile.FIFOTYPE), None)],
-}
-
-
-@pytest.mark.parametrize("case", sorted(MALICIOUS_TARS))
-def test_malicious_tar_is_refused(case: str, tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "evil.tar.gz", MALICIOUS_TARS[case])
-    sandbox = tmp_path / "sandbox"
-    root = sandbox / "root"
-    root.mkdir(parents=True)
-    before = sorted(p for p in tmp_path.rglob("*"))
-    with pytest.raises(UnsafeArchiveError, match="refused member"):
-        extract_archive(archive, root, progress=False)
-    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
-    assert not Path("/tmp/audiogan-evil.txt").exists()
-
-
-@pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt", "a/../../evil.txt",
-                                  "..\\evil.txt", "C:/evil.txt"])
-def test_malicious_zip_is_refused(name: str, tmp_path: Path) -> None:
-    archive = tmp_path / "evil.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("corpus/ok.txt", "fine")
-        zf.writestr(zipfile.ZipInfo(name), "evil")
-    root = tmp_path / "sandbox" / "root"
-    root.mkdir(parents=True)
-    before = sorted(tmp_path.rglob("*"))
-    with pytest.raises(UnsafeArchiveError, match="refused member"):
-        extract_archive(archive, root, progress=False)
-    assert sorted(tmp_path.rglob("*")) == before
-
-
-def test_zip_symlink_entry_is_refused(tmp_path: Path) -> None:
-    archive = tmp_path / "evil.zip"
-    info = zipfile.ZipInfo("link")
-    info.external_attr = (0o120777 << 16)
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr(info, "../../etc")
-    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
-        extract_archive(archive, tmp_path / "root", progress=False)
-
-
-def test_safe_archive_with_inside_links_extracts_and_merges(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "ok.tar.gz", [
-        (_member("top/a/file.txt"), b"hello"),
-        (_member("top/alias", tarfile.SYMTYPE, "a/file.txt"), None),
-        (_member("top/hard", tarfile.LNKTYPE, "top/a/file.txt"), None),
-    ])
-    root = tmp_path / "root"
-    (root / "top" / "keep").mkdir(parents=True)
-    assert extract_archive(archive, root, progress=False) == [root / "top"]
-    assert (root / "top" / "alias").read_text() == "hello"
-    assert (root / "top" / "hard").read_text() == "hello"
-    assert (root / "top" / "keep").is_dir()  # merged, not replaced
-    assert not list(root.glob(".extracting-*"))
-
-
-def test_archive_made_with_dot_entries_extracts(tmp_path: Path) -> None:
-    # `tar -C dir -czf x.tar.gz .` stores "./" and "./name" members
-    archive = _tar(tmp_path / "dot.tar.gz", [
-        (_member("./", tarfile.DIRTYPE), None),
-        (_member("./words", tarfile.DIRTYPE), None),
-        (_member("./words/a.txt"), b"a"),
-    ])
-    root = tmp_path / "root"
-    extract_archive(archive, root, progress=False)
-    assert (root / "words" / "a.txt").read_text() == "a"
-
-
-def test_not_an_archive(tmp_path: Path) -> None:
-    junk = tmp_path / "x.tar.gz"
-    junk.write_bytes(b"<html>rate limited</html>")
-    with pytest.raises(CorpusError, match="not a tar or zip archive"):
-        extract_archive(junk, tmp_path / "root", progress=False)
-
-
-def _lj_like(path: Path, mode: str = "w:gz") -> Path:
-    with tarfile.open(path, mode) as tar:
-        for name, data in (("LJSpeech-1.1/metadata.csv", b"LJ001-0001|a|a\n"),
-                           ("LJSpeech-1.1/wavs/LJ001-0001.wav", b"RIFF" + bytes(4000))):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def test_extract_into_relative_root_and_root_through_symlink(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # issue 11 defect 1: every archive was refused as "not a genuine corpus release"
-    archive = _lj_like(tmp_path / "lj.tar.gz")
-    monkeypatch.chdir(tmp_path)
-    assert extract_archive(archive, "data/lj", progress=False) == [Path("data/lj/LJSpeech-1.1")]
-    assert (tmp_path / "data" / "lj" / "LJSpeech-1.1" / "metadata.csv").is_file()
-    (tmp_path / "disk").mkdir()
-    (tmp_path / "linked").symlink_to(tmp_path / "disk", target_is_directory=True)
-    extract_archive(archive, tmp_path / "linked" / "lj", progress=False)
-    assert (tmp_path / "disk" / "lj" / "LJSpeech-1.1" / "wavs" / "LJ001-0001.wav").is_file()
-    assert not list((tmp_path / "disk" / "lj").glob(".extracting-*"))
-
-
-def test_a_file_member_never_deletes_the_users_directory(tmp_path: Path) -> None:
-    # issue 11 defect 9: the merge rmtree'd a directory in the way of a file member
-    root = tmp_path / "root"
-    (root / "top" / "wavs").mkdir(parents=True)
-    (root / "top" / "wavs" / "mine.wav").write_bytes(b"precious")
-    (root / "top" / "other.txt").write_text("old")
-    archive = _tar(tmp_path / "x.tar.gz", [(_member("top/other.txt"), b"new"),
-                                           (_member("top/wavs"), b"a file")])
-    with pytest.raises(ArchiveConflictError, match=r"wavs is a directory.*nothing was unpacked"):
-        extract_archive(archive, root, progress=False)
-    assert (root / "top" / "wavs" / "mine.wav").read_bytes() == b"precious"
-    assert (root / "top" / "other.txt").read_text() == "old"  # nothing moved before the refusal
-    assert sorted(p.name for p in root.iterdir()) == ["top"]
-    (root / "link").symlink_to(tmp_path, target_is_directory=True)
-    into_link = _tar(tmp_path / "y.tar.gz", [(_member("link/evil.txt"), b"evil")])
-    with pytest.raises(ArchiveConflictError, match="is a link"):
-        extract_archive(into_link, root, progress=False)
-    assert not (tmp_path / "evil.txt").exists()
-
-
-def test_a_link_that_escapes_only_after_the_merge_is_refused(tmp_path: Path) -> None:
-    # issue 11 defect 9: resolved inside the staging directory, outside the root once merged
-    root = tmp_path / "sandbox" / "root"
-    root.mkdir(parents=True)
-    outside = tmp_path / "sandbox" / ".extracting-x.tar.gz" / "top"
-    outside.mkdir(parents=True)
-    (outside / "secret").write_text("outside the root")
-    archive = _tar(tmp_path / "x.tar.gz", [
-        (_member("top/secret"), b"inside"),
-        (_member("top/link", tarfile.SYMTYPE, "../../.extracting-x.tar.gz/top/secret"), None),
-    ])
-    with pytest.raises(UnsafeArchiveError, match="outside .* once unpacked"):
-        extract_archive(archive, root, progress=False)
-    assert list(root.iterdir()) == []
-    # a link through a directory link the user already has in the root
-    (root / "data").symlink_to(tmp_path, target_is_directory=True)
-    through = _tar(tmp_path / "z.tar.gz", [(_member("top/l", tarfile.SYMTYPE, "../data/x"),
-                                            None)])
-    with pytest.raises(UnsafeArchiveError, match="once unpacked"):
-        extract_archive(through, root, progress=False)
-    assert sorted(p.name for p in root.iterdir()) == ["data"]
-
-
-def _flip(data: bytes) -> bytes:
-    out = bytearray(data)
-    middle = len(out) // 2
-    out[middle : middle + 32] = bytes(b ^ 0xA5 for b in out[middle : middle + 32])
-    return bytes(out)
-
-
-@pytest.mark.parametrize("mode", ["w:gz", "w:xz", "w:bz2", "zip"])
-@pytest.mark.parametrize("damage", ["flipped", "truncated"])
-def test_corrupt_compressed_data_is_one_error_and_leaves_nothing(
-    tmp_path: Path, mode: str, damage: str
-) -> None:
-    # issue 11 defect 7: zlib/LZMA errors ended in a traceback (exit 1)
-    payload = [(f"top/f{i}.bin", np.random.default_rng(i).bytes(30_000) + bytes(30_000))
-               for i in range(6)]
-    good = tmp_path / ("good.zip" if mode == "zip" else "good.tar")
-    if mode == "zip":
-        with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in payload:
-                zf.writestr(name, data)
-    else:
-        _tar(good, [(_member(name), data) for name, data in payload])
-        with tarfile.open(good) as plain, tarfile.open(tmp_path / "c.tar", mode) as packed:
-            for member in plain:
-                packed.addfile(member, plain.extractfile(member))
-        good = tmp_path / "c.tar"
-    data = good.read_bytes()
-    bad = tmp_path / f"bad-{damage}"
-    bad.write_bytes(_flip(data) if damage == "flipped" else data[: len(data) // 2])
-    root = tmp_path / "root"
-    (root / "keep").mkdir(parents=True)
-    with pytest.raises(CorpusError, match=rf"^{re.escape(str(bad))}: corrupt or truncated"):
-        extract_archive(bad, root, progress=False)
-    assert [p.name for p in root.iterdir()] == ["keep"]
-
-
-def test_archive_larger_than_the_free_space_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import shutil as shutil_module
-
-    archive = _lj_like(tmp_path / "lj.tar.gz")
-    usage = shutil_module.disk_usage(tmp_path)
-    monkeypatch.setattr("audiogan.data.archives.shutil.disk_usage",
-                        lambda path: usage._replace(free=100))
-    with pytest.raises(CorpusError, match="needs 0.00 GB but only 0.00 GB are free"):
-        extract_archive(archive, tmp_path / "root", progress=False)
-    assert list((tmp_path / "root").iterdir()) == []
 
 
 # ------------------------------------------------------------------------------ preparation
