@@ -1,4 +1,4 @@
-"""Fetch, verify and safely unpack corpus archives.
+"""Fetch and verify corpus archives (unpacking: :mod:`audiogan.data.archives`).
 
 * :func:`download_file`: HTTP(S) download into ``<dest>.part`` that resumes with ``Range``
   requests after a cut connection, retries with exponential back-off, shows a tqdm progress bar
@@ -6,7 +6,7 @@
 * :func:`verify_file`: size plus every known checksum (sha256, md5) in one pass over the file.
   Where no checksum was published, the size is checked and a warning says so.
 
-Unpacking is :func:`audiogan.data.archives.extract_archive`.
+Unpacking is :func:`audiogan.data.archives.extract_archive`; the errors below are shared with it.
 
 Every failure raises a :class:`CorpusError` subclass (a ``ValueError``) whose message names the
 file and says how to retry or where to put a manually downloaded archive. A full disk, a
