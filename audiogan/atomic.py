@@ -96,9 +96,11 @@ def atomic_write(
             os.fsync(handle.fileno())
         fault_point("atomic.before_rename")
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(target)  # so that "disk full" names the file it was writing
         raise
     fsync_dir(target.parent)
 

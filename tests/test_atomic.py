@@ -53,7 +53,7 @@ def test_injected_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(ENV_VAR, "atomic.before_fsync=enospc")
     with pytest.raises(OSError) as info:
         write_bytes(target, b"new")
-    assert info.value.errno == errno.ENOSPC
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
     assert target.read_bytes() == b"precious"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
 
