@@ -6,13 +6,43 @@ Thin layers over :mod:`audiogan.evaluation` and :mod:`audiogan.classifier`; regi
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
 from audiogan.cli import Failures, one_line_errors
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM during an evaluation, raised where the run is so that it unwinds cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`_Stopped` (the report's staging is then removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _device_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -59,23 +89,34 @@ def evaluate(
     Vocoders copy-synthesise every clip (per-clip metrics in per_clip.csv, averages and
     real-time factor in summary.json); unconditional models generate a grid of clips, scored
     with --classifier. Several models are compared in one report.
+
+    A clip that fails prints one line naming it and the others go on; a silent reference
+    (peak below -60 dBFS) is skipped and left out of every average. Exit 0: all clips
+    evaluated; 1: some failed or were skipped (the report lists them); 2: nothing could be
+    done; 130/143: interrupted (SIGINT/SIGTERM). The report appears only when complete.
     """
     from audiogan.evaluation import evaluate as run_evaluation
 
-    result = run_evaluation(
-        models, data, out_dir, device=device, limit=limit, classifier=classifier,
-        num_generated=num_generated, seed=seed, normalize=normalize,
-        console=sys.stderr.isatty(),
-    )
+    failures = Failures()
+    try:
+        with _sigterm_unwinds():
+            result = run_evaluation(
+                models, data, out_dir, device=device, limit=limit, classifier=classifier,
+                num_generated=num_generated, seed=seed, normalize=normalize,
+                console=sys.stderr.isatty(), on_problem=failures.add,
+            )
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through _sigterm_unwinds
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        name = signal.Signals(signum).name
+        click.echo(f"error: {out_dir}: interrupted ({name}); no report written (an earlier "
+                   "report there is unchanged); run the evaluation again", err=True)
+        sys.exit(128 + signum)
     for name, info in result.summary["models"].items():
         click.echo(_model_line(name, info))
     for reason in result.summary["skipped_metrics"].values():
         click.echo(f"note: {reason}")
     click.echo(f"report: {result.report}")
-    failures = Failures()
     failures.done = result.num_done
-    for item, reason in result.failures:
-        failures.items.append((item, reason))
     failures.finish("clips")
 
 

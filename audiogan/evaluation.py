@@ -9,6 +9,20 @@ models generate a grid of clips instead, scored with a classifier from
 Originals are peak-normalised to 0.95 (the training convention, ``normalize=None`` keeps their
 level), then resampled to each model's rate; metrics are computed at the model's rate.
 
+Clip by clip, nothing is lost to one bad input: a clip that cannot be read, is shorter than
+0.1 s, makes a model fail (an error, NaN output) or runs out of memory is reported at once
+(``on_problem``: the CLI prints one line naming the file) and listed in ``failures``; the rest
+are evaluated. A *silent reference* (peak below -60 dBFS, :mod:`audiogan.eval_inputs`) is not
+evaluated and is listed apart (``skipped_clips``; "Skipped clips" in the report), never inside a
+mean; NaN/Inf metric values are never averaged either. The report directory appears whole at
+the end or not at all (:mod:`audiogan.report_dir`): an earlier report survives a failure, a full
+disk, Ctrl-C or a kill.
+
+The parts: :mod:`audiogan.eval_inputs` (finding and screening clips), :mod:`audiogan.eval_models`
+(loading models, generating and scoring unconditional clips), :mod:`audiogan.eval_outputs`
+(summary.json, per_clip.csv). Fault point (:mod:`audiogan.faults`): ``evaluate.clip`` at the
+start of every clip.
+
 ``per_clip.csv`` — one row per (clip, vocoder): ``clip`` (report id), ``model``, ``source``
 (the original file), ``duration_s``, ``sample_rate`` (the model's), ``synthesis_s`` (seconds
 in the vocoder), ``rtf``, then every key of :data:`audiogan.metrics.METRICS` that was computed
@@ -35,22 +49,21 @@ in the vocoder), ``rtf``, then every key of :data:`audiogan.metrics.METRICS` tha
   clips of ``--data``), ``num_real``, ``num_real_labelled``,
   ``classifier_held_back_accuracy`` (from training) — each null when not computable, and
   ``scores`` itself null without a classifier.
-- ``failures``: ``[{"item", "reason"}]`` for clips that could not be evaluated.
+- ``failures``: ``[{"item", "reason"}]`` for clips (``item`` the file, with `` [model]``
+  when one model failed on it) that could not be evaluated.
+- ``skipped_clips``: ``[{"item", "reason"}]`` for silent references, left out of every average.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,33 +72,41 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from audiogan import __version__
-from audiogan.audio import AudioError, audio_info, load_audio, peak_normalize, resample
-from audiogan.data.manifest import ManifestEntry, read_manifest
-from audiogan.metrics import (
-    METRICS,
-    Analysis,
-    analyze,
-    compare,
-    frechet_distance,
-    inception_score,
-    optional_metrics_status,
-    summarize,
+from audiogan.audio import AudioError, load_audio, peak_normalize, resample
+from audiogan.data.manifest import ManifestEntry
+from audiogan.errors import AudioganError, one_line
+from audiogan.eval_inputs import (
+    AUDIO_SUFFIXES,
+    EvaluationError,
+    collect_clips,
+    label_from_path,
+    reason_without_path,
+    screen_clip,
 )
+from audiogan.eval_models import EvalModel, Scorer, generate, load_models, synchronize
+from audiogan.eval_outputs import (
+    ORDER_KEY,
+    model_row,
+    per_clip_csv,
+    report_meta,
+    summary_json,
+)
+from audiogan.faults import fault_point
+from audiogan.metrics import METRICS, Analysis, analyze, compare, optional_metrics_status
 from audiogan.report import (
-    REPORT_FORMAT,
     ClipRow,
     GeneratedGrid,
     Media,
-    ModelRow,
     ReportContent,
     ReportDirectory,
+    ReportError,
     display_mel_db,
     render_html,
 )
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "EvaluationError",
     "EvaluationResult",
     "collect_clips",
     "evaluate",
@@ -94,12 +115,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
-"""Audio files picked up when ``--data`` is a directory."""
-
 _PEAK = 0.95
-_ORDER_KEY = "log_mel_l1_db"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+Notify = Callable[[str, str], None]
+"""Called with ``(item, reason)`` the moment an input fails or is skipped."""
 
 
 @dataclass
@@ -109,7 +129,9 @@ class EvaluationResult:
     Attributes:
         report: ``report.html`` in the report directory.
         summary: The content of ``summary.json``.
-        failures: ``(item, reason)`` for clips that could not be evaluated.
+        failures: ``(item, reason)`` for clips (or clip and model) that could not be
+            evaluated; the reason does not repeat the item.
+        skipped: ``(item, reason)`` for clips left out on purpose (a silent reference).
         num_done: Clips evaluated by at least one model (or generated clips, for
             unconditional-only runs).
     """
@@ -117,156 +139,31 @@ class EvaluationResult:
     report: Path
     summary: dict[str, Any]
     failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     num_done: int = 0
 
 
-# --------------------------------------------------------------------------- inputs
+class _Problems:
+    """Failed and skipped inputs, each passed on to ``notify`` as it happens."""
 
+    def __init__(self, notify: Notify | None) -> None:
+        self.failures: list[tuple[str, str]] = []
+        self.skipped: list[tuple[str, str]] = []
+        self._notify = notify
 
-def label_from_path(path: Path, root: Path) -> str | None:
-    """Class label of a file found under ``root`` (directory input).
+    def fail(self, item: str, reason: str) -> None:
+        self.failures.append((item, reason))
+        self._tell(item, reason)
 
-    Files in sub-folders take the name of their folder (SC09 / Speech Commands layout
-    ``root/seven/abc_nohash_0.wav`` -> ``seven``); files directly in ``root`` take the part of
-    the name before the first ``_`` (FSDD ``7_jackson_3.wav`` -> ``7``, Speech Commands flat
-    ``nine_fafe8101_nohash_1.wav`` -> ``nine``), or no label when the name has no ``_``.
+    def skip(self, item: str, reason: str) -> None:
+        self.skipped.append((item, reason))
+        self._tell(item, reason)
 
-    Args:
-        path: The file.
-        root: The directory given.
-
-    Returns:
-        The label or None.
-    """
-    relative = path.relative_to(root)
-    if len(relative.parts) > 1:
-        return relative.parts[-2]
-    stem = path.stem
-    return stem.split("_", 1)[0] if "_" in stem else None
-
-
-def collect_clips(
-    data: str | os.PathLike[str], limit: int | None = None
-) -> tuple[list[ManifestEntry], list[tuple[str, str]]]:
-    """The clips of a manifest, an audio file or a directory of audio files.
-
-    A directory is searched recursively for :data:`AUDIO_SUFFIXES` (hidden files and folders
-    skipped, sorted by path); labels follow :func:`label_from_path`. Unreadable files are left
-    out and reported.
-
-    Args:
-        data: A TSV manifest, one audio file, or a directory.
-        limit: Keep the first ``limit`` clips (in manifest or path order).
-
-    Returns:
-        ``(entries, rejected)`` with ``rejected`` as ``(path, reason)``.
-
-    Raises:
-        FileNotFoundError: ``data`` does not exist.
-        ValueError: No clip could be used (the message names the first problem).
-    """
-    source = Path(data)
-    if not source.exists():
-        raise FileNotFoundError(f"{source}: no such manifest, audio file or directory")
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {limit}")
-    rejected: list[tuple[str, str]] = []
-    if source.is_file() and source.suffix.lower() not in AUDIO_SUFFIXES:
-        entries = read_manifest(source)[:limit]
-    else:
-        files = [source] if source.is_file() else _audio_files(source)
-        entries = []
-        for file in files:
-            if limit is not None and len(entries) >= limit:
-                break
-            try:
-                info = audio_info(file)
-            except AudioError as exc:
-                rejected.append((str(file), str(exc)))
-                continue
-            label = label_from_path(file, source) if source.is_dir() else None
-            entries.append(
-                ManifestEntry(file.absolute(), info.num_frames, info.sample_rate, label=label)
-            )
-    if not entries:
-        first = f" (first problem: {rejected[0][0]}: {rejected[0][1]})" if rejected else ""
-        raise ValueError(f"{source}: no usable audio clips{first}")
-    return entries, rejected
-
-
-def _audio_files(root: Path) -> list[Path]:
-    found = []
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            Path(directory) / name
-            for name in files
-            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
-        ]
-    return sorted(found)
-
-
-# --------------------------------------------------------------------------- models
-
-
-@dataclass
-class _Model:
-    name: str
-    slug: str
-    source: Path
-    kind: str  # "vocoder" | "unconditional"
-    runner: Any  # Vocoder | WaveGenerator
-    sample_rate: int
-    compute_seconds: float = 0.0
-    audio_seconds: float = 0.0
-    warmed_up: bool = False
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    failed: int = 0
-
-
-def _load_models(paths: Sequence[Path], device: torch.device) -> list[_Model]:
-    from audiogan import Vocoder, WaveGenerator
-    from audiogan.loading import load_model
-
-    models: list[_Model] = []
-    used: set[str] = set()
-    for path in paths:
-        loaded = load_model(path)
-        name = _model_name(path)
-        base, counter = name, 2
-        while name in used:
-            name, counter = f"{base}-{counter}", counter + 1
-        used.add(name)
-        slug = _SAFE.sub("_", name).strip("._") or "model"
-        if loaded.input_kind == "mel":
-            runner: Any = Vocoder.from_loaded(loaded).to(device)
-            kind = "vocoder"
+    def _tell(self, item: str, reason: str) -> None:
+        if self._notify is not None:
+            self._notify(item, reason)
         else:
-            runner = WaveGenerator.from_loaded(loaded).to(device)
-            kind = "unconditional"
-        logger.info("%s: %s at %d Hz from %s", name, kind, runner.sample_rate, loaded.source)
-        models.append(_Model(name, slug, Path(path), kind, runner, int(runner.sample_rate)))
-    slugs: set[str] = set()
-    for model in models:  # distinct file names even when sanitising merged two names
-        while model.slug in slugs:
-            model.slug += "_"
-        slugs.add(model.slug)
-    return models
-
-
-def _model_name(path: Path) -> str:
-    """A readable name: the directory (or file stem), with the run dir for checkpoints."""
-    resolved = path.absolute()
-    if resolved.is_file():
-        if resolved.parent.name == "checkpoints":
-            return f"{resolved.parent.parent.name}/{resolved.stem}"
-        return resolved.stem
-    return resolved.name or str(path)
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+            logger.warning("%s: %s", item, reason)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -284,8 +181,15 @@ def evaluate(
     seed: int = 0,
     normalize: bool = True,
     console: bool = False,
+    on_problem: Notify | None = None,
 ) -> EvaluationResult:
     """Evaluate models on clips and write the report directory.
+
+    Clip by clip: a clip that cannot be read, is too short, makes a model fail or runs out of
+    memory is listed (``failures``) and the others go on; a silent reference is listed apart
+    (``skipped``, see :func:`audiogan.eval_inputs.screen_clip`) and never averaged. The report
+    appears only when complete; an earlier one at ``out_dir`` is replaced then, and is left
+    untouched by any failure or interruption before.
 
     Args:
         models: Model directories, run directories or checkpoint files (vocoders and/or
@@ -300,30 +204,35 @@ def evaluate(
         seed: Latent seed of the generated clips (clip ``i`` uses ``seed + i``).
         normalize: Peak-normalise the originals to 0.95 before synthesis.
         console: Show a progress bar on stderr.
+        on_problem: Called with ``(item, reason)`` as each input fails or is skipped (the CLI
+            prints one line); None logs a warning.
 
     Returns:
         :class:`EvaluationResult`.
 
     Raises:
-        ValueError, FileNotFoundError: No clips, bad arguments, or unusable models
-            (:class:`~audiogan.loading.ModelFileError`,
-            :class:`~audiogan.training.checkpoint.CheckpointError`).
-        ReportError: ``out_dir`` is an unrelated non-empty directory.
+        EvaluationError: No usable clips or bad arguments.
+        ModelFileError, CheckpointError: A model cannot be loaded.
+        ManifestError: ``data`` is an unreadable manifest.
+        ReportError: ``out_dir`` is an unrelated non-empty directory, or the report cannot be
+            written (a full disk): nothing is replaced.
     """
     if not models:
-        raise ValueError("give at least one model")
+        raise EvaluationError("give at least one model")
     if num_generated < 2:
-        raise ValueError(f"--num-generated must be >= 2, got {num_generated}")
+        raise EvaluationError(f"--num-generated must be >= 2, got {num_generated}")
     run_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     entries, rejected = collect_clips(data, limit)
-    loaded = _load_models([Path(m) for m in models], run_device)
+    loaded = load_models([Path(m) for m in models], run_device)
     vocoders = [m for m in loaded if m.kind == "vocoder"]
     generators = [m for m in loaded if m.kind == "unconditional"]
     status = optional_metrics_status()
     skipped = {key: reason for key, reason in status.items() if reason is not None}
     for reason in skipped.values():
         logger.warning("%s", reason)
-    failures: list[tuple[str, str]] = list(rejected)
+    problems = _Problems(on_problem)
+    for item, reason in rejected:
+        problems.fail(item, reason)
     peak = _PEAK if normalize else None
 
     with ReportDirectory(out_dir) as report:
@@ -335,42 +244,60 @@ def evaluate(
                 dynamic_ncols=True,
             )
             for index, entry in iterator:
-                row = _evaluate_clip(index, entry, vocoders, report, run_device, peak, failures)
+                try:
+                    row = _evaluate_clip(
+                        index, entry, vocoders, report, run_device, peak, problems
+                    )
+                except MemoryError:
+                    problems.fail(str(entry.path), "out of memory on this clip; split it into "
+                                  "shorter clips or free memory")
+                    continue
                 if row is not None:
                     clip_rows.append(row)
                     done.add(index)
+            if not done and not generators:
+                raise EvaluationError(
+                    f"{out_dir}: none of the {len(entries) + len(rejected)} clips could be "
+                    "evaluated (see above); no report written (an earlier report there is "
+                    "unchanged)"
+                )
         grids: list[GeneratedGrid] = []
         generated_info: dict[str, dict[str, Any]] = {}
         if generators:
-            scorer = _Scorer(classifier, entries, run_device, peak) if classifier else None
+            scorer = Scorer(classifier, entries, run_device, peak) if classifier else None
             for model in generators:
-                grid, info = _generate(model, report, num_generated, seed, run_device, scorer)
+                grid, info = generate(model, report, num_generated, seed, run_device, scorer)
                 grids.append(grid)
                 generated_info[model.name] = info
         elif classifier:
             logger.info("--classifier is only used for unconditional models; ignored")
 
         clip_rows.sort(key=lambda pair: (-pair[0] if math.isfinite(pair[0]) else math.inf))
-        summary = _summary(
-            data, entries, loaded, generated_info, skipped, failures, run_device, peak, seed
+        summary = summary_json(
+            data, entries, loaded, generated_info, skipped, problems.failures, problems.skipped,
+            run_device, peak, seed,
         )
         report.write_text("summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        report.write_text("per_clip.csv", _per_clip_csv(vocoders))
+        report.write_text("per_clip.csv", per_clip_csv(vocoders))
         content = ReportContent(
             title="audiogan evaluation",
-            meta=_meta(data, entries, loaded, run_device, peak),
-            models=[_model_row(m, summary["models"][m.name]) for m in loaded],
+            meta=report_meta(data, entries, loaded, run_device, peak),
+            models=[model_row(m, summary["models"][m.name]) for m in loaded],
             metric_keys=[k for k in METRICS if k not in skipped],
             clips=[row for _, row in clip_rows],
             order_note="Worst first: clips sorted by the log-mel distance (mean over models). "
             "Spectrograms of the outputs share the original's colour scale; the difference "
             "images show output minus original in dB (red: louder, blue: quieter).",
             generated=grids,
-            notes=[*skipped.values(), *[f"failed: {i}: {r}" for i, r in failures]],
+            notes=[*skipped.values(), *[f"failed: {i}: {r}" for i, r in problems.failures]],
+            skipped=problems.skipped,
         )
         page = report.commit(render_html(content))
     num_done = len(done) if vocoders else sum(len(g.clips) for g in grids)
-    return EvaluationResult(report=page, summary=summary, failures=failures, num_done=num_done)
+    return EvaluationResult(
+        report=page, summary=summary, failures=problems.failures, skipped=problems.skipped,
+        num_done=num_done,
+    )
 
 
 def _clip_id(index: int, entry: ManifestEntry) -> str:
@@ -381,32 +308,29 @@ def _clip_id(index: int, entry: ManifestEntry) -> str:
 def _evaluate_clip(
     index: int,
     entry: ManifestEntry,
-    vocoders: list[_Model],
+    vocoders: list[EvalModel],
     report: ReportDirectory,
     device: torch.device,
     peak: float | None,
-    failures: list[tuple[str, str]],
+    problems: _Problems,
 ) -> tuple[float, ClipRow] | None:
     """Copy-synthesise one clip with every vocoder; None when nothing could be done."""
-    clip_id = _clip_id(index, entry)
+    fault_point("evaluate.clip")
+    item = str(entry.path)
     try:
         wave, rate = load_audio(entry.path)
     except AudioError as exc:
-        failures.append((str(entry.path), str(exc)))
+        problems.fail(item, reason_without_path(item, exc))
         return None
     original = wave[0]
+    screened = screen_clip(original, rate)
+    if screened is not None:
+        (problems.skip if screened.silent else problems.fail)(item, screened.reason)
+        return None
     if peak is not None:
         original = peak_normalize(original, peak)
+    clip_id = _clip_id(index, entry)
     seconds = original.numel() / rate
-    reference_db = display_mel_db(original, rate)
-    reference = Media(
-        label="original",
-        audio=report.write_audio(f"audio/{clip_id}/original.wav", original, rate),
-        image=report.write_spectrogram(
-            f"images/{clip_id}/original.png", reference_db, seconds, title="original"
-        ),
-        caption=f"{rate} Hz, {seconds:.2f} s",
-    )
     analyses: dict[int, tuple[Tensor, Analysis, np.ndarray]] = {}
     outputs: list[Media] = []
     distances: list[float] = []
@@ -421,320 +345,96 @@ def _evaluate_clip(
             at_rate, ref_analysis, ref_db = analyses[model.sample_rate]
             estimate, compute = _copy_synthesis(model, at_rate, device)
             values = compare(ref_analysis, analyze(estimate, model.sample_rate))
-        except (ValueError, RuntimeError) as exc:
+        except ReportError:
+            raise
+        except (AudioganError, RuntimeError) as exc:
             model.failed += 1
-            failures.append((f"{entry.path} [{model.name}]", str(exc).splitlines()[0]))
+            problems.fail(f"{item} [{model.name}]", reason_without_path(item, one_line(exc)))
             continue
-        duration = estimate.numel() / model.sample_rate
-        model.compute_seconds += compute
-        model.audio_seconds += duration
-        model.rows.append({
-            "clip": clip_id, "model": model.name, "source": str(entry.path),
-            "duration_s": duration, "sample_rate": model.sample_rate, "synthesis_s": compute,
-            "rtf": compute / duration if duration > 0 else math.nan, **values,
-        })
-        estimate_db = display_mel_db(estimate, model.sample_rate)
-        top = float(ref_db.max())
-        outputs.append(Media(
-            label=model.name,
-            audio=report.write_audio(
-                f"audio/{clip_id}/{model.slug}.wav", estimate, model.sample_rate
-            ),
-            image=report.write_spectrogram(
-                f"images/{clip_id}/{model.slug}.png", estimate_db, duration, title=model.name,
-                top_db=top,
-            ),
-            diff_image=report.write_difference(
-                f"images/{clip_id}/{model.slug}-diff.png", ref_db, estimate_db, duration
-            ),
-            metrics=values,
-        ))
-        distances.append(values.get(_ORDER_KEY, math.nan))
+        except MemoryError:
+            model.failed += 1
+            problems.fail(
+                f"{item} [{model.name}]",
+                f"out of memory on this {seconds:.0f} s clip; split it into shorter clips or "
+                "free memory",
+            )
+            continue
+        outputs.append(_output_media(model, clip_id, item, estimate, compute, values, ref_db,
+                                     report))
+        distances.append(values.get(ORDER_KEY, math.nan))
     if not outputs:
         return None
+    reference = Media(
+        label="original",
+        audio=report.write_audio(f"audio/{clip_id}/original.wav", original, rate),
+        image=report.write_spectrogram(
+            f"images/{clip_id}/original.png", display_mel_db(original, rate), seconds,
+            title="original",
+        ),
+        caption=f"{rate} Hz, {seconds:.2f} s",
+    )
     finite = [d for d in distances if math.isfinite(d)]
     order = float(np.mean(finite)) if finite else math.nan
     title = f"{entry.path.name} ({seconds:.2f} s)"
     return order, ClipRow(clip_id=clip_id, title=title, reference=reference, outputs=outputs)
 
 
-def _copy_synthesis(model: _Model, wave: Tensor, device: torch.device) -> tuple[Tensor, float]:
-    """``(estimate (T',) CPU float32, seconds spent in the vocoder)``; features not timed."""
+def _output_media(
+    model: EvalModel,
+    clip_id: str,
+    item: str,
+    estimate: Tensor,
+    compute: float,
+    values: dict[str, float],
+    ref_db: np.ndarray,
+    report: ReportDirectory,
+) -> Media:
+    """Record one model's row for a clip and write its audio and images."""
+    duration = estimate.numel() / model.sample_rate
+    model.compute_seconds += compute
+    model.audio_seconds += duration
+    model.rows.append({
+        "clip": clip_id, "model": model.name, "source": item,
+        "duration_s": duration, "sample_rate": model.sample_rate, "synthesis_s": compute,
+        "rtf": compute / duration if duration > 0 else math.nan, **values,
+    })
+    estimate_db = display_mel_db(estimate, model.sample_rate)
+    return Media(
+        label=model.name,
+        audio=report.write_audio(f"audio/{clip_id}/{model.slug}.wav", estimate, model.sample_rate),
+        image=report.write_spectrogram(
+            f"images/{clip_id}/{model.slug}.png", estimate_db, duration, title=model.name,
+            top_db=float(ref_db.max()),
+        ),
+        diff_image=report.write_difference(
+            f"images/{clip_id}/{model.slug}-diff.png", ref_db, estimate_db, duration
+        ),
+        metrics=values,
+    )
+
+
+def _copy_synthesis(
+    model: EvalModel, wave: Tensor, device: torch.device
+) -> tuple[Tensor, float]:
+    """``(estimate (T',) CPU float32, seconds spent in the vocoder)``; features not timed.
+
+    Raises:
+        EvaluationError: The model's output holds NaN or Inf samples.
+    """
     vocoder = model.runner
     mel = vocoder.features(wave)
     if not model.warmed_up:  # first call pays for lazy initialisation: keep it out of the RTF
         vocoder(mel[..., : min(mel.shape[-1], 32)])
         model.warmed_up = True
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     estimate = vocoder(mel)
-    _synchronize(device)
+    synchronize(device)
     elapsed = time.perf_counter() - start
-    return estimate.detach().float().cpu()[: wave.numel()], elapsed
-
-
-# --------------------------------------------------------------------------- unconditional
-
-
-class _Scorer:
-    """Classifier, real clips' embeddings and accuracy, computed once for all generators."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        entries: Sequence[ManifestEntry],
-        device: torch.device,
-        peak: float | None,
-    ) -> None:
-        from audiogan.classifier import load_classifier, predict, prepare_clips
-
-        self.path = Path(path)
-        self.model = load_classifier(path, device)
-        config = self.model.config
-        waves, labels = [], []
-        for entry in entries:
-            try:
-                wave, rate = load_audio(entry.path, sample_rate=config.sample_rate)
-            except AudioError as exc:
-                logger.warning("real clip skipped: %s", exc)
-                continue
-            waves.append(wave[0])
-            labels.append(entry.label)
-        clips = prepare_clips(waves, config.sample_rate, config) if waves else None
-        self.real = predict(self.model, clips) if clips is not None else None
-        known = {name: i for i, name in enumerate(config.classes)}
-        pairs = [
-            (row, known[label]) for row, label in enumerate(labels) if label in known
-        ]
-        self.num_real = len(waves)
-        self.num_labelled = len(pairs)
-        self.accuracy: float | None = None
-        if pairs and self.real is not None:
-            rows = torch.tensor([r for r, _ in pairs])
-            truth = torch.tensor([t for _, t in pairs])
-            self.accuracy = float((self.real.labels[rows] == truth).float().mean())
-        held_back = self.model.training_metrics.get("held_back_accuracy")
-        self.held_back_accuracy = float(held_back) if held_back is not None else None
-
-    def score(self, clips: Tensor, sample_rate: int) -> tuple[dict[str, Any], Any]:
-        from audiogan.classifier import predict, prepare_clips
-
-        prepared = prepare_clips(clips, sample_rate, self.model.config)
-        generated = predict(self.model, prepared)
-        fd: float | None = None
-        if self.real is not None and len(self.real.embeddings) >= 2:
-            fd = frechet_distance(generated.embeddings, self.real.embeddings)
-        scores = {
-            "inception_score": inception_score(generated.probabilities),
-            "frechet_distance": fd,
-            "classifier_accuracy_real": self.accuracy,
-            "num_real": self.num_real,
-            "num_real_labelled": self.num_labelled,
-            "classifier_held_back_accuracy": self.held_back_accuracy,
-        }
-        return scores, generated
-
-
-def _generate(
-    model: _Model,
-    report: ReportDirectory,
-    count: int,
-    seed: int,
-    device: torch.device,
-    scorer: _Scorer | None,
-) -> tuple[GeneratedGrid, dict[str, Any]]:
-    generator = model.runner
-    generator.sample(1, seed=seed)  # warm-up, not timed
-    _synchronize(device)
-    start = time.perf_counter()
-    clips = generator.sample(count, seed=seed)
-    _synchronize(device)
-    model.compute_seconds = time.perf_counter() - start
-    clips = clips.detach().float().cpu()
-    model.audio_seconds = clips.numel() / model.sample_rate
-    label_ids = generator.label_ids(None, count)
-    scores: dict[str, Any] | None = None
-    predictions = None
-    notes: list[str] = []
-    if scorer is not None:
-        scores, predictions = scorer.score(clips, model.sample_rate)
-    else:
-        notes.append(
-            "Inception score and Fréchet distance need --classifier "
-            "(train one with: audiogan train-classifier)."
+    estimate = estimate.detach().float().cpu()[..., : wave.numel()].reshape(-1)
+    if not bool(torch.isfinite(estimate).all()):
+        raise EvaluationError(
+            f"the output of {model.name} holds NaN/Inf samples; the model is broken (pick "
+            "another checkpoint or retrain)"
         )
-    items: list[Media] = []
-    seconds = clips.shape[1] / model.sample_rate
-    for i, clip in enumerate(clips):
-        stem = f"generated/{model.slug}/{i:03d}"
-        caption_parts = [f"seed {seed + i}"]
-        if label_ids is not None:
-            caption_parts.append(f"asked: {generator.label_name(int(label_ids[i]))}")
-        if predictions is not None and scorer is not None:
-            probs = predictions.probabilities[i]
-            best = int(probs.argmax())
-            caption_parts.append(
-                f"classified: {scorer.model.classes[best]} (p = {float(probs[best]):.2f})"
-            )
-        mel_db = display_mel_db(clip, model.sample_rate)
-        items.append(Media(
-            label=f"#{i}",
-            audio=report.write_audio(f"audio/{stem}.wav", clip, model.sample_rate),
-            image=report.write_spectrogram(
-                f"images/{stem}.png", mel_db, seconds, title=f"{model.name} #{i}"
-            ),
-            caption=", ".join(caption_parts),
-        ))
-    shown: dict[str, str] = {}
-    if scores is not None:
-        shown = {
-            "inception score ↑": _text(scores["inception_score"]),
-            "Fréchet distance to real clips ↓": _text(scores["frechet_distance"]),
-            f"classifier accuracy on {scores['num_real_labelled']} real clips": _text(
-                scores["classifier_accuracy_real"]
-            ),
-            "classifier accuracy on its held-back clips": _text(
-                scores["classifier_held_back_accuracy"]
-            ),
-        }
-        notes.append(
-            "Inception score: exp(E KL(p(y|x) || p(y))) of the classifier's outputs, from 1 to "
-            "the number of classes (higher: confident and varied). Fréchet distance: between "
-            "Gaussians fitted to the classifier's embeddings of the generated and the real "
-            "clips (lower: closer to real; compare runs with equal clip counts). The "
-            "classifier's accuracy on real clips says how far to trust both."
-        )
-        if scores["frechet_distance"] is None:
-            notes.append("Fréchet distance needs at least 2 readable real clips in --data.")
-    info = {
-        "num_generated": count,
-        "seed": seed,
-        "clip_seconds": seconds,
-        "classifier": str(scorer.path) if scorer is not None else None,
-        "scores": scores,
-    }
-    return GeneratedGrid(model=model.name, clips=items, scores=shown, notes=notes), info
-
-
-def _text(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def _clean(value: Any) -> Any:
-    """NaN/Inf -> None, recursively (summary.json stays strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _summary(
-    data: str | os.PathLike[str],
-    entries: Sequence[ManifestEntry],
-    models: Sequence[_Model],
-    generated: dict[str, dict[str, Any]],
-    skipped: dict[str, str],
-    failures: Sequence[tuple[str, str]],
-    device: torch.device,
-    peak: float | None,
-    seed: int,
-) -> dict[str, Any]:
-    per_model: dict[str, Any] = {}
-    for model in models:
-        info: dict[str, Any] = {
-            "source": str(model.source),
-            "kind": model.kind,
-            "sample_rate": model.sample_rate,
-            "rtf": model.compute_seconds / model.audio_seconds if model.audio_seconds else None,
-            "audio_seconds": model.audio_seconds,
-            "compute_seconds": model.compute_seconds,
-        }
-        if model.kind == "vocoder":
-            keys = [k for k in METRICS if any(k in row for row in model.rows)]
-            info.update(
-                num_clips=len(model.rows), num_failed=model.failed,
-                metrics=summarize(model.rows, keys),
-            )
-        else:
-            info.update(generated.get(model.name, {}))
-        per_model[model.name] = info
-    return _clean({
-        "format": REPORT_FORMAT,
-        "version": 1,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "audiogan_version": __version__,
-        "data": str(data),
-        "device": str(device),
-        "normalize_peak": peak,
-        "num_clips": len(entries),
-        "seed": seed,
-        "metrics": {
-            key: {"label": i.label, "unit": i.unit, "better": i.better,
-                  "description": i.description}
-            for key, i in METRICS.items()
-        },
-        "skipped_metrics": skipped,
-        "order": f"worst first by mean {_ORDER_KEY} over models",
-        "models": per_model,
-        "failures": [{"item": item, "reason": reason} for item, reason in failures],
-    })
-
-
-def _per_clip_csv(vocoders: Sequence[_Model]) -> str:
-    base = ["clip", "model", "source", "duration_s", "sample_rate", "synthesis_s", "rtf"]
-    metric_keys = [k for k in METRICS if any(k in r for m in vocoders for r in m.rows)]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=base + metric_keys, lineterminator="\n")
-    writer.writeheader()
-    for model in vocoders:
-        for row in model.rows:
-            writer.writerow({
-                key: ("" if isinstance(v, float) and not math.isfinite(v)
-                      else f"{v:.6g}" if isinstance(v, float) else v)
-                for key, v in row.items()
-            })
-    return buffer.getvalue()
-
-
-def _meta(
-    data: str | os.PathLike[str],
-    entries: Sequence[ManifestEntry],
-    models: Sequence[_Model],
-    device: torch.device,
-    peak: float | None,
-) -> list[tuple[str, str]]:
-    return [
-        ("data", f"{data} ({len(entries)} clips)"),
-        ("models", ", ".join(f"{m.name} ({m.kind}, {m.sample_rate} Hz)" for m in models)),
-        ("device", str(device)),
-        ("originals", f"peak-normalised to {peak}" if peak else "levels kept"),
-        ("created", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-         + f" by audiogan {__version__}"),
-    ]
-
-
-def _model_row(model: _Model, info: dict[str, Any]) -> ModelRow:
-    values: dict[str, tuple[float, float] | None] = {}
-    for key, stats in (info.get("metrics") or {}).items():
-        values[key] = None if stats["mean"] is None else (stats["mean"], stats["std"])
-    extra = {"RTF": _text(info.get("rtf")), "sample rate": str(model.sample_rate)}
-    if model.kind == "vocoder":
-        extra["clips"] = f"{info['num_clips']}" + (
-            f" ({info['num_failed']} failed)" if info["num_failed"] else ""
-        )
-    else:
-        extra["clips"] = f"{info.get('num_generated', 0)} generated"
-        scores = info.get("scores") or {}
-        if scores.get("inception_score") is not None:
-            extra["IS ↑"] = _text(scores["inception_score"])
-        if scores.get("frechet_distance") is not None:
-            extra["FD ↓"] = _text(scores["frechet_distance"])
-    return ModelRow(
-        name=model.name, kind=model.kind, source=str(model.source), values=values, extra=extra
-    )
+    return estimate, elapsed

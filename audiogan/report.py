@@ -9,11 +9,15 @@ be moved, zipped or served as it is)::
     audio/...          16-bit PCM WAV files: originals and model outputs
     images/...         PNG mel spectrograms (matplotlib, no pyplot state touched)
 
-:class:`ReportDirectory` builds everything in a hidden staging directory beside the target and
-renames it into place on :meth:`ReportDirectory.commit`, so a reader never sees half a report
-and a failed run leaves an earlier report untouched. An existing target is replaced only when
-it is empty or an earlier audiogan report (it holds a ``summary.json`` whose ``format`` is
+:class:`ReportDirectory` (:mod:`audiogan.report_dir`, re-exported here) builds everything in a
+hidden staging directory beside the target and swaps it into place on
+:meth:`ReportDirectory.commit`, so a reader never sees half a report and a failed, interrupted
+or killed run leaves an earlier report untouched. An existing target is replaced only when it is
+empty or an earlier audiogan report (it holds a ``summary.json`` whose ``format`` is
 :data:`REPORT_FORMAT`); anything else raises :class:`ReportError`.
+
+Clips left out of the averages (a silent reference) are listed apart under "Skipped clips"
+(:attr:`ReportContent.skipped`); clips that failed are listed under the summary.
 
 The page uses no scripts and no external resources; text is HTML-escaped and links are
 URL-quoted.
@@ -21,30 +25,21 @@ URL-quoted.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import json
 import logging
 import math
-import os
-import secrets
-import shutil
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor
 
-from audiogan.audio import save_audio
-from audiogan.errors import AudioganError
 from audiogan.features import MelSpectrogram
 from audiogan.metrics import METRICS
+from audiogan.report_dir import REPORT_FORMAT, ReportDirectory, ReportError, relative_url
 
 __all__ = [
     "REPORT_FORMAT",
@@ -60,18 +55,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-REPORT_FORMAT = "audiogan-evaluation"
-"""``format`` tag of ``summary.json``; marks a directory as a replaceable audiogan report."""
-
-_DYNAMIC_RANGE_DB = 80.0
-_DIFF_RANGE_DB = 20.0
-_FIG_SIZE = (4.2, 1.7)
-_DPI = 100
-
-
-class ReportError(AudioganError, ValueError):
-    """A report cannot be written where asked; the message names the directory and the fix."""
 
 
 # --------------------------------------------------------------------------- content
@@ -164,6 +147,8 @@ class ReportContent:
         order_note: How the clips are ordered.
         generated: Grids of unconditional models.
         notes: Lines shown under the summary (skipped metrics, failures).
+        skipped: ``(clip, reason)`` of clips left out of every average (e.g. a silent
+            reference), listed under "Skipped clips".
     """
 
     title: str
@@ -174,6 +159,7 @@ class ReportContent:
     order_note: str = ""
     generated: Sequence[GeneratedGrid] = ()
     notes: Sequence[str] = ()
+    skipped: Sequence[tuple[str, str]] = ()
 
 
 # --------------------------------------------------------------------------- HTML
@@ -207,14 +193,6 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _url(relative: str) -> str:
-    """URL-quote a relative POSIX path for ``src``/``href`` (refuses absolute paths)."""
-    path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
-        raise ReportError(f"report links must be relative and inside the report: {relative!r}")
-    return "/".join(quote(part) for part in path.parts)
-
-
 def _format(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -233,17 +211,17 @@ def _heading(key: str) -> str:
 def _media(item: Media, keys: Sequence[str]) -> str:
     parts = [f"<figure><figcaption>{_e(item.label)}</figcaption>"]
     parts.append(
-        f'<audio controls preload="metadata"><source src="{_url(item.audio)}" '
+        f'<audio controls preload="metadata"><source src="{relative_url(item.audio)}" '
         f'type="audio/wav"></audio>'
     )
     if item.image:
         parts.append(
-            f'<img src="{_url(item.image)}" alt="mel spectrogram: {_e(item.label)}" '
+            f'<img src="{relative_url(item.image)}" alt="mel spectrogram: {_e(item.label)}" '
             f'loading="lazy">'
         )
     if item.diff_image:
         parts.append(
-            f'<img src="{_url(item.diff_image)}" alt="difference to the original: '
+            f'<img src="{relative_url(item.diff_image)}" alt="difference to the original: '
             f'{_e(item.label)}" loading="lazy">'
         )
     shown = [k for k in keys if k in item.metrics] + [
@@ -325,6 +303,11 @@ def render_html(content: ReportContent) -> str:
         out.append(_summary_table(content))
         out.append(_definitions(content.metric_keys))
     out += [f'<p class="note">{_e(note)}</p>' for note in content.notes]
+    if content.skipped:
+        out.append("<h2>Skipped clips</h2><p>Not evaluated and left out of every average:</p>")
+        out.append("<ul>" + "".join(
+            f"<li>{_e(clip)}: {_e(reason)}</li>" for clip, reason in content.skipped
+        ) + "</ul>")
     if content.clips:
         out.append(f"<h2>Clips</h2><p>{_e(content.order_note)}</p>")
         for clip in content.clips:
@@ -378,195 +361,3 @@ def display_mel_db(wave: np.ndarray | Tensor, sample_rate: int) -> np.ndarray:
         warnings.simplefilter("ignore", UserWarning)
         log_mel = mel(samples)
     return (log_mel.numpy() * (20.0 / math.log(10.0))).astype(np.float32)
-
-
-def _save_figure(
-    path: Path, data: np.ndarray, seconds: float, title: str, cmap: str, vmin: float,
-    vmax: float,
-) -> None:
-    figure = Figure(figsize=_FIG_SIZE, dpi=_DPI, layout="constrained")
-    axes = figure.add_subplot()
-    image = axes.imshow(
-        data, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
-        extent=(0.0, max(seconds, 1e-3), 0, data.shape[0]), interpolation="nearest",
-    )
-    axes.set_title(title, fontsize=8)
-    axes.set_xlabel("s", fontsize=7, labelpad=0)
-    axes.set_ylabel("mel", fontsize=7, labelpad=0)
-    axes.tick_params(labelsize=6)
-    colorbar = figure.colorbar(image, ax=axes, pad=0.01, aspect=12)
-    colorbar.ax.tick_params(labelsize=6)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-
-
-# --------------------------------------------------------------------------- directory
-
-
-def _is_replaceable(target: Path) -> bool:
-    if not target.exists():
-        return True
-    if not target.is_dir():
-        return False
-    if not any(target.iterdir()):
-        return True
-    try:
-        summary = json.loads((target / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("format") == REPORT_FORMAT
-
-
-class ReportDirectory:
-    """A report built in a staging directory and swapped into place atomically.
-
-    Use as a context manager; leaving it with an exception discards the staging directory.
-
-    Args:
-        target: The report directory to (re)place.
-
-    Raises:
-        ReportError: ``target`` exists and is neither empty nor an earlier audiogan report.
-    """
-
-    def __init__(self, target: str | os.PathLike[str]) -> None:
-        self.target = Path(target).absolute()
-        self._check_target()
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self.target.parent / f".{self.target.name}.partial-{secrets.token_hex(4)}"
-        self.staging.mkdir()
-        self.committed = False
-
-    def _check_target(self) -> None:
-        if not _is_replaceable(self.target):
-            raise ReportError(
-                f"{self.target}: exists and is not an audiogan report; give a new or empty "
-                "directory (an earlier report there is replaced)"
-            )
-
-    def __enter__(self) -> ReportDirectory:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if not self.committed:
-            self.discard()
-
-    def path(self, relative: str) -> Path:
-        """Absolute staging path of a relative report path (parents created)."""
-        _url(relative)  # validates: relative and inside
-        full = self.staging / PurePosixPath(relative)
-        full.parent.mkdir(parents=True, exist_ok=True)
-        return full
-
-    def write_audio(self, relative: str, wave: np.ndarray | Tensor, sample_rate: int) -> str:
-        """Write a 16-bit PCM WAV (clipped to [-1, 1]); returns ``relative``."""
-        samples = torch.as_tensor(np.asarray(wave, dtype=np.float32)).reshape(-1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            save_audio(self.path(relative), samples.clamp(-1.0, 1.0), int(sample_rate))
-        return relative
-
-    def write_spectrogram(
-        self,
-        relative: str,
-        mel_db: np.ndarray,
-        seconds: float,
-        *,
-        title: str,
-        top_db: float | None = None,
-    ) -> str:
-        """Write a mel-spectrogram PNG (80 dB range below ``top_db``); returns ``relative``.
-
-        Args:
-            relative: PNG path in the report.
-            mel_db: ``(n_mels, frames)`` dB values (:func:`display_mel_db`).
-            seconds: Duration, for the time axis.
-            title: Title above the image.
-            top_db: Top of the colour scale; None: the image's own maximum. Pass the
-                original's maximum for a model's output so both share one scale.
-        """
-        top = float(np.max(mel_db)) if top_db is None else float(top_db)
-        _save_figure(
-            self.path(relative), mel_db, seconds, title, "magma", top - _DYNAMIC_RANGE_DB, top
-        )
-        return relative
-
-    def write_difference(
-        self, relative: str, reference_db: np.ndarray, estimate_db: np.ndarray, seconds: float,
-        *, title: str = "output − original (dB)",
-    ) -> str:
-        """Write a PNG of ``estimate_db - reference_db`` (±20 dB, diverging colours).
-
-        Both are cut to the shorter frame count. Returns ``relative``.
-        """
-        frames = min(reference_db.shape[1], estimate_db.shape[1])
-        diff = estimate_db[:, :frames] - reference_db[:, :frames]
-        _save_figure(
-            self.path(relative), diff, seconds, title, "RdBu_r", -_DIFF_RANGE_DB, _DIFF_RANGE_DB
-        )
-        return relative
-
-    def write_text(self, relative: str, text: str) -> Path:
-        """Write a UTF-8 text file into the staging directory."""
-        path = self.path(relative)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    def commit(self, page: str) -> Path:
-        """Write ``report.html`` and move the staging directory into place.
-
-        An earlier report at the target is replaced (renamed aside, then removed).
-
-        Args:
-            page: The HTML of :func:`render_html`.
-
-        Returns:
-            The path of ``report.html`` in the target directory.
-        """
-        if self.committed:
-            raise ReportError(f"{self.target}: report already committed")
-        self.write_text("report.html", page)
-        _fsync_tree(self.staging)
-        self._check_target()
-        old: Path | None = None
-        if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.old-{secrets.token_hex(4)}"
-            os.rename(self.target, old)
-        try:
-            os.rename(self.staging, self.target)
-        except BaseException:
-            if old is not None:
-                os.rename(old, self.target)
-            raise
-        self.committed = True
-        _fsync_dir(self.target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        logger.info("report written to %s", self.target / "report.html")
-        return self.target / "report.html"
-
-    def discard(self) -> None:
-        """Remove the staging directory (nothing at the target changes)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every file and directory under ``root`` to disk before the rename."""
-    for directory, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                fd = os.open(os.path.join(directory, name), os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        _fsync_dir(Path(directory))

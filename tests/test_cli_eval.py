@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -174,3 +175,112 @@ def test_train_classifier_and_score_an_unconditional_model(tmp_path: Path) -> No
     assert links.audio_elements == 4
     page = (out / "report.html").read_text()
     assert "Generated clips: wavegan" in page and "asked: a" in page and "classified:" in page
+
+
+# --------------------------------------------------------------------------- faults (untrained)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """An untrained tiny HiFi-GAN checkpoint (no training: the faults do not need quality)."""
+    from audiogan.config import config_from_dict
+    from audiogan.training.components import build_generator
+
+    corpus = _write_corpus(tmp_path_factory.mktemp("c"), n=1, seconds=0.3, sr=22050)
+    config = vocoder_config(corpus)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny.pt"
+    torch.save({"format": "audiogan-checkpoint", "config": config_from_dict(
+        config.to_dict()).to_dict(), "generator": build_generator(config).state_dict()}, path)
+    return path
+
+
+def _tone(seconds: float, rate: int = 22050, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * 170.0 * t)).astype(np.float32)
+
+
+def _run(*args: object):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert not (result.exception and not isinstance(result.exception, SystemExit)), result.output
+    return result
+
+
+def test_each_bad_clip_is_one_line_and_a_silent_reference_never_reaches_a_mean(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i in range(3):
+        sf.write(data / f"voice{i}.wav", _tone(0.3 + 0.05 * i), 22050)
+    sf.write(data / "silence.wav", np.zeros(11025, np.float32), 22050)
+    (data / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    out = tmp_path / "report"
+    result = _run("evaluate", tiny_checkpoint, "--data", data, "-o", out, "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, result.stderr
+    for name, error in zip(("broken.wav", "silence.wav"), errors, strict=True):
+        assert error.startswith(f"error: {data / name}: ") and error.count(name) == 1, error
+    assert "silent reference (all samples zero)" in errors[1]
+    assert "broken.wav" not in result.stderr.replace(errors[0], "")  # not repeated at the end
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert [f["item"] for f in summary["failures"]] == [str(data / "broken.wav")]
+    assert [s["item"] for s in summary["skipped_clips"]] == [str(data / "silence.wav")]
+    info = summary["models"]["tiny"]
+    assert info["num_clips"] == 3 and info["metrics"]["mrstft"]["count"] == 3
+    assert info["metrics"]["mrstft"]["max"] < 100  # a silent reference gave ~1e6
+    rows = list(csv.DictReader((out / "per_clip.csv").open()))
+    assert sorted(Path(r["source"]).name for r in rows) == [f"voice{i}.wav" for i in range(3)]
+    assert "Skipped clips" in (out / "report.html").read_text()
+
+
+def test_an_interrupted_evaluation_keeps_the_earlier_report(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from audiogan import faults
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i in range(2):
+        sf.write(data / f"voice{i}.wav", _tone(0.3), 22050)
+    out = tmp_path / "report"
+    first = _run("evaluate", tiny_checkpoint, "--data", data, "-o", out, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    earlier = (out / "summary.json").read_text()
+    faults._hits.clear()
+    monkeypatch.setenv("AUDIOGAN_FAULT", "evaluate.clip@2=int")
+    result = _run("evaluate", tiny_checkpoint, "--data", data, "-o", out, "--device", "cpu")
+    assert result.exit_code == 130, result.output
+    assert result.stderr.count("error:") == 1 and "interrupted (SIGINT)" in result.stderr
+    assert (out / "summary.json").read_text() == earlier
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_clip_screening_thresholds() -> None:
+    from audiogan.eval_inputs import screen_clip
+
+    assert screen_clip(torch.zeros(22050), 22050).silent
+    assert screen_clip(torch.full((22050,), 0.0009), 22050).silent  # peak -61 dBFS
+    assert screen_clip(torch.full((22050,), 0.0011), 22050) is None  # -59 dBFS: quiet, kept
+    hiss = torch.full((22050,), 2e-4)
+    hiss[100] = 0.01  # a -40 dBFS click does not make a noise floor a reference
+    assert screen_clip(hiss, 22050).silent and "RMS" in screen_clip(hiss, 22050).reason
+    short = screen_clip(torch.full((1000,), 0.5), 22050)
+    assert short is not None and not short.silent and "too short" in short.reason
+    assert screen_clip(torch.from_numpy(_tone(0.2)), 22050) is None
+
+
+def test_bad_evaluate_arguments_are_typed_errors(tmp_path: Path) -> None:
+    from audiogan.errors import AudioganError
+    from audiogan.evaluation import EvaluationError, collect_clips, evaluate
+
+    (tmp_path / "empty").mkdir()
+    for call in (lambda: collect_clips(tmp_path / "missing"),
+                 lambda: collect_clips(tmp_path / "empty"),
+                 lambda: collect_clips(tmp_path, limit=0),
+                 lambda: evaluate([], tmp_path, tmp_path / "r")):
+        with pytest.raises(EvaluationError) as caught:
+            call()
+        assert isinstance(caught.value, AudioganError) and "\n" not in str(caught.value)

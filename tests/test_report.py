@@ -164,7 +164,7 @@ def test_report_structure_and_escaping(report_dir: Path) -> None:
     assert "test &lt;report&gt;" in page and "model&lt;b&gt;" in page and "x &amp; y" in page
     assert "spaces%20%26%20%23hash%20%C3%BC" in page
     assert "pesq_wb skipped" in page
-    assert not list(report_dir.parent.glob(".report.partial-*"))
+    assert not list(report_dir.parent.glob(".report.*"))
 
 
 def test_report_directory_can_be_moved(report_dir: Path, tmp_path: Path) -> None:
@@ -198,6 +198,84 @@ def test_a_failed_run_leaves_the_earlier_report_untouched(tmp_path: Path) -> Non
         raise RuntimeError("boom")
     assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _small_report(target: Path) -> Path:
+    with ReportDirectory(target) as report:
+        report.write_audio("audio/a.wav", _tone(200.0, 0.2), SR)
+        report.write_text("summary.json", json.dumps({"format": REPORT_FORMAT}))
+        return report.commit(render_html(ReportContent(title="small")))
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("point", ["report.write@2", "atomic.before_fsync", "atomic.before_swap"])
+def test_a_full_disk_keeps_the_earlier_report_and_names_the_file(
+    tmp_path: Path, monkeypatch, point: str
+) -> None:
+    from audiogan import faults
+
+    target = tmp_path / "out"
+    build_report(target)
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    faults._hits.clear()
+    monkeypatch.setenv("AUDIOGAN_FAULT", f"{point}=enospc")
+    with pytest.raises(ReportError) as caught:
+        _small_report(target)
+    message = str(caught.value)
+    assert "No space left on device" in message and "free some space" in message
+    assert str(target) in message and "unchanged" in message and "\n" not in message
+    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_leftovers_of_a_killed_run_are_removed_but_a_live_run_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+
+    target = tmp_path / "out"
+    dead = tmp_path / ".out.0123456789ab.staging"
+    (dead / "audio").mkdir(parents=True)
+    (dead / "audio" / "half.wav").write_bytes(b"RIFF")
+    legacy = tmp_path / ".out.partial-0a1b2c3d"
+    legacy.mkdir()
+    live = tmp_path / ".out.ba9876543210.staging"
+    live.mkdir()
+    other = tmp_path / ".other.0123456789ab.staging"  # another target's: not ours to touch
+    other.mkdir()
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a run in progress holds it
+    try:
+        _small_report(target)
+    finally:
+        os.close(fd)
+    assert _leftovers(tmp_path) == sorted([live.name, other.name])
+    assert (target / "report.html").is_file()
+
+
+def test_an_earlier_report_caught_between_the_swap_renames_is_restored(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    build_report(target)
+    page = (target / "report.html").read_text(encoding="utf-8")
+    backup = tmp_path / ".out.0123456789ab.old"
+    os.rename(target, backup)  # killed after moving the earlier report aside
+    with pytest.raises(RuntimeError, match="boom"), ReportDirectory(target):
+        assert (target / "report.html").read_text(encoding="utf-8") == page  # back in place
+        raise RuntimeError("boom")
+    assert (target / "report.html").read_text(encoding="utf-8") == page
+    assert _leftovers(tmp_path) == []
+
+
+def test_skipped_clips_are_listed_apart(tmp_path: Path) -> None:
+    page = render_html(ReportContent(
+        title="t", skipped=[("quiet <1>.wav", "silent reference (all samples zero)")]
+    ))
+    assert "<h2>Skipped clips</h2>" in page
+    assert "quiet &lt;1&gt;.wav: silent reference (all samples zero)" in page
 
 
 def test_links_must_stay_inside_the_report(tmp_path: Path) -> None:
