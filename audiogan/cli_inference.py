@@ -301,15 +301,16 @@ def export(source: Path, out_dir: Path, formats: tuple[str, ...]) -> None:
     """Export a checkpoint, run directory (best, else latest; EMA preferred) or model directory
     to a model directory: config.yaml + generator.safetensors [+ feature_stats.safetensors]
     [+ generator.onnx] [+ generator.ts]. ONNX and TorchScript exports are checked against
-    PyTorch (max abs difference <= 1e-4) before anything is written.
+    PyTorch (max abs difference <= 1e-4) before anything is written; the directory is
+    swapped in whole, so a failure or Ctrl-C (exit 130) leaves OUT_DIR as it was.
     """
-    from audiogan.export import ExportError, export_model
+    from audiogan.export import export_model
 
     try:
-        result = export_model(source, out_dir, formats)
-    except ExportError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
+        result = export_model(source, out_dir, formats)  # ExportError: one line, exit 2
+    except KeyboardInterrupt:
+        click.echo(f"error: interrupted; {out_dir} left as it was", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     names = ", ".join(path.name for path in result.files.values())
     click.echo(f"exported {result.source} to {out_dir}: {names}")
     for name, error in result.max_abs_error.items():

@@ -339,7 +339,7 @@ def _from_checkpoint_state(path: Path, state: dict[str, Any]) -> LoadedModel:
     except RuntimeError as exc:
         raise ckpt.CheckpointError(
             f"{path}: generator weights do not fit the saved config "
-            f"({str(exc).splitlines()[0]})"
+            f"({_mismatch(exc)})"
         ) from None
     remove_weight_norm(generator)
     mean, scale = _stats_from(state.get("features"))
@@ -355,6 +355,15 @@ def _from_checkpoint_state(path: Path, state: dict[str, Any]) -> LoadedModel:
         classes=tuple(str(c) for c in classes) if classes else None,
         source=path,
     )
+
+
+def _mismatch(exc: BaseException) -> str:
+    """The first concrete line of a ``load_state_dict`` error (a size mismatch or missing
+    keys), not its "Error(s) in loading state_dict for ..." heading."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = next((line for line in lines if not line.startswith("Error(s) in loading")),
+                  lines[0] if lines else type(exc).__name__)
+    return detail if len(detail) <= 240 else detail[:237] + "..."
 
 
 def _stats_from(features_state: Any) -> tuple[Tensor | None, Tensor | None]:
@@ -400,7 +409,7 @@ def _load_model_dir(directory: Path) -> LoadedModel:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
         raise ModelFileError(
-            f"{weights_path}: weights do not fit {CONFIG_NAME} ({str(exc).splitlines()[0]})"
+            f"{weights_path}: weights do not fit {CONFIG_NAME} ({_mismatch(exc)})"
         ) from None
     mean = scale = None
     stats_path = directory / STATS_NAME

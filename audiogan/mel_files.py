@@ -62,11 +62,14 @@ def read_mel_file(path: str | os.PathLike[str]) -> np.ndarray | Tensor:
         value = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except PermissionError:
         raise _fail(path, "permission denied", "check the file's permissions") from None
-    except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as exc:
-        reason = (" ".join(str(exc).split()) or type(exc).__name__)[:200]
-        raise _fail(path, f"unreadable .pt file ({type(exc).__name__}: {reason})",
-                    fix + " (code in the file is never run)") from None
+    except pickle.UnpicklingError:
+        raise _fail(path, "refused: it holds Python objects other than tensors (code in the "
+                    "file is never run)", fix) from None
+    except (RuntimeError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if "mmap can only be used" in reason or isinstance(exc, zipfile.BadZipFile):
+            reason = "not a file written by torch.save (or one in the pre-1.6 format)"
+        raise _fail(path, f"unreadable .pt file ({reason[:200]})", fix) from None
     if not isinstance(value, Tensor):
         raise _fail(path, f"holds a {type(value).__name__}, not one tensor", fix)
     _check_size(path, value.numel(), fix)

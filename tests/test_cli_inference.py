@@ -164,7 +164,8 @@ def _bad_mels(folder: Path, good: np.ndarray) -> dict[str, str]:
         handle.truncate(handle.tell() + 80 * 2**22 * 4)
     return {"nan.npy": "non-finite", "n_mels.npy": "n_mels=80", "flat.npy": "shape",
             "ints.npy": "floating point", "empty.npy": "empty", "objects.npy": "unreadable .npy",
-            "pickled.npy": "unreadable .npy", "payload.pt": "never run", "huge.npy": "too large"}
+            "pickled.npy": "unreadable .npy", "payload.pt": "code in the file is never run",
+            "huge.npy": "too large"}
 
 
 def test_bad_mel_files_are_one_line_each_and_never_run_code(run: Run, tmp_path: Path) -> None:
