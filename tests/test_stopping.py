@@ -144,3 +144,38 @@ def test_loader_workers_survive_a_signal_to_the_process_group(
         Trainer(_config(corpus, num_workers=1), tmp_path / "run", device="cpu", console=False,
                 hooks=TrainerHooks(corrupt_batch=ctrl_c_to_workers)).fit()
     assert signalled and ckpt.step_path(tmp_path / "run", 5).is_file()
+
+
+def _ddp_stop_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    import os
+
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                       "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    if rank == 1:  # only one rank gets the signal: the other must stop at the same step
+        os.environ[faults.ENV_VAR] = "train.step@2=term"
+    torch.set_num_threads(1)
+    result = "finished"
+    try:
+        Trainer(_config(Path(data)), Path(out) / "ddp", device="cpu", console=False).fit()
+    except TrainingInterrupted as exc:
+        result = str(exc)
+    finally:
+        from audiogan.training.distributed import shutdown_distributed
+
+        shutdown_distributed()
+    (Path(out) / f"rank{rank}.txt").write_text(result)
+
+
+@pytest.mark.slow
+def test_ddp_ranks_agree_on_the_stop_step_and_rank_0_writes(corpus: Path, tmp_path: Path):
+    import torch.multiprocessing as mp
+    from test_training import _free_port
+
+    mp.start_processes(_ddp_stop_worker, args=(2, _free_port(), str(corpus), str(tmp_path)),
+                       nprocs=2, join=True, start_method="spawn")
+    for rank in (0, 1):
+        said = (tmp_path / f"rank{rank}.txt").read_text()
+        assert "interrupted at step 2 (SIGTERM); checkpoint" in said, said
+        assert "step_00000002.pt written" in said, said
+    assert [s for s, _ in ckpt.list_step_checkpoints(tmp_path / "ddp")] == [2]
+    assert ckpt.load_checkpoint(ckpt.step_path(tmp_path / "ddp", 2))["step"] == 2

@@ -278,19 +278,21 @@ class Trainer:
 
     def save(self, *, best: bool = False) -> Path | None:
         """Write ``step_%08d.pt`` (and ``best.pt``) on rank 0; prune this run's files to
-        ``keep_last``."""
-        path = None
-        if self.dist.is_main:
-            if not self._weights_finite():
+        ``keep_last``. Returns the checkpoint's path (on every rank), or None when the weights
+        are not finite (the same on every rank: DDP keeps them in step)."""
+        if not self._weights_finite():
+            if self.dist.is_main:
                 log.error("weights are not finite; keeping the last good checkpoint")
-                return None
+            return None
+        path = ckpt.step_path(self.run_dir, self.step)
+        if self.dist.is_main:
             state = self.state_dict()
-            path = ckpt.save_checkpoint(state, ckpt.step_path(self.run_dir, self.step))
+            ckpt.save_checkpoint(state, path)
             self.rundir.note_written(path)
             if best:
                 ckpt.save_checkpoint(state, self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_NAME)
             self.rundir.prune(self.config.training.keep_last, self.step)
-            self.last_checkpoint = path
+        self.last_checkpoint = path
         self._saved_step = self.step
         self.dist.barrier()
         return path
