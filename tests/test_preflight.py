@@ -102,6 +102,20 @@ def test_a_corrupt_file_among_the_first_is_named_with_its_key(tmp_path: Path,
         check_training_inputs(_config(tmp_path, corpus, valid))
 
 
+def test_a_bad_training_file_among_good_ones_is_left_to_the_dataset(tmp_path: Path,
+                                                                     caplog) -> None:
+    # The training datasets skip unreadable files; only when none opens is it an error.
+    files = [_wav(tmp_path / "data" / f"c{i}.wav") for i in range(4)]
+    files[1].write_bytes(b"not audio")
+    manifest = _manifest(tmp_path / "data" / "train.tsv", files)
+    assert check_training_inputs(_config(tmp_path, manifest)) == []
+    assert "1 of the first 4 file(s) cannot be read; training skips them" in caplog.text
+    for file in files:
+        file.write_bytes(b"not audio")
+    with pytest.raises(ConfigError, match=r"^data.train: .*c0.wav: .*none of the first 4"):
+        check_training_inputs(_config(tmp_path, manifest))
+
+
 def test_files_at_another_rate_are_noted_as_resampled(tmp_path: Path, corpus: Path) -> None:
     files = [_wav(tmp_path / "v" / f"v{i}.wav", sr=16000) for i in range(2)]
     valid = _manifest(tmp_path / "v" / "valid.tsv", files, rate=16000)

@@ -9,9 +9,12 @@ line names the config key, the file and the fix:
   embedded tiny corpus is built, see :mod:`audiogan.data.embedded`; for any other the message
   gives the ``audiogan prepare`` command that makes it), is a file, parses with its header and
   has entries; **every** listed audio (and ``mel_path``) file exists (a ``stat`` each, cheap); the
-  first :data:`PROBE_ENTRIES` audio headers open and agree with the manifest's sample rate, and
-  the first :data:`DECODE_ENTRIES` short files decode to finite samples; mel files (the first
-  few) have the shape ``(features.n_mels, frames)``.
+  first :data:`PROBE_ENTRIES` audio files open, agree with the manifest's sample rate and (when
+  shorter than :data:`DECODE_MAX_SECONDS`) decode to finite samples; mel files (the first few)
+  have the shape ``(features.n_mels, frames)``. Validation reads ``data.valid``'s files
+  without skipping, so any of them that does not open is an error; the training datasets skip
+  unreadable files (:mod:`audiogan.data.datasets`), so for ``data.train`` that is a warning
+  unless none of the probed files opens.
 * Sample rates: files at another rate than ``sample_rate`` are resampled on load by the waveform
   datasets (a note is returned and logged); mel + wave pairs cannot be resampled (an error).
 * ``training.batch_size`` is not larger than the number of training clips; ``data.labels`` covers
@@ -33,17 +36,15 @@ from audiogan.data.embedded import EmbeddedCorpusError, ensure_embedded_corpus
 from audiogan.data.manifest import ManifestEntry, ManifestError, failure_reason, read_manifest
 from audiogan.errors import describe_os_error
 
-__all__ = ["DECODE_ENTRIES", "PROBE_ENTRIES", "check_training_inputs", "prepare_command"]
+__all__ = ["DECODE_MAX_SECONDS", "PROBE_ENTRIES", "check_training_inputs", "prepare_command"]
 
 log = logging.getLogger(__name__)
 
 PROBE_ENTRIES = 8
-"""Audio headers (and mel headers) read per manifest; the rest are only checked to exist."""
-
-DECODE_ENTRIES = 2
-"""Files per manifest decoded in full (when shorter than :data:`DECODE_MAX_SECONDS`)."""
+"""Audio (and mel) files opened per manifest; the rest are only checked to exist."""
 
 DECODE_MAX_SECONDS = 60.0
+"""Probed files up to this long are decoded in full (longer ones: the header only)."""
 
 
 def check_training_inputs(config: Config) -> list[str]:
@@ -68,7 +69,7 @@ def check_training_inputs(config: Config) -> list[str]:
             "folder> --out <dir>)"
         )
     train = _read(config, "data.train", data.train)
-    _check_entries(config, "data.train", data.train, train, PROBE_ENTRIES, notes)
+    _check_entries(config, "data.train", data.train, train, PROBE_ENTRIES, notes, skip_bad=True)
     if len(train) < t.batch_size:
         raise ConfigError(
             f"training.batch_size={t.batch_size} is more than the {len(train)} clips in "
@@ -151,9 +152,17 @@ def _embedded(key: str, manifest: Path) -> bool:
         ) from None
 
 
+class _Unreadable(Exception):
+    """Internal: a probed audio file does not open (the message is the whole error line)."""
+
+
 def _check_entries(config: Config, key: str, manifest: str, entries: Sequence[ManifestEntry],
-                   probe: int, notes: list[str]) -> None:
-    """Every listed file exists; the first ``probe`` open; rates and mel shapes fit."""
+                   probe: int, notes: list[str], *, skip_bad: bool = False) -> None:
+    """Every listed file exists; the first ``probe`` open; rates and mel shapes fit.
+
+    With ``skip_bad`` (the training manifest, whose datasets skip unreadable files) a probed
+    file that does not open is a note unless none of the probed files opens.
+    """
     fix = f"fix the paths in {manifest} or rebuild it"
     missing = [e.path for e in entries if not _is_file(e.path)]
     missing += [e.mel_path for e in entries if e.mel_path is not None and not _is_file(e.mel_path)]
@@ -184,10 +193,26 @@ def _check_entries(config: Config, key: str, manifest: str, entries: Sequence[Ma
             f"{key}: {len(other)} of {len(entries)} file(s) are at {', '.join(map(str, rates))} "
             f"Hz; they are resampled to {rate} Hz on load"
         )
-    for index, entry in enumerate(entries[:probe]):
-        _probe_audio(key, manifest, entry, decode=index < DECODE_ENTRIES)
+    probed = entries[:probe]
+    unreadable: list[str] = []
+    for entry in probed:
+        try:
+            _probe_audio(key, manifest, entry)
+        except _Unreadable as exc:
+            if not skip_bad:
+                raise ConfigError(str(exc)) from None
+            unreadable.append(str(exc))
+            continue
         if pairs and entry.mel_path is not None:
             _probe_mel(config, key, manifest, entry)
+    if unreadable and len(unreadable) == len(probed):
+        raise ConfigError(
+            f"{unreadable[0]} (none of the first {len(probed)} file(s) opens: check the "
+            "manifest and the audio format)"
+        )
+    if unreadable:
+        log.warning("%s: %d of the first %d file(s) cannot be read; training skips them "
+                    "(first: %s)", key, len(unreadable), len(probed), unreadable[0])
 
 
 def _is_file(path: Path) -> bool:
@@ -197,15 +222,15 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _probe_audio(key: str, manifest: str, entry: ManifestEntry, *, decode: bool) -> None:
+def _probe_audio(key: str, manifest: str, entry: ManifestEntry) -> None:
     try:
         info = audio_info(entry.path)
-        if decode and info.duration <= DECODE_MAX_SECONDS:
+        if info.duration <= DECODE_MAX_SECONDS:
             wave, _ = load_audio(entry.path)
             if not bool(wave.isfinite().all()):
                 raise AudioError(f"{entry.path}: non-finite (NaN/Inf) samples")
     except (AudioError, OSError, ValueError) as exc:
-        raise ConfigError(
+        raise _Unreadable(
             f"{key}: {entry.path}: {failure_reason(exc, entry.path)}; replace the file or "
             f"remove its line from {manifest}"
         ) from None

@@ -305,14 +305,15 @@ def _manifest_dir(tmp: Path) -> Path:
 
 
 def _listing(name: str, make: Callable[[Path], Path], rate: int = SR,
-             samples: int = int(0.5 * SR)) -> Callable[[Path], Path]:
-    """A manifest of one good clip and one ``make(dir)``-made file listed after it."""
+             samples: int = int(0.5 * SR), only_bad: bool = False) -> Callable[[Path], Path]:
+    """A manifest of a good clip and a ``make(dir)``-made file after it (twice), or of the bad
+    file alone (four times): the training datasets skip a bad file among good ones."""
     def write(tmp: Path) -> Path:
         lists = tmp / "lists"
         good = _wav(lists / "good.wav")
         bad = make(lists)
-        return _manifest(lists / name, [(good.name, int(0.5 * SR), SR),
-                                        (bad.name, samples, rate)] * 2)
+        rows = [(good.name, int(0.5 * SR), SR), (bad.name, samples, rate)] * 2
+        return _manifest(lists / name, rows[1::2] * 2 if only_bad else rows)
     return write
 
 
@@ -376,14 +377,14 @@ MANIFEST_CASES = [
     _bad_manifest("train_lists_missing_audio", "data.train", _listing("m.tsv", _absent),
                   "gone.wav"),
     _bad_manifest("train_lists_directory", "data.train", _listing("d.tsv", _a_dir), "subdir.wav"),
-    _bad_manifest("train_lists_corrupt_audio", "data.train", _listing("c.tsv", _garbage),
-                  "garbage.wav"),
-    _bad_manifest("train_lists_empty_audio", "data.train", _listing("e.tsv", _empty_wav),
-                  "zero.wav"),
-    _bad_manifest("train_lists_truncated_wav", "data.train", _listing("t.tsv", _truncated),
-                  "cut.wav"),
-    _bad_manifest("train_lists_nan_audio", "data.train", _listing("n.tsv", _nan_wav),
-                  "nan.wav"),
+    _bad_manifest("train_lists_only_corrupt_audio", "data.train",
+                  _listing("c.tsv", _garbage, only_bad=True), "garbage.wav", "none of the"),
+    _bad_manifest("train_lists_only_empty_audio", "data.train",
+                  _listing("e.tsv", _empty_wav, only_bad=True), "zero.wav"),
+    _bad_manifest("train_lists_only_truncated_wav", "data.train",
+                  _listing("t.tsv", _truncated, only_bad=True), "cut.wav"),
+    _bad_manifest("train_lists_only_nan_audio", "data.train",
+                  _listing("n.tsv", _nan_wav, only_bad=True), "nan.wav"),
     _bad_manifest("train_rate_differs_from_manifest", "data.train",
                   _listing("r.tsv", _sixteen_k), "16k.wav", "16000 Hz"),
     _bad_manifest("valid_manifest_missing", "data.valid", _missing_manifest, "not found"),
@@ -395,6 +396,14 @@ MANIFEST_CASES = [
                   "gone.wav"),
     _bad_manifest("valid_lists_corrupt_audio", "data.valid", _listing("c.tsv", _garbage),
                   "garbage.wav"),
+    _bad_manifest("valid_lists_empty_audio", "data.valid", _listing("e.tsv", _empty_wav),
+                  "zero.wav"),
+    _bad_manifest("valid_lists_truncated_wav", "data.valid", _listing("t.tsv", _truncated),
+                  "cut.wav"),
+    _bad_manifest("valid_lists_nan_audio", "data.valid", _listing("n.tsv", _nan_wav),
+                  "nan.wav"),
+    _bad_manifest("valid_lists_directory", "data.valid", _listing("d.tsv", _a_dir),
+                  "subdir.wav"),
     _bad_manifest("valid_rate_differs_from_manifest", "data.valid",
                   _listing("r.tsv", _sixteen_k), "16k.wav"),
 ]
