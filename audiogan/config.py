@@ -19,6 +19,12 @@ Rules:
   the loaded config is fully resolved, so what is saved with a checkpoint is explicit.
 - Paths (``data.train``, ``data.valid``, ``training.init_from``) are relative to the config file;
   paths given as ``--set`` overrides are relative to the working directory.
+- ``version`` is the config format version (:data:`CONFIG_VERSION`), saved with every config.
+  A recipe that leaves it out is current; a *saved* config (a run's, model directory's or
+  checkpoint's: ``saved=True``) that leaves it out was written before versions existed and is
+  version 1. Loading an older version fills the parameters it left out with the values that
+  version meant (a model's ``LEGACY_DEFAULTS``, e.g. HiFi-GAN's ``post_negative_slope``), so old
+  models sound exactly as before, and stamps the current version.
 - Cross-field checks run at load time: ``f_max <= sample_rate / 2``, ``win_length <= n_fft``,
   positive sizes, ``segment_length % hop_length == 0`` and the generator's hop equal to the
   features' hop for vocoders.
@@ -47,8 +53,10 @@ from audiogan.config_schema import (
     unknown_key_message,
     yaml_problem,
 )
+from audiogan.config_versions import CONFIG_VERSION, upgrade
 
 __all__ = [
+    "CONFIG_VERSION",
     "LOSS_TERMS",
     "ComponentConfig",
     "Config",
@@ -231,6 +239,8 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    version: int = CONFIG_VERSION
+    """Config format version; always :data:`CONFIG_VERSION` once loaded (older ones upgraded)."""
 
     @property
     def input_kind(self) -> str:
@@ -332,6 +342,7 @@ def config_from_dict(
     base_dir: str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     check_models: bool = True,
+    saved: bool = False,
 ) -> Config:
     """Build a validated, fully resolved :class:`Config` from a mapping.
 
@@ -341,6 +352,8 @@ def config_from_dict(
         overrides: ``"a.b=value"`` strings; values are parsed as YAML; paths are cwd-relative.
         check_models: also check the generator/discriminator names and the generator's hop
             against the features (builds the generator on the ``meta`` device: no memory).
+        saved: ``data`` was saved by audiogan (with a model or checkpoint): without a
+            ``version`` it is version 1, not the current one.
 
     Raises:
         ConfigError: unknown key, wrong type, failed cross-field check.
@@ -354,6 +367,10 @@ def config_from_dict(
         if len(parts) == 2:
             touched.add((parts[0], parts[1]))
     _resolve_paths(raw, Path.cwd(), touched)
+    try:
+        upgrade(raw, saved=saved)
+    except ConfigError as exc:
+        raise ConfigError(_name_override(str(exc), overrides)) from None
     from audiogan.config_checks import validate_config, validate_models
 
     try:
@@ -380,12 +397,16 @@ def _name_override(message: str, overrides: Sequence[str]) -> str:
     return message
 
 
-def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Config:
+def load_config(
+    path: str | os.PathLike, overrides: Sequence[str] = (), *, saved: bool = False
+) -> Config:
     """Load a recipe YAML, apply ``key=value`` overrides and validate.
 
     Args:
         path: the YAML file.
         overrides: e.g. ``["training.batch_size=8", "generator.params.preset=v2"]``.
+        saved: the file was saved by audiogan (a model or run directory's ``config.yaml``):
+            without ``version`` it is version 1 (see :func:`config_from_dict`).
 
     Returns:
         The frozen, fully resolved config.
@@ -396,7 +417,8 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Confi
     path = Path(path)
     data = read_recipe(path)
     try:
-        return config_from_dict(data, base_dir=path.resolve().parent, overrides=overrides)
+        return config_from_dict(data, base_dir=path.resolve().parent, overrides=overrides,
+                                saved=saved)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -326,7 +326,7 @@ def _from_checkpoint_state(path: Path, state: dict[str, Any]) -> LoadedModel:
             "written by `audiogan train` or a model directory from `audiogan export`"
         )
     try:
-        config = config_from_dict(state["config"])
+        config = config_from_dict(state["config"], saved=True)
     except ConfigError as exc:
         raise ckpt.CheckpointError(f"{path}: its saved config is invalid ({exc})") from None
     ema = isinstance(state.get("generator_ema"), dict)
@@ -388,7 +388,7 @@ def _load_model_dir(directory: Path) -> LoadedModel:
     config_path = directory / CONFIG_NAME
     if not config_path.is_file():
         raise ModelFileError(f"{directory}: {CONFIG_NAME} is missing; re-run `audiogan export`")
-    config = load_config(config_path)
+    config = load_config(config_path, saved=True)
     weights_path = directory / WEIGHTS_NAME
     try:
         with safe_open(str(weights_path), framework="pt") as handle:

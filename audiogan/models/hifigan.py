@@ -1,8 +1,9 @@
 """HiFi-GAN generator (Kong, Kim & Bae, 2020), presets V1 / V2 / V3.
 
 mel -> conv 7 -> [leaky relu -> transposed conv (x rate) -> multi-receptive-field fusion] per
-stage -> leaky relu -> conv 7 -> tanh. The multi-receptive-field fusion (MRF) averages parallel
-residual blocks with different kernel sizes and dilations. Written from the paper's description.
+stage -> leaky relu (slope ``post_negative_slope``) -> conv 7 -> tanh. The multi-receptive-field
+fusion (MRF) averages parallel residual blocks with different kernel sizes and dilations.
+Written from the paper's description.
 
 Channels halve at every upsampling stage, starting from ``upsample_initial_channel``. Transposed
 convolutions pad so that every stage multiplies the length by exactly its rate, for any
@@ -191,6 +192,7 @@ class MRF(nn.Module):
 
 @GENERATORS.register("hifigan")
 class HiFiGANGenerator(Generator):
+
     """HiFi-GAN generator: mel (B, n_mels, frames) -> wave (B, 1, frames * hop) in [-1, 1].
 
     Every keyword left as ``None`` takes its value from ``preset``. When ``upsample_rates`` is
@@ -205,7 +207,11 @@ class HiFiGANGenerator(Generator):
         resblock: ``"1"`` or ``"2"``.
         resblock_kernel_sizes: odd kernel size per parallel residual block.
         resblock_dilation_sizes: dilations per parallel residual block.
-        negative_slope: leaky-ReLU slope.
+        negative_slope: leaky-ReLU slope everywhere except right before ``conv_post``.
+        post_negative_slope: leaky-ReLU slope right before ``conv_post``. The default 0.01 is
+            the reference's (jik876/hifi-gan and ParallelWaveGAN call ``F.leaky_relu`` there with
+            the library's default slope); ``None`` means ``negative_slope``, which is what
+            audiogan used before config format version 2 (:data:`LEGACY_DEFAULTS`).
         weight_norm: apply weight norm to every conv (fold it away with
             :meth:`remove_weight_norm` for inference).
         init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
@@ -222,6 +228,11 @@ class HiFiGANGenerator(Generator):
     """
 
     input_kind = "mel"
+    #: config format version -> parameter values that configs of that version (or older) meant
+    #: when they left the parameter out (read by :func:`audiogan.config.config_from_dict`).
+    LEGACY_DEFAULTS: MappingProxyType[int, dict[str, object]] = MappingProxyType(
+        {1: {"post_negative_slope": None}}
+    )
 
     def __init__(
         self,
@@ -235,6 +246,7 @@ class HiFiGANGenerator(Generator):
         resblock_kernel_sizes: tuple[int, ...] | None = None,
         resblock_dilation_sizes: tuple[tuple[int, ...], ...] | None = None,
         negative_slope: float = 0.1,
+        post_negative_slope: float | None = 0.01,
         weight_norm: bool = True,
         init_std: float | None = None,
     ) -> None:
@@ -271,6 +283,9 @@ class HiFiGANGenerator(Generator):
             )
         self.conv_post = nn.Conv1d(channels, 1, 7, padding=3)
         self.activation = nn.LeakyReLU(negative_slope)
+        self.post_negative_slope = (
+            negative_slope if post_negative_slope is None else float(post_negative_slope))
+        self.post_activation = nn.LeakyReLU(self.post_negative_slope)
 
         check_init_std(init_std)
         if init_std is not None:
@@ -293,7 +308,7 @@ class HiFiGANGenerator(Generator):
         x = self.conv_pre(mel)
         for upsample, mrf in zip(self.upsamples, self.mrfs):
             x = mrf(upsample(self.activation(x)))
-        return torch.tanh(self.conv_post(self.activation(x)))
+        return torch.tanh(self.conv_post(self.post_activation(x)))
 
     def _receptive_field_frames(self) -> int:
         """Mel frames either side of a frame that can influence its output samples.

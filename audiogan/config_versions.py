@@ -1,0 +1,59 @@
+"""Config format versions: what an older config meant by the parameters it left out.
+
+Every config is saved with ``version`` (:data:`CONFIG_VERSION`). When a new audiogan changes a
+model's default (for exactness with a reference implementation), configs written before keep the
+old value: a model class lists, in ``LEGACY_DEFAULTS`` (``{version: {param: value}}``), the value
+that configs of that version or older meant when they omitted the parameter, and :func:`upgrade`
+writes those values in explicitly before the config is built. A recipe without ``version`` is
+current; a saved config (model directory, run directory, checkpoint) without one is version 1.
+
+History: 1 - before versions existed; 2 - HiFi-GAN's ``post_negative_slope`` (the leaky-ReLU
+slope before ``conv_post``) defaults to the reference's 0.01 instead of ``negative_slope`` (0.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audiogan.config_schema import ConfigError
+
+__all__ = ["CONFIG_VERSION", "upgrade"]
+
+CONFIG_VERSION = 2
+"""The config format version this audiogan writes (see the module docstring for the history)."""
+
+
+def upgrade(raw: dict[str, Any], *, saved: bool = False) -> None:
+    """Bring ``raw`` (parsed YAML, in place) to :data:`CONFIG_VERSION`: the generator's and the
+    discriminator's parameters that an older config left out get the values that version meant.
+
+    Raises:
+        ConfigError: ``version`` is not an integer from 1 to :data:`CONFIG_VERSION`.
+    """
+    version = raw.get("version", 1 if saved else CONFIG_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not (
+            1 <= version <= CONFIG_VERSION):
+        raise ConfigError(
+            f"version: {version!r} is not a config format version this audiogan reads (1 to "
+            f"{CONFIG_VERSION}); a newer audiogan wrote it: upgrade audiogan"
+        )
+    if version < CONFIG_VERSION:
+        from audiogan.models import DISCRIMINATORS, GENERATORS
+        from audiogan.registry import UnknownNameError
+
+        for section, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
+            part = raw.get(section)
+            if not isinstance(part, dict) or not isinstance(part.get("name"), str):
+                continue  # reported by build_dataclass
+            try:
+                legacy = getattr(registry.get(part["name"]), "LEGACY_DEFAULTS", {})
+            except UnknownNameError:
+                continue  # reported by validate_models
+            params = part.setdefault("params", {})
+            if not isinstance(params, dict):
+                continue
+            for since in sorted(legacy):
+                if version <= since:
+                    for key, value in legacy[since].items():
+                        params.setdefault(key, value)
+    raw["version"] = CONFIG_VERSION
