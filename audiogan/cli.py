@@ -268,7 +268,9 @@ def demo(out_dir: Path, quick: bool) -> None:
 
 # Command groups of other areas live in their own modules (each a thin layer over the library)
 # and expose ``COMMANDS``: a list of click commands added to the group here.
-_COMMAND_MODULES = ("audiogan.cli_inference", "audiogan.cli_data", "audiogan.cli_eval")
+_COMMAND_MODULES = (
+    "audiogan.cli_inference", "audiogan.cli_data", "audiogan.cli_eval", "audiogan.cli_import",
+)
 
 
 def _register_command_modules() -> None:

@@ -1,0 +1,75 @@
+"""Import pretrained vocoders from other toolkits into audiogan model directories.
+
+``audiogan import SRC -o MODEL_DIR`` (:func:`import_model`) reads another toolkit's checkpoint
+and writes a standard model directory (``config.yaml``, ``generator.safetensors``,
+``feature_stats.safetensors`` when the source has statistics, ``discriminator.safetensors`` when
+it has discriminator weights), so :class:`audiogan.Vocoder`, ``synthesize``, ``evaluate``,
+``export``, ``info`` and ``training.init_from`` work on it. Formats read today:
+
+- ``hifigan``: jik876/hifi-gan (:mod:`audiogan.imports.hifigan_jik`).
+
+Safety: every ``.pt``/``.pth``/``.pkl``/``.bin``/``g_*`` goes through
+:func:`~audiogan.imports.base.safe_torch_load` (``torch.load(weights_only=True)``); a file that
+needs arbitrary unpickling is refused with one line and nothing from it runs. JSON/YAML configs are
+read with safe parsers. Every converted tensor is checked against the model the converted config
+builds (missing, unexpected, reshaped, NaN) before anything is written, and the directory appears
+only when complete.
+
+Adding a format (one module, e.g. ``audiogan/imports/pwg.py``, imported below):
+
+1. Subclass :class:`~audiogan.imports.base.FormatReader` and decorate it with
+   :func:`~audiogan.imports.base.register`. Set ``name`` (the ``--format`` value), ``title``
+   (the toolkit), ``files`` (what it reads, for ``--list``) and ``sources``
+   (:class:`~audiogan.imports.base.KnownSource`: public weights and their licences).
+2. ``detect(path) -> Detection | None``: recognise the source by the toolkit's own file names
+   (a directory or a file), find its config file beside it by the toolkit's naming, return
+   ``None`` for anything foreign (never raise for it; raise
+   :class:`~audiogan.imports.base.ImportSourceError` only for a recognised but ambiguous or
+   incomplete source). Auto-detection tries readers in registration order.
+3. ``read(detection, config_file) -> Converted``: load tensors with ``safe_torch_load``, the
+   config with a safe parser, and return a :class:`~audiogan.imports.base.Converted`: an audiogan
+   :class:`~audiogan.config.Config` (``build_config``: set every architecture option the
+   reference needs explicitly, e.g. ``post_negative_slope``), the generator's *folded* weights
+   (the state dict of ``build_generator(config)`` after ``remove_weight_norm``; old-style weight
+   norm ``weight_g``/``weight_v`` folds with ``fold_weight_norm``), optionally the
+   discriminator's state dict as ``build_discriminator_from(config)`` builds it, feature
+   ``mean``/``scale``, the step and notes. Raise ``ImportSourceError`` naming the file and key for
+   anything that does not fit. Writing, strict checking and atomicity are done by
+   :func:`import_model`.
+4. Test it with checkpoints built in the toolkit's exact layout and an independent forward
+   (tests/test_import_hifigan.py is the model), and add it to benchmarks/import_parity.py.
+"""
+
+from __future__ import annotations
+
+from audiogan.imports import hifigan_jik as _hifigan_jik  # noqa: F401  (registers "hifigan")
+from audiogan.imports.base import (
+    DISCRIMINATOR_NAME,
+    READERS,
+    Converted,
+    Detection,
+    FormatReader,
+    ImportResult,
+    ImportSourceError,
+    KnownSource,
+    detect_format,
+    import_model,
+    safe_torch_load,
+)
+from audiogan.imports.sources import SOURCES, list_lines
+
+__all__ = [
+    "DISCRIMINATOR_NAME",
+    "READERS",
+    "SOURCES",
+    "Converted",
+    "Detection",
+    "FormatReader",
+    "ImportResult",
+    "ImportSourceError",
+    "KnownSource",
+    "detect_format",
+    "import_model",
+    "list_lines",
+    "safe_torch_load",
+]
