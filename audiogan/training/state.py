@@ -107,8 +107,9 @@ def load_part(model: nn.Module, weights: Any, *, part: str, name: str, path: Pat
 def init_weights(trainer: Trainer, source: str | Path) -> Path:
     """Load generator (and discriminator) weights for ``training.init_from``; returns the file.
 
-    ``source`` is an exported model directory (``generator.safetensors``), a checkpoint file or a
-    run directory (its ``best.pt`` or newest loadable step file).
+    ``source`` is an exported model directory (``generator.safetensors``, plus
+    ``discriminator.safetensors`` when ``audiogan import`` found discriminator weights), a
+    checkpoint file or a run directory (its ``best.pt`` or newest loadable step file).
     """
     source = Path(source)
     fix = "point training.init_from at a model of the configured architecture"
@@ -122,6 +123,11 @@ def init_weights(trainer: Trainer, source: str | Path) -> Path:
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path}: does not fit generator "
                                   f"{trainer.config.generator.name} ({exc}); {fix}") from None
+        discriminator = source / "discriminator.safetensors"  # an imported model's, if any
+        if discriminator.is_file():
+            load_part(trainer.discriminator, load_file(discriminator), part="discriminator",
+                      name=trainer.config.discriminator.name, path=discriminator, state={},
+                      fix=fix)
         return path
     path = ckpt.find_checkpoint(source)
     state = ckpt.load_checkpoint(path)

@@ -1,0 +1,64 @@
+"""Config format versions: models written before a default changed load and sound as before.
+
+``tests/data/hifigan_v1_model`` and ``hifigan_v1_checkpoint.pt`` were written by audiogan before
+config versions existed (commit accc2b6), with ``hifigan_v1_expected.safetensors`` holding a mel
+and the waveform that code produced from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from audiogan.config import CONFIG_VERSION, ConfigError, config_from_dict, load_config
+from audiogan.loading import load_model
+from audiogan.training.components import build_generator
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("source", ["hifigan_v1_model", "hifigan_v1_checkpoint.pt"])
+def test_models_written_before_versions_sound_exactly_as_before(source: str) -> None:
+    expected = load_file(str(DATA / "hifigan_v1_expected.safetensors"))
+    loaded = load_model(DATA / source)
+    assert loaded.config.version == CONFIG_VERSION
+    assert loaded.config.generator.params["post_negative_slope"] is None  # = negative_slope
+    with torch.no_grad():
+        wave = loaded.generator(expected["mel"])
+    assert torch.equal(wave, expected["wave"])
+
+
+def test_a_recipe_without_version_is_current_and_gets_the_reference_slope() -> None:
+    config = load_config(DATA / "hifigan_v1_model" / "config.yaml")  # read as a recipe
+    assert config.version == CONFIG_VERSION
+    assert "post_negative_slope" not in config.generator.params
+    assert build_generator(config).post_negative_slope == 0.01
+    old = load_config(DATA / "hifigan_v1_model" / "config.yaml", saved=True)
+    assert build_generator(old).post_negative_slope == 0.1
+    assert old.to_dict()["version"] == CONFIG_VERSION  # saved again: explicit and current
+    again = config_from_dict(old.to_dict(), saved=True)
+    assert again.generator.params["post_negative_slope"] is None
+
+
+def test_the_slope_changes_the_output_and_explicit_values_win() -> None:
+    data = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())
+    data["version"] = 1
+    data["generator"]["params"]["post_negative_slope"] = 0.01
+    assert config_from_dict(data).generator.params["post_negative_slope"] == 0.01
+    expected = load_file(str(DATA / "hifigan_v1_expected.safetensors"))
+    loaded = load_model(DATA / "hifigan_v1_model")
+    loaded.generator.post_activation.negative_slope = 0.01
+    with torch.no_grad():
+        assert not torch.allclose(loaded.generator(expected["mel"]), expected["wave"])
+
+
+@pytest.mark.parametrize("version", [0, 99, "two", True])
+def test_an_unknown_version_is_one_line(version: object) -> None:
+    data = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())
+    data["version"] = version
+    with pytest.raises(ConfigError, match=r"^version: .* upgrade audiogan$"):
+        config_from_dict(data)
