@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiogan.vocoder import MelInputError
+from audiogan.mel_input import MelInputError
 
 __all__ = ["MAX_MEL_VALUES", "read_mel_file"]
 

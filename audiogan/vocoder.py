@@ -42,7 +42,6 @@ from torch import Tensor
 
 from audiogan.audio import resample
 from audiogan.config import Config
-from audiogan.errors import AudioganError
 from audiogan.features import FeatureSpec, MelSpectrogram
 from audiogan.loading import (
     DTYPES,
@@ -53,8 +52,10 @@ from audiogan.loading import (
     load_model,
     resolve_dtype,
 )
+from audiogan.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
+from audiogan.streaming import Streamer
 from audiogan.wave_generator import WaveGenerator
 
 __all__ = [
@@ -73,28 +74,6 @@ log = logging.getLogger(__name__)
 # reach down to the ln floor (-11.5) in pauses and up to ~2 in loud frames. Only inputs of at
 # least this many frames are judged (a short piece may hold only loud frames).
 _MIN_FRAMES_FOR_BASE_CHECK = 50
-
-
-class MelInputError(AudioganError, ValueError):
-    """A mel input has the wrong shape, is empty or holds NaN/Inf; the message says the fix."""
-
-
-class FeatureRangeWarning(UserWarning):
-    """Mel values lie outside what the model's feature profile produces (wrong log base?)."""
-
-
-def _as_float_tensor(value: Any, what: str) -> Tensor:
-    if isinstance(value, np.ndarray):
-        if not np.issubdtype(value.dtype, np.floating):
-            raise MelInputError(f"{what} must be floating point, got numpy {value.dtype}")
-        return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, Tensor):
-        if not value.is_floating_point():
-            raise MelInputError(f"{what} must be floating point, got {value.dtype}")
-        return value.detach()
-    raise MelInputError(
-        f"{what} must be a numpy array or a torch tensor, got {type(value).__name__}"
-    )
 
 
 class Vocoder:
@@ -366,7 +345,7 @@ class Vocoder:
         Returns:
             ``(n_mels, frames)`` (or ``(B, n_mels, frames)``) float32 on :attr:`device`.
         """
-        x = _as_float_tensor(wave, "wave").float()
+        x = as_float_tensor(wave, "wave").float()
         if x.numel() and not bool(torch.isfinite(x).all()):
             raise MelInputError("wave holds non-finite (NaN/Inf) samples")
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
@@ -387,7 +366,7 @@ class Vocoder:
             The synthesised waveform at :attr:`sample_rate`, at most as long as the
             (resampled) input: ``(T',)`` or ``(B, T')`` float32.
         """
-        x = _as_float_tensor(wave, "wave").float()
+        x = as_float_tensor(wave, "wave").float()
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             x = resample(x, int(sample_rate), self.sample_rate)
         out = self(self.features(x), check_range=False)
@@ -413,7 +392,7 @@ class Vocoder:
         self, mel: Any, allow_empty: bool = False, check_range: bool = True
     ) -> tuple[Tensor, bool]:
         """Validate and move: -> ((B, n_mels, frames) float32 on device, batched)."""
-        x = _as_float_tensor(mel, "mel")
+        x = as_float_tensor(mel, "mel")
         batched = x.dim() == 3
         if x.dim() == 2:
             x = x.unsqueeze(0)
@@ -504,84 +483,3 @@ class Vocoder:
                 wave = self._run(mel[..., low:high])
             pieces.append(wave[:, (first - low) * hop : (last - low) * hop])
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
-
-
-class Streamer:
-    """Push-style streaming synthesis, for acoustic models that emit mel frames as they go.
-
-    :meth:`push` returns the samples that no future frame can change any more (all but the last
-    ``receptive_field_frames`` frames' worth); :meth:`flush` returns the rest. The concatenation
-    of everything returned equals ``vocoder(whole_mel)`` (to float rounding, <= 1e-4). Only the
-    frames still needed as context are kept.
-
-    Example:
-        >>> streamer = voc.streamer()
-        >>> parts = [streamer.push(chunk) for chunk in tts.generate_mel_chunks(text)]
-        >>> wave = torch.cat([*parts, streamer.flush()])
-
-    Args:
-        vocoder: the :class:`Vocoder` to run.
-    """
-
-    def __init__(self, vocoder: Vocoder) -> None:
-        self.vocoder = vocoder
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget everything pushed so far (start a new utterance)."""
-        self._buffer: Tensor | None = None
-        self._offset = 0  # absolute index of the buffer's first frame
-        self._done = 0  # frames whose samples were returned
-        self._received = 0
-        self._batched: bool | None = None
-
-    @property
-    def frames_received(self) -> int:
-        """Frames pushed since the last flush / reset."""
-        return self._received
-
-    def push(self, mel_chunk: Tensor | np.ndarray) -> Tensor:
-        """Add ``(n_mels, k)`` (or ``(B, n_mels, k)``) frames; return the samples now final.
-
-        Returns:
-            ``(n * hop,)`` (or ``(B, n * hop)``) float32, ``n >= 0`` frames' worth.
-        """
-        first = self._buffer is None or self._received == 0
-        chunk, batched = self.vocoder._prepare(mel_chunk, allow_empty=True, check_range=first)
-        if self._buffer is None:
-            self._batched = batched
-            self._buffer = chunk
-        else:
-            if batched != self._batched or chunk.shape[0] != self._buffer.shape[0]:
-                raise MelInputError(
-                    f"pushed shape {tuple(chunk.shape)} does not continue the earlier chunks "
-                    f"(batch {self._buffer.shape[0]}, batched={self._batched})"
-                )
-            self._buffer = torch.cat([self._buffer, chunk], dim=-1)
-        self._received += chunk.shape[-1]
-        return self._emit(self._received - self.vocoder.receptive_field_frames)
-
-    def flush(self) -> Tensor:
-        """Return the remaining samples and reset for the next utterance."""
-        if self._buffer is None:
-            self.reset()
-            return torch.zeros(0, device=self.vocoder.device)
-        out = self._emit(self._received)
-        self.reset()
-        return out
-
-    def _emit(self, end: int) -> Tensor:
-        assert self._buffer is not None
-        batch = self._buffer.shape[0]
-        if end <= self._done:
-            empty = self._buffer.new_zeros(batch, 0)
-            return empty if self._batched else empty[0]
-        context = self.vocoder.receptive_field_frames
-        low = max(0, self._done - context)
-        window = self._buffer[..., low - self._offset :]
-        wave = self.vocoder._span(window, self._done - low, end - low)
-        self._done = end
-        keep = max(0, self._done - context)
-        self._buffer = self._buffer[..., keep - self._offset :].clone()
-        self._offset = keep
-        return wave if self._batched else wave[0]
