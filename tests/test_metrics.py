@@ -12,7 +12,7 @@ import torch
 
 from audiogan import metrics as M
 from audiogan.dtw import band_half_width, banded_dtw
-from audiogan.mcd import cepstral_distortion
+from audiogan.mcd import cepstral_distortion, frame_dbfs
 
 SR = 16000
 
@@ -272,3 +272,17 @@ def test_long_clip_band_is_stated_and_capped() -> None:
     assert band_half_width(100) == 200 and band_half_width(4000) == 400
     assert band_half_width(12000) == 1000 and band_half_width(10**6) == 1000
     assert "band" in M.METRICS["mcd13_dtw_db"].description
+
+
+def test_dtw_mcd_of_short_clips_equals_the_full_dtw() -> None:
+    a = voiced(120.0, seconds=0.6, seed=1)
+    b = np.concatenate([np.zeros(400), voiced(125.0, seconds=0.55, seed=2)])
+    expected = []
+    for x in (a, b):
+        cep = M.mel_cepstrum(x, SR, order=13)
+        levels = frame_dbfs(x, SR, len(cep))
+        expected.append(cep[levels >= -60.0, 1:])
+    _, mean = _full_dtw(*expected)
+    scale = 10.0 / math.log(10.0) * math.sqrt(2.0)
+    value = M.mel_cepstral_distortion(a, b, SR, n_coefficients=13, dtw=True)
+    assert value == pytest.approx(scale * mean, rel=1e-12)
