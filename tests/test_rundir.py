@@ -298,3 +298,13 @@ def test_a_failed_set_up_releases_the_lock(corpus: Path, tmp_path: Path) -> None
         Trainer(config, run, device="cpu", console=False, resume=True)
     assert info.value is not None  # the traceback (and the half-built trainer) is still alive
     assert Trainer(config, run, device="cpu", console=False, overwrite=True).step == 0
+
+
+def test_resume_with_only_best_pt_is_refused_with_the_reason(corpus: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1, valid_every=1), run)
+    ckpt.step_path(run, 1).unlink()
+    with pytest.raises(RunDirError, match=r"no usable checkpoint \(only best.pt, no checkpoints/"
+                       r"step_\*.pt\); .* --overwrite"):
+        Trainer(vocoder_config(corpus, max_steps=2), run, device="cpu", console=False,
+                resume=True)

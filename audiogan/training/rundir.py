@@ -184,6 +184,8 @@ class RunDirectory:
                     self._remember(point.path, owner)
                     return point
             existing = self.existing_checkpoints()
+            if existing and resume and not skipped:
+                skipped.append(f"only {existing[-1].name}, no checkpoints/step_*.pt")
             if existing and skipped:
                 raise RunDirError(
                     f"{self.run_dir}: --resume found no usable checkpoint ({'; '.join(skipped)});"
