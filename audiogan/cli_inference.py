@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from audiogan.vocoder import Vocoder
+    from audiogan.wave_generator import WaveGenerator
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"})
 MEL_EXTENSIONS = frozenset({".npy", ".pt"})
@@ -262,14 +263,28 @@ def generate(model: Path, num: int, out_dir: Path, seed: int, label: str | None,
     Files are OUT_DIR/{label}_{i:05d}.wav (label "any" for unconditional models); clip i uses
     seed SEED + i, so `generate MODEL -n 1 --seed SEED+i --label L` regenerates it alone.
     """
-    from tqdm import tqdm
-
-    from audiogan.audio import save_audio
     from audiogan.wave_generator import WaveGenerator
 
     gen = WaveGenerator.load(model, device=_device(device), dtype=dtype)
     conditional = gen.label_ids(label, 1) is not None  # LabelError: one line, exit 2
     started = time.perf_counter()
+    try:
+        _generate_all(gen, label, conditional, num, out_dir, seed, batch_size)
+    except KeyboardInterrupt:
+        click.echo(f"error: interrupted; the clips written so far are in {out_dir}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    seconds = time.perf_counter() - started
+    click.echo(f"generated {num} clip(s) of {gen.num_samples / gen.sample_rate:.2f} s into "
+               f"{out_dir} in {seconds:.2f} s (seeds {seed}..{seed + num - 1})")
+
+
+def _generate_all(gen: WaveGenerator, label: str | None, conditional: bool, num: int,
+                  out_dir: Path, seed: int, batch_size: int) -> None:
+    """Write clip i as {label}_{i:05d}.wav with seed + i, batch by batch."""
+    from tqdm import tqdm
+
+    from audiogan.audio import save_audio
+
     with tqdm(total=num, unit="clip", disable=None, file=sys.stderr) as bar:
         for first in range(0, num, batch_size):  # memory bounded by the batch, not by NUM
             count = min(batch_size, num - first)
@@ -284,9 +299,6 @@ def generate(model: Path, num: int, out_dir: Path, seed: int, label: str | None,
                 name = "any" if ids is None else _safe_name(gen.label_name(int(ids[offset])))
                 save_audio(out_dir / f"{name}_{index:05d}.wav", clip, gen.sample_rate)
                 bar.update(1)
-    seconds = time.perf_counter() - started
-    click.echo(f"generated {num} clip(s) of {gen.num_samples / gen.sample_rate:.2f} s into "
-               f"{out_dir} in {seconds:.2f} s (seeds {seed}..{seed + num - 1})")
 
 
 @click.command()

@@ -202,3 +202,16 @@ def test_a_vocoder_given_to_generate_is_one_line(run: Run, tmp_path: Path) -> No
     assert result.exit_code == 2 and "Traceback" not in result.output
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and "Vocoder.load" in line
+
+
+def test_ctrl_c_in_generate_exits_130_and_keeps_finished_clips(wg_run: Run, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    from audiogan import faults
+
+    monkeypatch.setattr(faults, "_hits", type(faults._hits)())
+    monkeypatch.setenv("AUDIOGAN_FAULT", "atomic.before_rename@2=int")  # SIGINT at clip 2
+    result = _invoke("generate", wg_run.run_dir, "-n", "3", "-o", tmp_path / "out", "--label",
+                     "a")
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-1].startswith("error: interrupted")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_00000.wav"]
