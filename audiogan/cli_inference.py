@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from audiogan.cli import EXIT_FAILED, EXIT_INTERRUPTED, Failures, log, one_line_errors
+from audiogan.errors import AudioganError
 
 if TYPE_CHECKING:
     import torch
@@ -39,13 +40,27 @@ class _Input:
     output: Path
 
 
+class DeviceError(AudioganError, ValueError):
+    """A --device this machine does not have or torch does not know."""
+
+
 def _device(name: str | None) -> str:
+    """``--device`` checked before any model is loaded (DeviceError: one line, exit 2)."""
     import torch
 
     if name is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise click.UsageError(f"--device {name}: CUDA is not available on this machine")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"--device {name}: not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {name}: CUDA is not available on this machine; "
+                              "use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {name}: this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
     return name
 
 
@@ -197,7 +212,6 @@ def _synthesize_all(voc: Vocoder, items: list[_Input], out_dir: Path, batch_size
     from tqdm import tqdm
 
     from audiogan.audio import save_audio
-    from audiogan.errors import AudioganError
 
     compute = audio_seconds = 0.0
     with tqdm(total=len(items), unit="file", disable=None, file=sys.stderr) as bar:

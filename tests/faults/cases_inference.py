@@ -448,6 +448,14 @@ def _unconditional_label(tmp: Path) -> Scenario:
                     2, ("unconditional",), intact=_wavs(tmp / "out", []))
 
 
+def _device(device: str) -> Callable[[Path], Scenario]:
+    def build(tmp: Path) -> Scenario:
+        return Scenario([*_synth(tmp, _model(tmp)), "--device", device], 2,
+                        (f"--device {device}",), intact=_wavs(tmp / "out", []))
+
+    return build
+
+
 # ------------------------------------------------------------------------------ export
 
 
@@ -524,6 +532,8 @@ CASES: list[Case] = [
     Case("inference/generate/unknown_class", _label("zebra", "unknown class 'zebra'")),
     Case("inference/generate/class_index_out_of_range", _label("5", "label 5 out of range")),
     Case("inference/generate/label_on_unconditional", _unconditional_label),
+    Case("inference/synthesize/device_not_a_device", _device("bogus")),
+    Case("inference/synthesize/device_cuda_99", _device("cuda:99")),
     Case("inference/export/full_disk_config", _export_fault("atomic.before_fsync@1",
                                                             "config.yaml")),
     Case("inference/export/full_disk_weights", _export_fault("atomic.before_fsync@2",
