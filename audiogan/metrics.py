@@ -214,12 +214,13 @@ def log_mel_distance(
         Mean absolute log-mel magnitude difference in dB; 0 for identical signals.
     """
     ref, est = pair(reference, estimate)
-    mel = MelSpectrogram(
-        "hifigan", sample_rate=check_rate(sample_rate), n_fft=n_fft, hop_length=hop_length,
-        win_length=n_fft, n_mels=n_mels, f_min=0.0, f_max=None,
-    )
+    rate = check_rate(sample_rate)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # empty mel filters at low rates
+        mel = MelSpectrogram(
+            "hifigan", sample_rate=rate, n_fft=n_fft, hop_length=hop_length,
+            win_length=n_fft, n_mels=n_mels, f_min=0.0, f_max=None,
+        )
         both = mel(torch.from_numpy(np.stack([ref, est])))  # ln(max(M, 1e-5)), float64
     if both.shape[-1] == 0:
         raise MetricInputError(

@@ -353,11 +353,11 @@ def display_mel_db(wave: np.ndarray | Tensor, sample_rate: int) -> np.ndarray:
     hop = n_fft // 4
     if samples.numel() < hop:
         samples = torch.nn.functional.pad(samples, (0, hop - samples.numel()))
-    mel = MelSpectrogram(
-        "hifigan", sample_rate=int(sample_rate), n_fft=n_fft, hop_length=hop, win_length=n_fft,
-        n_mels=80 if sample_rate > 8000 else 64, f_min=0.0, f_max=None,
-    )
     with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UserWarning)  # empty mel filters at low rates
+        mel = MelSpectrogram(
+            "hifigan", sample_rate=int(sample_rate), n_fft=n_fft, hop_length=hop,
+            win_length=n_fft, n_mels=80 if sample_rate > 8000 else 64, f_min=0.0, f_max=None,
+        )
         log_mel = mel(samples)
     return (log_mel.numpy() * (20.0 / math.log(10.0))).astype(np.float32)

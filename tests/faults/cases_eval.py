@@ -231,9 +231,9 @@ def _too_short(tmp: Path) -> Scenario:
 
 def _odd_rates(tmp: Path) -> Scenario:
     data = tmp / "clips"
-    for rate in (8001, 44101, 1000):
+    for rate in (44101, 1000):  # 44101: gcd 3 with the model's rate; 1000: empty mel bands
         _wav(data / f"r{rate}.wav", _tone(0.3, rate), rate)
-    return _scenario(tmp, data, 0, intact=_replaced(tmp / "report", 3))
+    return _scenario(tmp, data, 0, intact=_replaced(tmp / "report", 2))
 
 
 def _not_audio_named_wav(tmp: Path) -> Scenario:
