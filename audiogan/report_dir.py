@@ -189,6 +189,11 @@ class ReportDirectory:
             self._lock = None
 
     def _check_target(self) -> None:
+        if self.target.is_symlink():
+            raise ReportError(
+                f"{self.target}: is a symbolic link; give the directory it points to, or a new "
+                "path"
+            )
         if not _is_replaceable(self.target):
             raise ReportError(
                 f"{self.target}: exists and is not an audiogan report; give a new or empty "

@@ -194,7 +194,8 @@ def test_frechet_distance_known_answers() -> None:
 
 
 def test_summarize_skips_nan_and_counts() -> None:
-    rows = [{"x": 1.0, "y": math.nan}, {"x": 3.0}, {"x": math.nan, "y": math.nan}]
+    rows = [{"x": 1.0, "y": math.nan}, {"x": 3.0}, {"x": math.nan, "y": math.nan},
+            {"x": math.inf, "y": -math.inf}]
     stats = M.summarize(rows, ["x", "y"])
     assert stats["x"] == {"mean": 2.0, "std": 1.0, "median": 2.0, "min": 1.0, "max": 3.0,
                           "count": 2}

@@ -187,6 +187,11 @@ def test_an_earlier_report_is_replaced_and_others_are_refused(tmp_path: Path) ->
     with pytest.raises(ReportError, match="not an audiogan report"):
         ReportDirectory(unrelated)
     assert (unrelated / "thesis.tex").read_text() == "keep me"
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(ReportError, match="symbolic link"):
+        ReportDirectory(link)
+    assert (target / "report.html").is_file() and link.is_symlink()
 
 
 def test_a_failed_run_leaves_the_earlier_report_untouched(tmp_path: Path) -> None:
