@@ -248,6 +248,11 @@ def _fifo_named_wav(tmp: Path) -> Scenario:
     return _scenario(tmp, data, 0, intact=_replaced(tmp / "report", 1))
 
 
+def _device_link_named_wav(tmp: Path) -> Scenario:
+    data = _clips(tmp / "clips", zero=lambda p: p.symlink_to("/dev/zero"))  # endless samples
+    return _scenario(tmp, data, 0, intact=_replaced(tmp / "report", 1))
+
+
 def _every_clip_bad(tmp: Path) -> Scenario:
     data = tmp / "clips"
     _wav(data / "zero.wav", np.zeros(SR // 2, np.float32))
@@ -329,6 +334,14 @@ def _out_is_a_file(tmp: Path) -> Scenario:
         assert out.read_text() == "mine"
 
     return _scenario(tmp, _clips(tmp / "clips"), 2, ("report.txt",), out=out, intact=intact)
+
+
+def _out_is_a_symlink(tmp: Path) -> Scenario:
+    real = tmp / "real"
+    intact = _earlier_report(real)
+    (tmp / "report").symlink_to(real)
+    return _scenario(tmp, _clips(tmp / "clips"), 2, ("report", "symbolic link"),
+                     out=tmp / "report", intact=intact)
 
 
 def _disk_full(point: str) -> Callable[[Path], Scenario]:
@@ -415,6 +428,7 @@ CASES: list[Case] = [
     Case("eval_odd_sample_rates", _odd_rates),
     Case("eval_text_file_named_wav", _not_audio_named_wav),
     Case("eval_fifo_named_wav_not_opened", _fifo_named_wav),
+    Case("eval_dev_zero_link_named_wav_not_opened", _device_link_named_wav),
     Case("eval_every_clip_bad_keeps_earlier_report", _every_clip_bad),
     Case("eval_empty_data_dir", _empty_dir),
     Case("eval_missing_data", _missing_data),
@@ -425,6 +439,7 @@ CASES: list[Case] = [
     Case("eval_nan_model_output", _nan_model),
     Case("eval_out_dir_unrelated", _unrelated_out_dir),
     Case("eval_out_dir_is_a_file", _out_is_a_file),
+    Case("eval_out_dir_is_a_symlink", _out_is_a_symlink),
     Case("eval_disk_full_text", _disk_full("atomic.before_fsync")),
     Case("eval_disk_full_audio", _disk_full("report.write")),
     Case("eval_disk_full_at_swap", _disk_full("atomic.before_swap")),
