@@ -18,6 +18,7 @@ import errno
 import logging
 import math
 import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -288,18 +289,22 @@ def _describe(exc: BaseException) -> str:
 def _open_checked(path: str | os.PathLike[str]) -> AudioInfo:
     """Header checks shared by :func:`load_audio` and :func:`audio_info` (0 frames allowed)."""
     file = Path(path)
-    if not file.exists():
-        raise _error(path, "file not found", "check the path")
-    if file.is_dir():
-        raise _error(path, "is a directory, not an audio file")
-    if file.stat().st_size == 0:
-        raise _error(path, "empty file (0 bytes)")
     try:  # libsndfile words an unreadable file as "System error"
-        os.close(os.open(file, os.O_RDONLY))
+        status = file.stat()
+        if stat.S_ISREG(status.st_mode) and status.st_size:
+            os.close(os.open(file, os.O_RDONLY))
     except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise _error(path, "file not found", "check the path") from None
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise _error(path, "permission denied", "check the file's permissions") from None
         raise _error(path, f"cannot open ({_describe(exc)})", "check the path") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise _error(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(status.st_mode):
+        raise _error(path, "not a regular file (a device, pipe or socket)", "give an audio file")
+    if status.st_size == 0:
+        raise _error(path, "empty file (0 bytes)")
     try:
         info = sf.info(os.fspath(file))
     except (sf.SoundFileError, RuntimeError, OSError) as exc:

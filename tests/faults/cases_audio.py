@@ -223,6 +223,23 @@ def _missing(d: Path) -> Path:
     return d / "missing.wav"
 
 
+def _fifo(d: Path) -> Path:
+    import os
+
+    d.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(d / "pipe.wav")  # opening it for reading would wait for a writer forever
+    return d / "pipe.wav"
+
+
+def _device_file(d: Path) -> Path:
+    return Path("/dev/zero")  # endless data, size 0
+
+
+def _name_too_long(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    return d / ("x" * 300 + ".wav")
+
+
 BAD_FILES: list[tuple[str, Callable[[Path], Path]]] = [
     ("corrupt", _corrupt), ("riff_garbage", _garbage_after_riff), ("truncated", _truncated),
     ("cut_in_header", _cut_in_header), ("zero_bytes", _zero_bytes), ("no_frames", _no_frames),
@@ -232,7 +249,8 @@ BAD_FILES: list[tuple[str, Callable[[Path], Path]]] = [
     ("65535_channels", _too_many_channels), ("unknown_wav_codec", _bad_fmt),
     ("declares_4gb", _huge_declared), ("text_named_mp3", _text_as_mp3),
     ("flac_garbage", _flac_garbage), ("ogg_truncated", _ogg_truncated),
-    ("directory", _directory), ("missing", _missing),
+    ("directory", _directory), ("missing", _missing), ("fifo", _fifo),
+    ("dev_zero", _device_file), ("name_too_long", _name_too_long),
 ]
 
 
