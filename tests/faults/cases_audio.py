@@ -397,5 +397,5 @@ CASES: list[Case] = [
     Case("audio/features/out_dir_is_a_file", _out_is_a_file),
     Case("audio/features/odd_rate_44101_memory_capped", _odd_rate_capped),
     Case("audio/features/4gb_wav_memory_capped", _too_large_capped),
-    Case("audio/features/ctrl_c_mid_batch", _interrupted),
+    Case("audio/features/ctrl_c_mid_batch", _interrupted, slow=True),
 ]

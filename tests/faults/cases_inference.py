@@ -541,7 +541,7 @@ CASES: list[Case] = [
     Case("inference/export/full_disk_torchscript", _export_fault("atomic.before_fsync@3",
                                                                  "generator.ts")),
     Case("inference/export/full_disk_at_swap", _export_fault("atomic.before_swap", "exported")),
-    Case("inference/export/ctrl_c_before_swap", _export_interrupted),
+    Case("inference/export/ctrl_c_before_swap", _export_interrupted, slow=True),
     Case("inference/export/over_a_foreign_directory", _export_over_foreign_dir),
     Case("inference/export/over_a_file", _export_over_file),
 ]
