@@ -56,7 +56,9 @@ class Scenario:
     subprocess: bool = False
     memory_limit: int | None = None
     timeout: float = 300.0
-    errors: int | None = 1  # how many "error:" lines; None = any number >= 1 when code != 0
+    # how many "error:" lines: None = any number >= 1 when code != 0; 0 for a process killed
+    # outright (SIGKILL: nothing can be printed; ``intact`` then checks what it left behind)
+    errors: int | None = 1
     intact: Callable[[], None] | None = None  # raises AssertionError when data was lost
     stdin: str | None = None
 
@@ -75,8 +77,10 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path | None,
     """Run ``audiogan ARGS`` through click's test runner in this process."""
     from click.testing import CliRunner
 
+    from audiogan import faults
     from audiogan.cli import cli
 
+    faults._hits.clear()  # each case counts its fault points (``POINT@N``) from zero
     old_cwd = os.getcwd()
     saved = {key: os.environ.get(key) for key in env}
     try:
@@ -153,7 +157,7 @@ def judge(scenario: Scenario, outcome: Outcome) -> Verdict:
     lines = outcome.error_lines
     if scenario.code != 0 and scenario.errors is not None and len(lines) != scenario.errors:
         problems.append(f"{len(lines)} error lines, expected {scenario.errors}")
-    if scenario.code != 0 and not lines:
+    if scenario.code != 0 and not lines and scenario.errors != 0:
         problems.append("no 'error:' line")
     for name in scenario.names:
         if not any(name in line for line in lines):
@@ -165,7 +169,8 @@ def judge(scenario: Scenario, outcome: Outcome) -> Verdict:
         except AssertionError as exc:
             data_lost = str(exc) or "data lost"
             problems.append(f"data lost: {data_lost}")
-    one_line = not outcome.traceback and (scenario.code == 0 or bool(lines)) and not [
+    one_line = not outcome.traceback and (scenario.code == 0 or bool(lines)
+                                          or scenario.errors == 0) and not [
         p for p in problems if "error line" in p or "exit code" in p]
     return Verdict(outcome, one_line, outcome.traceback, data_lost, problems)
 
