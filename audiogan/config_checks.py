@@ -21,7 +21,13 @@ from audiogan.config import LOSS_TERMS, ConfigError
 if TYPE_CHECKING:
     from audiogan.config import Config
 
-__all__ = ["MAX_SAMPLE_RATE", "SPECTRAL_TERMS", "validate_config", "validate_models"]
+__all__ = [
+    "MAX_SAMPLE_RATE",
+    "SPECTRAL_TERMS",
+    "check_discriminator",
+    "validate_config",
+    "validate_models",
+]
 
 MAX_SAMPLE_RATE = 768_000
 """The highest ``sample_rate`` accepted (the fastest audio interfaces run at 768 kHz)."""
@@ -200,6 +206,21 @@ def validate_models(config: Config) -> None:
                 f"a vocoder; the unconditional generator {config.generator.name!r} has no "
                 "target waveform: remove them from loss.weights"
             )
+
+
+def check_discriminator(config: Config) -> None:
+    """Build the discriminator on the ``meta`` device to check its ``params`` values.
+
+    Costs most of a second (weight norm runs through reference kernels on ``meta``), so it is
+    not part of :func:`validate_models` (every config load) but of the training start-up checks.
+
+    Raises:
+        ConfigError: naming ``discriminator.params`` and the constructor's complaint.
+    """
+    from audiogan.models import build_discriminator
+
+    _build_on_meta("discriminator", build_discriminator, config.discriminator.name,
+                   dict(config.discriminator.params))
 
 
 def _check_signature(part: str, factory: Any, params: dict[str, Any]) -> None:

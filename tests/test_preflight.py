@@ -136,6 +136,17 @@ def test_batch_larger_than_the_corpus(tmp_path: Path, corpus: Path) -> None:
         check_training_inputs(_config(tmp_path, corpus, None, "training.batch_size=8"))
 
 
+def test_discriminator_values_are_checked_before_the_models_are_built(
+        tmp_path: Path, corpus: Path) -> None:
+    # Before: the trainer's build raised a bare ValueError (a traceback) for these.
+    from audiogan.training.trainer import Trainer
+
+    config = _config(tmp_path, corpus, None, "discriminator.params.periods=[2, 0]")
+    with pytest.raises(ConfigError, match=r"^discriminator.params: period must be >= 1, got 0"):
+        Trainer(config, tmp_path / "run", device="cpu", console=False)
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_from_is_checked_at_start(tmp_path: Path, corpus: Path) -> None:
     missing = tmp_path / "old_run"
     config = _config(tmp_path, corpus, None, f"training.init_from={missing}")

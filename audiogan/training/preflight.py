@@ -21,6 +21,8 @@ line names the config key, the file and the fix:
   every label of an unconditional generator's clips.
 * ``training.init_from``: an exported model directory (``generator.safetensors``), a checkpoint
   file or a run directory with one, that loads and holds a generator of the configured kind.
+* ``discriminator.params``: the discriminator is built on the ``meta`` device (no memory), so a
+  value its constructor refuses is one line instead of a traceback from the model build.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from audiogan.audio import AudioError, audio_info, load_audio
 from audiogan.config import Config, ConfigError
+from audiogan.config_checks import check_discriminator
 from audiogan.data.embedded import EmbeddedCorpusError, ensure_embedded_corpus
 from audiogan.data.manifest import ManifestEntry, ManifestError, failure_reason, read_manifest
 from audiogan.errors import describe_os_error
@@ -83,6 +86,7 @@ def check_training_inputs(config: Config) -> list[str]:
         _check_entries(config, "data.valid", data.valid, valid, probe, notes)
     if t.init_from:
         _check_init_from(config, t.init_from)
+    check_discriminator(config)  # its params' values (the keys were checked at load)
     for note in notes:
         log.info("%s", note)
     return notes

@@ -337,7 +337,17 @@ def _labels_short(tmp: Path) -> Scenario:
     return kit.train(tmp, recipe, ("data.labels", "two_2.wav"))
 
 
+def _discriminator_value(override: str) -> Callable[[Path], Scenario]:
+    def build(tmp: Path) -> Scenario:
+        return kit.train(tmp, kit.recipe(tmp), ("discriminator.params",),
+                         "--set", override)
+    return build
+
+
 OTHER_CASES = [
+    Case("discriminator_period_zero", _discriminator_value("discriminator.params.periods=[0]")),
+    Case("discriminator_nested_param_unknown",
+         _discriminator_value("discriminator.params.mpd_params={bogus: 1}")),
     Case("train_known_corpus_missing", _known_corpus_missing),
     Case("train_not_set", _train_unset),
     Case("train_fewer_clips_than_batch", _too_few_clips),
