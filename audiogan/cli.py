@@ -1,8 +1,9 @@
 """The ``audiogan`` command line: each command is a thin call into the library.
 
-Exit codes, for every command: 0 all good; 1 some inputs failed and the rest were written
-(failures listed at the end); 2 usage error or nothing could be processed. Errors are one line
-naming the file or option; ``--verbose`` adds the traceback.
+Exit codes, for every command: 0 all good; 1 some inputs failed and the rest were written; 2
+usage error or nothing could be processed; 130 interrupted. Errors are one line naming the file
+or option (multi-input commands: one line per failed input as it happens, then one summary line,
+see :class:`Failures`); ``--verbose`` adds the traceback.
 """
 
 from __future__ import annotations
