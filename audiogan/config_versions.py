@@ -17,7 +17,7 @@ from typing import Any
 
 from audiogan.config_schema import ConfigError
 
-__all__ = ["CONFIG_VERSION", "upgrade"]
+__all__ = ["CONFIG_VERSION", "legacy_mismatch", "upgrade"]
 
 CONFIG_VERSION = 2
 """The config format version this audiogan writes (see the module docstring for the history)."""
@@ -57,3 +57,44 @@ def upgrade(raw: dict[str, Any], *, saved: bool = False) -> None:
                     for key, value in legacy[since].items():
                         params.setdefault(key, value)
     raw["version"] = CONFIG_VERSION
+
+
+def legacy_mismatch(saved: Any, config: Any) -> str | None:
+    """Why ``config`` (a :class:`~audiogan.config.Config`) would not continue the model whose
+    saved config (a plain mapping, e.g. a checkpoint's ``config``) is older, or None.
+
+    Only the parameters whose default changed since the saved version are compared: the value
+    the old config meant (its ``LEGACY_DEFAULTS``) against what ``config`` builds. A resumed run
+    must not change them silently.
+    """
+    import copy
+    import inspect
+
+    from audiogan.models import DISCRIMINATORS, GENERATORS
+
+    if not isinstance(saved, dict):
+        return None
+    raw = copy.deepcopy({key: saved.get(key) for key in ("generator", "discriminator")})
+    old = {section: set(part["params"]) for section, part in raw.items()
+           if isinstance(part, dict) and isinstance(part.get("params"), dict)}
+    raw["version"] = saved.get("version", 1)
+    try:
+        upgrade(raw, saved=True)
+    except ConfigError:
+        return None  # a version this code cannot read: the load itself reports it
+    for section, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
+        part, current = raw.get(section), getattr(config, section)
+        if not isinstance(part, dict) or part.get("name") != current.name:
+            continue
+        params = part.get("params")
+        if not isinstance(params, dict):
+            continue
+        defaults = inspect.signature(registry.get(current.name)).parameters
+        for key in sorted(set(params) - old.get(section, set())):  # filled in by upgrade()
+            ours = current.params.get(key, defaults[key].default if key in defaults else None)
+            if ours != params[key]:
+                return (f"{section}.params.{key}: the checkpoint's config (version "
+                        f"{saved.get('version', 1)}) means {params[key]!r}, this config "
+                        f"{ours!r}; set {section}.params.{key}: "
+                        f"{'null' if params[key] is None else params[key]} to continue it")
+    return None

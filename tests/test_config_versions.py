@@ -62,3 +62,18 @@ def test_an_unknown_version_is_one_line(version: object) -> None:
     data["version"] = version
     with pytest.raises(ConfigError, match=r"^version: .* upgrade audiogan$"):
         config_from_dict(data)
+
+
+def test_resuming_an_old_checkpoint_never_changes_a_default_silently() -> None:
+    from audiogan.config_versions import legacy_mismatch
+
+    state = torch.load(DATA / "hifigan_v1_checkpoint.pt", weights_only=True)
+    saved = state["config"]
+    recipe = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())
+    message = legacy_mismatch(saved, config_from_dict(recipe))
+    assert message is not None and message.startswith("generator.params.post_negative_slope:")
+    assert "set generator.params.post_negative_slope: null" in message
+    assert "post_negative_slope" not in saved["generator"]["params"]  # the state is untouched
+    recipe["generator"]["params"]["post_negative_slope"] = None
+    assert legacy_mismatch(saved, config_from_dict(recipe)) is None
+    assert legacy_mismatch({**saved, "version": CONFIG_VERSION}, config_from_dict(recipe)) is None

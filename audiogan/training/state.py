@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from audiogan.config_versions import legacy_mismatch
 from audiogan.models.layers import load_folded_state_dict
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.checkpoint import CheckpointError
@@ -161,6 +162,9 @@ def restore(trainer: Trainer, path: Path, state: dict[str, Any]) -> None:
                 "resume from another checkpoints/step_*.pt, or start afresh with --overwrite"
             )
     config = trainer.config
+    changed = legacy_mismatch(state.get("config"), config)  # a default changed since it was saved
+    if changed is not None:
+        raise CheckpointError(f"{path}: {changed}")
     load_part(trainer.generator, state["generator"], part="generator",
               name=config.generator.name, path=path, state=state, fix=fix)
     load_part(trainer.discriminator, state["discriminator"], part="discriminator",
