@@ -261,6 +261,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     - Run directory: ``checkpoints/best.pt``, else the newest loadable ``step_*.pt`` (a broken
       ``best.pt`` falls back to the newest with a warning).
     - Checkpoint file: any ``.pt`` written by the trainer.
+    - Another toolkit's checkpoint that ``audiogan import`` reads (e.g. a jik876 ``g_*`` file
+      with its ``config.json``): converted in memory, with a note.
 
     EMA weights are preferred when the checkpoint holds them. Nothing from the files is
     executed (``weights_only`` torch.load, safetensors, YAML).
@@ -294,6 +296,12 @@ def _load_any(path: Path) -> LoadedModel:
             f"{path}: has {CONFIG_NAME} but no {WEIGHTS_NAME} and no checkpoints/; give a model "
             "directory written by `audiogan export`, a run directory or a checkpoint file"
         )
+    if not has_runs:  # another toolkit's checkpoint (audiogan import), converted in memory
+        from audiogan.imports import convert_in_memory, find_reader
+
+        found = find_reader(path)
+        if found is not None:
+            return convert_in_memory(path, fmt=found[0].name)
     if path.is_dir():
         return _load_run_dir(path)
     return _load_checkpoint_file(ckpt.find_checkpoint(path))

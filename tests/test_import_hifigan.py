@@ -261,3 +261,20 @@ def test_unknown_sources_and_targets_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ImportSourceError, match="not a model directory"):
         import_model(source, tmp_path / "notes", config_file=tmp_path / "other.json",
                      overwrite=True)
+
+
+def test_vocoder_load_takes_a_jik876_checkpoint_directly(tmp_path: Path, caplog) -> None:
+    cp = tmp_path / "cp"
+    source = write_checkpoint(cp, TINY_CONFIG)
+    torch.save(discriminator_state(), cp / "do_00001000")  # not needed for inference: skipped
+    with caplog.at_level("INFO"):
+        voc = Vocoder.load(source)
+    assert "converted jik876/hifi-gan checkpoint" in caplog.text
+    assert "discriminators imported" not in caplog.text
+    mel = _mel()
+    expected = reference_forward(generator_state(TINY_CONFIG, 8), TINY_CONFIG, mel).float()
+    assert float((voc(mel).reshape(-1) - expected.reshape(-1)).abs().max()) <= 1e-5
+    assert sorted(p.name for p in cp.iterdir()) == ["config.json", "do_00001000", "g_00001000"]
+    (cp / "config.json").unlink()
+    result = CliRunner().invoke(cli, ["info", str(source)])
+    assert result.exit_code == 2 and "no config.json beside it" in result.output

@@ -4,7 +4,9 @@
 and writes a standard model directory (``config.yaml``, ``generator.safetensors``,
 ``feature_stats.safetensors`` when the source has statistics, ``discriminator.safetensors`` when
 it has discriminator weights), so :class:`audiogan.Vocoder`, ``synthesize``, ``evaluate``,
-``export``, ``info`` and ``training.init_from`` work on it. Formats read today:
+``export``, ``info`` and ``training.init_from`` work on it. :func:`audiogan.loading.load_model`
+(hence ``Vocoder.load`` and every command taking a MODEL) also accepts such a source directly and
+converts it in memory (:func:`convert_in_memory`), with a one-line note. Formats read today:
 
 - ``hifigan``: jik876/hifi-gan (:mod:`audiogan.imports.hifigan_jik`).
 
@@ -33,8 +35,9 @@ Adding a format (one module, e.g. ``audiogan/imports/pwg.py``, imported below):
    (the state dict of ``build_generator(config)`` after ``remove_weight_norm``; old-style weight
    norm ``weight_g``/``weight_v`` folds with ``fold_weight_norm``), optionally the
    discriminator's state dict as ``build_discriminator_from(config)`` builds it, feature
-   ``mean``/``scale``, the step and notes. Raise ``ImportSourceError`` naming the file and key for
-   anything that does not fit. Writing, strict checking and atomicity are done by
+   ``mean``/``scale``, the step and notes (``detection.generator_only``: the discriminator may
+   be skipped, for :func:`convert_in_memory`). Raise ``ImportSourceError`` naming the file and
+   key for anything that does not fit. Writing, strict checking and atomicity are done by
    :func:`import_model`.
 4. Test it with checkpoints built in the toolkit's exact layout and an independent forward
    (tests/test_import_hifigan.py is the model), and add it to benchmarks/import_parity.py.
@@ -52,7 +55,9 @@ from audiogan.imports.base import (
     ImportResult,
     ImportSourceError,
     KnownSource,
+    convert_in_memory,
     detect_format,
+    find_reader,
     import_model,
     safe_torch_load,
 )
@@ -68,7 +73,9 @@ __all__ = [
     "ImportResult",
     "ImportSourceError",
     "KnownSource",
+    "convert_in_memory",
     "detect_format",
+    "find_reader",
     "import_model",
     "list_lines",
     "safe_torch_load",

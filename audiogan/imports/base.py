@@ -26,7 +26,7 @@ from torch import Tensor
 
 from audiogan.atomic import StagedDirectory, write_bytes
 from audiogan.config import Config, ConfigError, config_from_dict, save_config
-from audiogan.errors import AudioganError, describe_os_error, one_line
+from audiogan.errors import describe_os_error, one_line
 from audiogan.loading import (
     CONFIG_NAME,
     MODEL_DIR_FILES,
@@ -34,6 +34,8 @@ from audiogan.loading import (
     MODEL_VERSION,
     STATS_NAME,
     WEIGHTS_NAME,
+    LoadedModel,
+    ModelFileError,
 )
 
 __all__ = [
@@ -46,7 +48,9 @@ __all__ = [
     "ImportSourceError",
     "KnownSource",
     "build_config",
+    "convert_in_memory",
     "detect_format",
+    "find_reader",
     "fold_weight_norm",
     "import_model",
     "read_json",
@@ -62,9 +66,10 @@ DISCRIMINATOR_NAME = "discriminator.safetensors"
 ``training.init_from``."""
 
 
-class ImportSourceError(AudioganError, ValueError):
+class ImportSourceError(ModelFileError):
     """A source cannot be imported; one line naming the file or key and the fix. Nothing was
-    written."""
+    written. A :class:`~audiogan.loading.ModelFileError`, so whatever handles an unusable model
+    handles it."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,15 @@ class Detection:
         config_file: the toolkit's config file found beside it by its own naming, or None.
         description: one line, e.g. ``jik876/hifi-gan generator g_02500000 + config.json``.
         extra: reader-specific files (e.g. the discriminator checkpoint).
+        generator_only: set by :func:`convert_in_memory`: the reader may skip the
+            discriminator (an optimisation; a reader that ignores it is still correct).
     """
 
     checkpoint: Path
     config_file: Path | None
     description: str
     extra: dict[str, Path] = field(default_factory=dict)
+    generator_only: bool = False
 
 
 @dataclass
@@ -149,7 +157,8 @@ class FormatReader:
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert the detected source. ``config_file`` (``--config``) overrides
-        ``detection.config_file``.
+        ``detection.config_file``. When ``detection.generator_only`` is set the discriminator
+        may be skipped (loading for inference).
 
         Raises:
             ImportSourceError: anything that does not fit, naming the file and key.
@@ -234,6 +243,18 @@ class ImportResult:
     notes: list[str]
 
 
+def find_reader(source: Path) -> tuple[FormatReader, Detection] | None:
+    """The first reader that recognises ``source`` and its detection, or None (also for a
+    missing path). Raises ImportSourceError only for a recognised but unusable source."""
+    if not source.exists():
+        return None
+    for reader in READERS.values():
+        detection = reader.detect(source)
+        if detection is not None:
+            return reader, detection
+    return None
+
+
 def detect_format(source: Path, fmt: str = "auto") -> tuple[FormatReader, Detection]:
     """The reader and detection for ``source``; ``fmt`` names one reader or ``auto``.
 
@@ -295,6 +316,31 @@ def import_model(
     for note in converted.notes:
         log.info("%s", note)
     return ImportResult(out_dir, reader.name, detection, files, converted.notes)
+
+
+def convert_in_memory(source: str | os.PathLike[str], *, fmt: str = "auto",
+                      config_file: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """Another toolkit's checkpoint as a :class:`~audiogan.loading.LoadedModel`, nothing written
+    (what :func:`audiogan.loading.load_model` uses for a foreign source).
+
+    Raises:
+        ImportSourceError: as :func:`import_model`.
+    """
+    from audiogan.models.layers import remove_weight_norm
+    from audiogan.training.components import build_generator
+
+    reader, detection = detect_format(Path(source), fmt)
+    detection.generator_only = True
+    converted = reader.read(detection, Path(config_file) if config_file is not None else None)
+    generator = build_generator(converted.config)
+    remove_weight_norm(generator)
+    _fit("generator", generator, converted.generator, detection.checkpoint)
+    log.info("converted %s in memory (audiogan import writes it as a model directory)",
+             detection.description)
+    for note in converted.notes:
+        log.info("%s", note)
+    return LoadedModel(generator=generator.eval(), config=converted.config, mean=converted.mean,
+                       scale=converted.scale, step=converted.step, source=detection.checkpoint)
 
 
 def build_config(data: Mapping[str, Any], where: Path) -> Config:

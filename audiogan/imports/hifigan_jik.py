@@ -128,7 +128,7 @@ class HiFiGANJikReader(FormatReader):
                                     "give a jik876/hifi-gan g_ file")
         generator, notes = convert_generator(weights, hparams, source, config_path)
         discriminator = None
-        if "discriminator" in detection.extra:
+        if "discriminator" in detection.extra and not detection.generator_only:
             path = detection.extra["discriminator"]
             discriminator = convert_discriminators(safe_torch_load(path), path)
             notes.append(f"discriminators imported from {path.name} (optimiser states are not)")
