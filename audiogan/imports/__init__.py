@@ -9,6 +9,7 @@ it has discriminator weights), so :class:`audiogan.Vocoder`, ``synthesize``, ``e
 converts it in memory (:func:`convert_in_memory`), with a one-line note. Formats read today:
 
 - ``hifigan``: jik876/hifi-gan (:mod:`audiogan.imports.hifigan_jik`).
+- ``vocos``: Vocos mel checkpoints (:mod:`audiogan.imports.vocos`).
 
 Safety: every ``.pt``/``.pth``/``.pkl``/``.bin``/``g_*`` goes through
 :func:`~audiogan.imports.base.safe_torch_load` (``torch.load(weights_only=True)``); a file that
@@ -46,6 +47,7 @@ Adding a format (one module, e.g. ``audiogan/imports/pwg.py``, imported below):
 from __future__ import annotations
 
 from audiogan.imports import hifigan_jik as _hifigan_jik  # noqa: F401  (registers "hifigan")
+from audiogan.imports import vocos as _vocos  # noqa: F401  (registers "vocos")
 from audiogan.imports.base import (
     DISCRIMINATOR_NAME,
     READERS,

@@ -15,8 +15,6 @@ SOURCES: tuple[KnownSource, ...] = (
     KnownSource("pwg", "ParallelWaveGAN / ESPnet1 vocoders (checkpoint-*steps.pkl + config.yml"
                 " + stats.h5)", "https://github.com/kan-bayashi/ParallelWaveGAN (README: "
                 "pretrained models)", "MIT"),
-    KnownSource("vocos", "Vocos mel 24 kHz (pytorch_model.bin + config.yaml)",
-                "https://huggingface.co/charactr/vocos-mel-24khz", "MIT"),
     KnownSource("melgan", "melgan-neurips linda_johnson.pt, multi_speaker.pt",
                 "https://github.com/descriptinc/melgan-neurips (mel2wav/models/)", "MIT"),
 )
