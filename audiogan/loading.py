@@ -262,7 +262,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
       ``best.pt`` falls back to the newest with a warning).
     - Checkpoint file: any ``.pt`` written by the trainer.
     - Another toolkit's checkpoint that ``audiogan import`` reads (e.g. a jik876 ``g_*`` file
-      with its ``config.json``): converted in memory, with a note.
+      with its ``config.json``, a Vocos directory or its ``pytorch_model.bin``): converted in
+      memory, with a note.
 
     EMA weights are preferred when the checkpoint holds them. Nothing from the files is
     executed (``weights_only`` torch.load, safetensors, YAML).
@@ -291,17 +292,18 @@ def _load_any(path: Path) -> LoadedModel:
     if path.is_dir() and is_model_dir(path):
         return _load_model_dir(path)
     has_runs = (path / ckpt.CHECKPOINT_DIR).is_dir()
+    if not has_runs:  # another toolkit's checkpoint (audiogan import), converted in memory
+        from audiogan.imports import convert_in_memory, find_reader
+
+        # (before the config.yaml check: a Vocos directory has a config.yaml of its own)
+        found = find_reader(path)
+        if found is not None:
+            return convert_in_memory(path, fmt=found[0].name)
     if path.is_dir() and (path / CONFIG_NAME).is_file() and not has_runs:
         raise ModelFileError(
             f"{path}: has {CONFIG_NAME} but no {WEIGHTS_NAME} and no checkpoints/; give a model "
             "directory written by `audiogan export`, a run directory or a checkpoint file"
         )
-    if not has_runs:  # another toolkit's checkpoint (audiogan import), converted in memory
-        from audiogan.imports import convert_in_memory, find_reader
-
-        found = find_reader(path)
-        if found is not None:
-            return convert_in_memory(path, fmt=found[0].name)
     if path.is_dir():
         return _load_run_dir(path)
     return _load_checkpoint_file(ckpt.find_checkpoint(path))

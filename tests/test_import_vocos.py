@@ -288,3 +288,19 @@ def test_cli_import_says_what_it_detected_and_lists_vocos(
     assert [line for line in result.output.splitlines() if line.startswith("error:")] == [
         line for line in result.output.splitlines() if line.strip()][-1:]
     assert "EnCodec" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "pytorch_model.bin"], ids=["directory", "weights-file"])
+def test_vocoder_load_takes_a_vocos_source_directly(tmp_path: Path, name: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    source = write_hub(tmp_path / "vocos")
+    with caplog.at_level("INFO"):
+        voc = Vocoder.load(source / name if name else source)
+    assert "converted Vocos checkpoint" in caplog.text
+    mel = _mel()
+    expected = reference_forward(hub_state(), mel, "center").float().reshape(-1)
+    out = voc(mel).reshape(-1)[: expected.numel()]
+    assert float((out - expected).abs().max()) <= 1e-5
+    assert sorted(p.name for p in source.iterdir()) == ["config.yaml", "pytorch_model.bin"]
+    result = CliRunner().invoke(cli, ["info", str(source)])
+    assert result.exit_code == 0 and "istft" in result.output
