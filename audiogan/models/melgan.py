@@ -248,6 +248,8 @@ class MultiBandMelGANGenerator(Generator):
         pqmf_taps: PQMF filter order.
         pqmf_cutoff_ratio: PQMF prototype cut-off (fraction of Nyquist).
         pqmf_beta: PQMF Kaiser window beta.
+        pqmf_scaled: unit-DC-gain PQMF prototype (default); ``False`` keeps ParallelWaveGAN's
+            unscaled windowed sinc (set by ``audiogan import`` for its checkpoints).
         weight_norm: apply weight norm to every conv.
         init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
             descriptinc/melgan-neurips and ParallelWaveGAN effectively train from: their
@@ -272,6 +274,7 @@ class MultiBandMelGANGenerator(Generator):
         pqmf_taps: int = 62,
         pqmf_cutoff_ratio: float = 0.142,
         pqmf_beta: float = 9.0,
+        pqmf_scaled: bool = True,
         weight_norm: bool = True,
         init_std: float | None = None,
     ) -> None:
@@ -293,7 +296,7 @@ class MultiBandMelGANGenerator(Generator):
         )
         if weight_norm:
             apply_weight_norm(self)
-        self.pqmf = PQMF(subbands, pqmf_taps, pqmf_cutoff_ratio, pqmf_beta)
+        self.pqmf = PQMF(subbands, pqmf_taps, pqmf_cutoff_ratio, pqmf_beta, pqmf_scaled)
 
         # Full-band samples of output frame 0 -> sub-band samples (the synthesis is a transposed
         # conv of kernel taps + 1, stride subbands, padding taps / 2) -> mel frames.

@@ -24,7 +24,11 @@ from torch import Tensor, nn
 
 
 def pqmf_filters(
-    subbands: int = 4, taps: int = 62, cutoff_ratio: float = 0.142, beta: float = 9.0
+    subbands: int = 4,
+    taps: int = 62,
+    cutoff_ratio: float = 0.142,
+    beta: float = 9.0,
+    scaled: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine-modulated analysis and synthesis filters.
 
@@ -41,7 +45,7 @@ def pqmf_filters(
         raise ValueError(f"PQMF taps must be even (a centred, zero-delay filter), got {taps}")
     if not 0.0 < cutoff_ratio < 1.0:
         raise ValueError(f"PQMF cutoff_ratio must lie in (0, 1), got {cutoff_ratio}")
-    prototype = firwin(taps + 1, cutoff_ratio, window=("kaiser", beta))
+    prototype = firwin(taps + 1, cutoff_ratio, window=("kaiser", beta), scale=scaled)
     n = np.arange(taps + 1) - taps / 2
     analysis = np.empty((subbands, taps + 1))
     synthesis = np.empty((subbands, taps + 1))
@@ -61,17 +65,23 @@ class PQMF(nn.Module):
         taps: prototype filter order (even).
         cutoff_ratio: prototype cut-off as a fraction of Nyquist.
         beta: Kaiser window beta.
+        scaled: unit-DC-gain prototype (default); ``False`` for ParallelWaveGAN's unscaled one.
     """
 
     def __init__(
-        self, subbands: int = 4, taps: int = 62, cutoff_ratio: float = 0.142, beta: float = 9.0
+        self,
+        subbands: int = 4,
+        taps: int = 62,
+        cutoff_ratio: float = 0.142,
+        beta: float = 9.0,
+        scaled: bool = True,
     ) -> None:
         super().__init__()
         if subbands < 1:
             raise ValueError(f"PQMF subbands must be >= 1, got {subbands}")
         self.subbands = subbands
         self.taps = taps
-        analysis, synthesis = pqmf_filters(subbands, taps, cutoff_ratio, beta)
+        analysis, synthesis = pqmf_filters(subbands, taps, cutoff_ratio, beta, scaled)
         # analysis: plain conv1d weights (subbands, 1, taps + 1).
         self.register_buffer(
             "analysis_filter",
