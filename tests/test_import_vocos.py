@@ -12,7 +12,11 @@ config has ``feature_extractor``/``backbone``/``head`` sections with ``class_pat
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +308,25 @@ def test_vocoder_load_takes_a_vocos_source_directly(tmp_path: Path, name: str,
     assert sorted(p.name for p in source.iterdir()) == ["config.yaml", "pytorch_model.bin"]
     result = CliRunner().invoke(cli, ["info", str(source)])
     assert result.exit_code == 0 and "istft" in result.output
+
+
+def test_parity_benchmark_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
+    """benchmarks/import_parity_vocos.py on one clip cut to 0.5 s, the vocos package from
+    .refs/ as the reference (skipped where it is not there)."""
+    root = Path(__file__).resolve().parents[1]
+    refs = root / ".refs"
+    if not (refs / "vocos" / "pretrained.py").is_file():
+        pytest.skip("the vocos reference package is not in .refs/")
+    out = tmp_path / "parity.json"
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "import_parity_vocos.py"), "--data",
+         str(dev_data / "ljspeech"), "--clips", "1", "--max-seconds", "0.5", "--threads", "1",
+         "--json", str(out)],
+        capture_output=True, text=True, cwd=root, timeout=300,
+        env={**os.environ, "PYTHONPATH": f"{refs}:{root}", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 2 and all(row["mel_max_abs_diff"] <= 1e-4 for row in rows)
+    center, same = rows
+    assert center["our_len"] == center["ref_len"] + 256 and same["our_len"] == same["ref_len"]
