@@ -10,6 +10,9 @@ converts it in memory (:func:`convert_in_memory`), with a one-line note. Formats
 
 - ``hifigan``: jik876/hifi-gan (:mod:`audiogan.imports.hifigan_jik`).
 - ``vocos``: Vocos mel checkpoints (:mod:`audiogan.imports.vocos`).
+- ``pwg``: kan-bayashi/ParallelWaveGAN and ESPnet1 vocoders - HiFiGAN, MelGAN and multi-band
+  MelGAN generators (:mod:`audiogan.imports.pwg`).
+- ``melgan``: descriptinc/melgan-neurips generators (:mod:`audiogan.imports.melgan_neurips`).
 
 Safety: every ``.pt``/``.pth``/``.pkl``/``.bin``/``g_*`` goes through
 :func:`~audiogan.imports.base.safe_torch_load` (``torch.load(weights_only=True)``); a file that
@@ -47,6 +50,8 @@ Adding a format (one module, e.g. ``audiogan/imports/pwg.py``, imported below):
 from __future__ import annotations
 
 from audiogan.imports import hifigan_jik as _hifigan_jik  # noqa: F401  (registers "hifigan")
+from audiogan.imports import melgan_neurips as _melgan  # noqa: F401  (registers "melgan")
+from audiogan.imports import pwg as _pwg  # noqa: F401  (registers "pwg")
 from audiogan.imports import vocos as _vocos  # noqa: F401  (registers "vocos")
 from audiogan.imports.base import (
     DISCRIMINATOR_NAME,

@@ -11,13 +11,7 @@ from audiogan.imports.base import READERS, KnownSource
 
 __all__ = ["SOURCES", "list_lines"]
 
-SOURCES: tuple[KnownSource, ...] = (
-    KnownSource("pwg", "ParallelWaveGAN / ESPnet1 vocoders (checkpoint-*steps.pkl + config.yml"
-                " + stats.h5)", "https://github.com/kan-bayashi/ParallelWaveGAN (README: "
-                "pretrained models)", "MIT"),
-    KnownSource("melgan", "melgan-neurips linda_johnson.pt, multi_speaker.pt",
-                "https://github.com/descriptinc/melgan-neurips (mel2wav/models/)", "MIT"),
-)
+SOURCES: tuple[KnownSource, ...] = ()
 """Releases of formats without a reader yet (readers carry their own sources)."""
 
 

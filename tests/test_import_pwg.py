@@ -1,0 +1,300 @@
+"""audiogan import, ParallelWaveGAN (ESPnet1) and descriptinc/melgan-neurips: checkpoints in
+the toolkits' exact layouts -> model dirs whose output equals an independent forward; one-line
+refusals; the safe args.yml reader; the PQMF option's default."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from pwg_layout import (
+    hifigan_forward,
+    hifigan_state,
+    melgan_forward,
+    melgan_state,
+    pqmf_synthesis,
+)
+
+from audiogan import Vocoder
+from audiogan.imports import ImportSourceError, detect_format, import_model
+from audiogan.loading import load_model
+from audiogan.models.melgan import MultiBandMelGANGenerator
+from audiogan.models.pqmf import pqmf_filters
+
+FEATURES = {"sampling_rate": 8000, "fft_size": 64, "hop_size": 16, "win_length": None,
+            "window": "hann", "num_mels": 8, "fmin": 0, "fmax": 4000}
+HIFIGAN = {"in_channels": 8, "out_channels": 1, "channels": 32, "kernel_size": 7,
+           "upsample_scales": [4, 4], "upsample_kernel_sizes": [8, 8],
+           "resblock_kernel_sizes": [3, 5], "resblock_dilations": [[1, 3, 5], [1, 3, 5]],
+           "use_additional_convs": True, "bias": True, "nonlinear_activation": "LeakyReLU",
+           "nonlinear_activation_params": {"negative_slope": 0.1}, "use_causal_conv": False,
+           "use_weight_norm": True}
+MELGAN = {"in_channels": 8, "out_channels": 1, "kernel_size": 7, "channels": 32, "bias": True,
+          "upsample_scales": [4, 4], "stack_kernel_size": 3, "stacks": 2,
+          "nonlinear_activation": "LeakyReLU", "nonlinear_activation_params": {
+              "negative_slope": 0.2}, "pad": "ReflectionPad1d", "pad_params": {},
+          "use_final_nonlinear_activation": True, "use_weight_norm": True,
+          "use_causal_conv": False}
+MB_MELGAN = {**MELGAN, "out_channels": 4, "upsample_scales": [2, 2]}
+
+
+def _stats(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(-2.0, 1.0, 8).astype(np.float32),
+            rng.uniform(0.5, 2.0, 8).astype(np.float32))
+
+
+def write_pwg(folder: Path, kind: str | None, params: dict[str, Any], state: dict,
+              stats: bool = True, **extra: Any) -> Path:
+    """checkpoint-1000steps.pkl + config.yml + stats.npy in the toolkit's layout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {**FEATURES, "format": "npy", "generator_params": params, **extra}
+    if kind is not None:
+        config["generator_type"] = kind
+    (folder / "config.yml").write_text(yaml.safe_dump(config))
+    if stats:
+        np.save(folder / "stats.npy", np.stack(_stats()))
+    checkpoint = folder / "checkpoint-1000steps.pkl"
+    torch.save({"model": {"generator": state, "discriminator": {}},
+                "optimizer": {"generator": {}, "discriminator": {}},
+                "scheduler": {"generator": {}, "discriminator": {}},
+                "steps": 1000, "epochs": 2}, checkpoint)
+    return checkpoint
+
+
+def _raw_mel(frames: int = 30) -> torch.Tensor:
+    mean, _ = _stats()
+    rng = np.random.default_rng(7)
+    return torch.from_numpy(rng.normal(mean[:, None], 1.5, (8, frames)).astype(np.float32))[None]
+
+
+def _normalised(mel: torch.Tensor) -> torch.Tensor:
+    mean, scale = (torch.from_numpy(a)[None, :, None] for a in _stats())
+    return (mel - mean) / scale
+
+
+def _check(model_dir: Path, expected: torch.Tensor, frames: int = 30, hop: int = 16) -> None:
+    out = Vocoder.load(model_dir)(_raw_mel(frames), check_range=False)
+    assert out.shape[-1] == expected.shape[-1] == frames * hop
+    assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("additional", [True, False], ids=["resblock1", "resblock2"])
+def test_pwg_hifigan_equals_the_independent_forward(tmp_path: Path, additional: bool) -> None:
+    params = {**HIFIGAN, "use_additional_convs": additional}
+    state = hifigan_state(params)
+    checkpoint = write_pwg(tmp_path / "exp", "HiFiGANGenerator", params, state)
+    result = import_model(tmp_path / "exp", tmp_path / "model")  # the directory: auto-detected
+    assert result.format == "pwg" and result.detection.checkpoint == checkpoint
+    assert "config.yml" in result.detection.description
+    assert "stats.npy" in result.detection.description
+    _check(tmp_path / "model", hifigan_forward(state, params, _normalised(_raw_mel())))
+    loaded = load_model(tmp_path / "model")
+    assert loaded.step == 1000 and loaded.config.features.profile == "pwg"
+    assert loaded.config.generator.params["post_negative_slope"] == 0.01
+    assert loaded.mean is not None and torch.allclose(loaded.mean, torch.from_numpy(_stats()[0]))
+
+
+def test_pwg_melgan_equals_the_independent_forward(tmp_path: Path) -> None:
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state, version="0.5.0")
+    import_model(tmp_path / "exp" / "checkpoint-1000steps.pkl", tmp_path / "model")
+    expected = melgan_forward(state, "melgan", "stack", "skip_layer", [4, 4], 2,
+                              _normalised(_raw_mel()))
+    _check(tmp_path / "model", expected)
+
+
+@pytest.mark.parametrize(("extra", "cutoff"), [
+    ({"version": "0.5.3"}, 0.142), ({}, 0.15), ({"version": "0.4.2"}, 0.15),
+    ({"version": "0.6.1", "pqmf_params": {"taps": 48, "cutoff_ratio": 0.16, "beta": 8.0}}, 0.16),
+], ids=["v0.5.3", "no-version", "v0.4.2", "pqmf_params"])
+def test_pwg_multiband_melgan_with_the_toolkit_pqmf(tmp_path: Path, extra: dict,
+                                                    cutoff: float) -> None:
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [2, 2], 2, out_channels=4)
+    write_pwg(tmp_path / "exp", "MelGANGenerator", MB_MELGAN, state, **extra)
+    import_model(tmp_path / "exp", tmp_path / "model")
+    params = load_model(tmp_path / "model").config.generator.params
+    assert params["pqmf_cutoff_ratio"] == cutoff and params["pqmf_scaled"] is False
+    bands = melgan_forward(state, "melgan", "stack", "skip_layer", [2, 2], 2,
+                           _normalised(_raw_mel()))
+    design = extra.get("pqmf_params", {"taps": 62, "beta": 9.0})
+    expected = pqmf_synthesis(bands, design["taps"], cutoff, design["beta"])
+    _check(tmp_path / "model", expected)
+
+
+def test_pqmf_default_is_unchanged_and_the_option_is_the_plain_windowed_sinc() -> None:
+    scaled, _ = pqmf_filters()
+    plain, _ = pqmf_filters(scaled=False)
+    assert MultiBandMelGANGenerator(channels=16, upsample_rates=(2,)).pqmf.synthesis_filter.sum(
+    ) == pytest.approx(float(4 * pqmf_filters()[1].sum()), rel=1e-6)
+    ratio = plain / scaled
+    assert np.allclose(ratio, ratio.flat[0]) and abs(ratio.flat[0] - 1) > 1e-5  # only the gain
+
+
+def test_pwg_stats_h5_read_with_h5py(tmp_path: Path) -> None:
+    h5py = pytest.importorskip("h5py")
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state, format="hdf5")
+    mean, scale = _stats()
+    with h5py.File(tmp_path / "exp" / "stats.h5", "w") as f:
+        f["mean"], f["scale"] = mean, scale
+    (tmp_path / "exp" / "stats.npy").unlink()
+    result = import_model(tmp_path / "exp", tmp_path / "model")
+    assert any("stats.h5" in note for note in result.notes)
+    _check(tmp_path / "model", melgan_forward(state, "melgan", "stack", "skip_layer", [4, 4], 2,
+                                              _normalised(_raw_mel())))
+
+
+def _refused(tmp_path: Path, kind: str | None, params: dict, state: dict,
+             **extra: Any) -> str:
+    write_pwg(tmp_path / "exp", kind, params, state, **extra)
+    with pytest.raises(ImportSourceError) as info:
+        import_model(tmp_path / "exp", tmp_path / "model")
+    assert not (tmp_path / "model").exists() and "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_pwg_refusals_are_one_line_naming_the_key(tmp_path: Path) -> None:
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    message = _refused(tmp_path, None, MELGAN, state)
+    assert "ParallelWaveGANGenerator" in message and "generator_type" in message
+    message = _refused(tmp_path, "StyleMelGANGenerator", MELGAN, state)
+    assert "'StyleMelGANGenerator'" in message
+    message = _refused(tmp_path, "MelGANGenerator", {**MELGAN, "use_causal_conv": True}, state)
+    assert "'generator_params.use_causal_conv'" in message
+    message = _refused(tmp_path, "MelGANGenerator", {**MELGAN, "pad": "ReplicationPad1d"}, state)
+    assert "'generator_params.pad'" in message
+    broken = dict(state)
+    del broken["melgan.5.stack.4.weight_v"]
+    assert "'melgan.5.stack.4.weight_v'" in _refused(tmp_path, "MelGANGenerator", MELGAN, broken)
+    extra = {**state, "melgan.99.bias": torch.zeros(1)}
+    assert "'melgan.99.bias'" in _refused(tmp_path, "MelGANGenerator", MELGAN, extra)
+    assert "'hop_size'" in _refused(tmp_path, "MelGANGenerator", MELGAN, state, hop_size=32)
+    (tmp_path / "exp" / "stats.npy").unlink()
+    message = _refused(tmp_path, "MelGANGenerator", MELGAN, state, stats=False)
+    assert "stats.h5 or stats.npy" in message
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # runs on unpickling, if anything unpickles it
+        return (open, (str(self.marker), "w"))
+
+
+def test_pwg_pickle_payload_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    checkpoint = write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state)
+    with open(checkpoint, "wb") as handle:
+        pickle.dump({"model": {"generator": _Payload(marker)}}, handle)
+    with pytest.raises(ImportSourceError, match="refused"):
+        import_model(checkpoint, tmp_path / "model")
+    assert not marker.exists() and not (tmp_path / "model").exists()
+
+
+# --- descriptinc/melgan-neurips -----------------------------------------------------------------
+
+ARGS_YML = """!!python/object:argparse.Namespace
+batch_size: 16
+cond_disc: false
+data_path: data/ljspeech
+downsamp_factor: 4
+epochs: 3000
+lambda_feat: 10
+load_path: null
+log_interval: 100
+n_layers_D: 4
+n_mel_channels: 8
+n_residual_layers: 2
+n_test_samples: 8
+ndf: 16
+ngf: 4
+num_D: 3
+save_interval: 1000
+save_path: logs/test
+seq_len: 8192
+"""
+
+
+def _neurips_mel(frames: int = 6) -> torch.Tensor:
+    return -3.0 + torch.randn(1, 8, frames, generator=torch.Generator().manual_seed(5))
+
+
+def test_melgan_neurips_training_dir_equals_the_independent_forward(tmp_path: Path) -> None:
+    run = tmp_path / "logs"
+    run.mkdir()
+    state = melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 2, seed=4)
+    torch.save(state, run / "netG.pt")
+    torch.save({"model.disc_0.model.layer_0.1.bias": torch.zeros(16)}, run / "netD.pt")
+    (run / "args.yml").write_text(ARGS_YML)
+    reader, detection = detect_format(run)
+    assert reader.name == "melgan" and "netG.pt + args.yml" in detection.description
+    result = import_model(run, tmp_path / "model")
+    assert any("netD.pt" in note for note in result.notes)
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config.features.profile == "melgan" and loaded.mean is None
+    assert loaded.config.generator.params["resstack_dilations"] == [1, 3]
+    mel = _neurips_mel()
+    expected = melgan_forward(state, "model", "block", "shortcut", [8, 8, 2, 2], 2, mel)
+    out = Vocoder.load(tmp_path / "model")(mel, check_range=False)
+    assert out.shape[-1] == expected.shape[-1] == 6 * 256
+    assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
+
+
+def test_melgan_neurips_released_file_without_config(tmp_path: Path) -> None:
+    state = melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 3, seed=2)
+    torch.save(state, tmp_path / "linda_johnson.pt")
+    result = import_model(tmp_path / "linda_johnson.pt", tmp_path / "model")
+    assert result.format == "melgan" and "no config" in result.detection.description
+    assert any("Generator(8, 4, 3)" in note for note in result.notes)
+    mel = _neurips_mel()
+    expected = melgan_forward(state, "model", "block", "shortcut", [8, 8, 2, 2], 3, mel)
+    out = Vocoder.load(tmp_path / "model")(mel, check_range=False)
+    assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
+
+
+def test_melgan_neurips_args_yml_accepts_only_the_namespace_tag(tmp_path: Path) -> None:
+    run = tmp_path / "logs"
+    run.mkdir()
+    torch.save(melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 2), run / "netG.pt")
+    marker = tmp_path / "ran"
+    (run / "args.yml").write_text(
+        f"!!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ImportSourceError) as info:
+        import_model(run, tmp_path / "model")
+    assert "args.yml" in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists() and not (tmp_path / "model").exists()
+    (run / "args.yml").write_text(ARGS_YML.replace("ngf: 4", "ngf: 32"))
+    with pytest.raises(ImportSourceError, match="'ngf' is 32"):
+        import_model(run, tmp_path / "model")
+
+
+def test_list_names_both_formats_and_their_sources() -> None:
+    from click.testing import CliRunner
+
+    from audiogan.cli import cli
+
+    result = CliRunner().invoke(cli, ["import", "--list"])
+    assert result.exit_code == 0
+    for text in ("pwg ", "kan-bayashi/ParallelWaveGAN", "checkpoint-<N>steps.pkl", "melgan ",
+                 "descriptinc/melgan-neurips", "linda_johnson.pt"):
+        assert text in result.output
+    assert "[no reader yet]" not in result.output
+
+
+def test_vocoder_load_takes_a_pwg_checkpoint_directly(tmp_path: Path) -> None:
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    checkpoint = write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state)
+    out = Vocoder.load(checkpoint)(_raw_mel(), check_range=False)
+    expected = melgan_forward(state, "melgan", "stack", "skip_layer", [4, 4], 2,
+                              _normalised(_raw_mel()))
+    assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
+        "checkpoint-1000steps.pkl", "config.yml", "stats.npy"]
