@@ -213,6 +213,10 @@ def test_detection_by_the_toolkit_names(tmp_path: Path) -> None:
         import_model(bare / "pytorch_model.bin", tmp_path / "m1")
     import_model(bare / "pytorch_model.bin", tmp_path / "m2", config_file=source / "config.yaml")
     assert (tmp_path / "m2" / "generator.safetensors").is_file()
+    # a transformers-style snapshot (pytorch_model.bin + config.json) is not claimed
+    (bare / "config.json").write_text("{}")
+    with pytest.raises(ImportSourceError, match="not recognised"):
+        detect_format(bare / "pytorch_model.bin")
 
 
 def test_no_layer_scale_means_identity_gamma(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ _HEAD = "vocos.heads.ISTFTHead"
 _SECTIONS = ("feature_extractor", "backbone", "head")
 _MAX_MAGNITUDE = 1e2  # ISTFTHead clips exp(log-magnitude) at 1e2
 _KERNEL = 7  # VocosBackbone's embed and ConvNeXtBlock's dwconv are hard-coded to 7, padding 3
+_MAX_CONFIG_BYTES = 1 << 20  # detection reads a config.yaml only up to this size
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -97,8 +98,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _is_vocos_config(path: Path) -> bool:
-    """True when ``path`` is a YAML file with Vocos' three class_path sections (never raises)."""
+    """True when ``path`` is a YAML file with Vocos' three class_path sections (never raises;
+    reads at most a small regular file)."""
     try:
+        if not path.is_file() or path.stat().st_size > _MAX_CONFIG_BYTES:
+            return False
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return False
@@ -125,16 +129,22 @@ class VocosReader(FormatReader):
 
     def detect(self, path: Path) -> Detection | None:
         """A directory holding ``pytorch_model.bin`` + a Vocos ``config.yaml``, or such a weights
-        file (``pytorch_model.bin`` by name, or any file beside a Vocos ``config.yaml``)."""
+        file (any file beside a Vocos ``config.yaml``, or a ``pytorch_model.bin`` with no config
+        beside it, whose ``config.yaml`` is then given with ``--config``)."""
         if path.is_dir():
             weights = path / WEIGHTS_FILE
             if not weights.is_file() or not _is_vocos_config(path / CONFIG_FILE):
                 return None
             return self._detection(weights)
+        if not path.is_file():
+            return None
         config = path.with_name(CONFIG_FILE)
         if config.is_file():
             return self._detection(path) if _is_vocos_config(config) else None
-        return self._detection(path) if path.name == WEIGHTS_FILE else None
+        # a lone pytorch_model.bin (config.yaml elsewhere, --config); not one of a transformers
+        # snapshot, which has a config.json beside it
+        lone = path.name == WEIGHTS_FILE and not path.with_name("config.json").exists()
+        return self._detection(path) if lone else None
 
     def _detection(self, weights: Path) -> Detection:
         config = weights.with_name(CONFIG_FILE)
