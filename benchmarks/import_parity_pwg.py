@@ -151,7 +151,8 @@ def clip_mels(clips: list[Path], max_frames: int | None
     return mels, ref_mels
 
 
-def run(clips: list[Path], max_frames: int | None) -> list[dict[str, Any]]:
+def run(clips: list[Path], max_frames: int | None,
+        cases: list[str] | None = None) -> list[dict[str, Any]]:
     from parallel_wavegan.utils import load_model
 
     from audiogan import Vocoder
@@ -164,6 +165,8 @@ def run(clips: list[Path], max_frames: int | None) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, (name, kind, params, extras, stats_format) in enumerate(CASES):
+            if cases is not None and name not in cases:
+                continue
             checkpoint = write_source(Path(tmp) / name, kind, params, extras, stats_format,
                                       index, mean, scale)
             started = time.perf_counter()
@@ -199,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="Cut every clip to this many frames (smoke runs).")
+    parser.add_argument("--cases", nargs="+", default=None, choices=[c[0] for c in CASES],
+                        help="Run only these cases (default: all).")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="Write the record here.")
     args = parser.parse_args(argv)
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import parallel_wavegan
 
-    rows = run(clips, args.max_frames)
+    rows = run(clips, args.max_frames, args.cases)
     columns = ["case", "clip", "frames", "same_length", "max_abs_diff", "feature_max_abs_diff",
                "e2e_max_abs_diff"]
     shown = [{k: f"{v:.2e}" if k.endswith("diff") else v for k, v in row.items()} for row in rows]
