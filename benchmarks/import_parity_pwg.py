@@ -16,7 +16,10 @@ config, its version rule included) and ``inference(c, normalize_before=True)``, 
 ``feature_max_abs_diff``, our ``pwg`` log-mel against the reference's own
 ``logmelfilterbank`` (librosa) on the same audio, and ``e2e_max_abs_diff``, our waveform from our
 features against the reference generator on its own features (the features' float32 tolerance
-amplified by the generator).
+amplified by the generator). For the MelGAN cases the checkpoint's (random)
+``MelGANMultiScaleDiscriminator`` comes along as ``melgan_msd``: ``disc_max_abs_diff`` is the
+largest difference of every scale's feature maps and scores on the clip's audio (target <= 1e-4
+too); the HiFiGAN cases' discriminators are not imported (empty column).
 
 The reference imports ``scipy.signal.kaiser`` (now ``scipy.signal.windows.kaiser``): this script
 adds that alias first, and an empty ``kaldiio`` module (imported by ``preprocess.py``'s datasets,
@@ -101,8 +104,14 @@ def write_source(folder: Path, kind: str, params: dict[str, Any], extras: dict[s
 
     generator = getattr(models, kind)(**params)
     _randomise(generator, seed)
-    discriminator = models.MelGANMultiScaleDiscriminator() if kind == "MelGANGenerator" else (
-        models.HiFiGANMultiScaleMultiPeriodDiscriminator())
+    if kind == "MelGANGenerator":
+        disc_params = {} if params.get("out_channels", 1) == 1 else {
+            "downsample_scales": [4, 4, 4], "max_downsample_channels": 512}  # the MB releases'
+        discriminator = models.MelGANMultiScaleDiscriminator(**disc_params)
+        _randomise(discriminator, seed + 50)
+        extras = {**extras, "discriminator_params": disc_params}
+    else:
+        discriminator = models.HiFiGANMultiScaleMultiPeriodDiscriminator()
     config = {**FEATURES, **extras, "format": stats_format, "generator_type": kind,
               "generator_params": {"out_channels": 1, **params}, "batch_max_steps": 8192,
               "batch_size": 16,
@@ -121,6 +130,37 @@ def write_source(folder: Path, kind: str, params: dict[str, Any], extras: dict[s
     else:
         np.save(folder / "stats.npy", np.stack([mean, scale]))
     return checkpoint
+
+
+def _discriminators(checkpoint: Path, model_dir: Path) -> tuple[Any, Any] | None:
+    """(reference, ours) discriminators when the import brought one along, else None."""
+    import parallel_wavegan.models as models
+    from safetensors.torch import load_file
+
+    from audiogan.loading import load_model
+    from audiogan.training.components import build_discriminator_from
+
+    if not (model_dir / "discriminator.safetensors").is_file():
+        return None
+    config = yaml.safe_load((checkpoint.parent / "config.yml").read_text())
+    reference = getattr(models, config["discriminator_type"])(
+        **config.get("discriminator_params", {})).eval()
+    reference.load_state_dict(torch.load(checkpoint, weights_only=False)["model"]["discriminator"])
+    ours = build_discriminator_from(load_model(model_dir).config).eval()
+    ours.load_state_dict(load_file(model_dir / "discriminator.safetensors"))
+    return reference, ours
+
+
+def _disc_diff(pair: tuple[Any, Any] | None, clip: Path, samples: int) -> float | None:
+    """Largest difference of every scale's feature maps and logits on the clip's audio."""
+    if pair is None:
+        return None
+    data, _ = sf.read(clip, dtype="float32")
+    wave = torch.from_numpy(data[:samples])[None, None]
+    with torch.no_grad():
+        theirs, ours = pair[0](wave), pair[1](wave)
+    return max(float((a - b).abs().max()) for their_scale, our_scale in zip(theirs, ours.features)
+               for a, b in zip(their_scale, our_scale))
 
 
 def clip_mels(clips: list[Path], max_frames: int | None
@@ -175,6 +215,7 @@ def run(clips: list[Path], max_frames: int | None,
             reference = load_model(str(checkpoint)).eval()
             reference.remove_weight_norm()
             ours = Vocoder.load(result.out_dir)
+            discriminators = _discriminators(checkpoint, result.out_dir)
             for clip, mel, ref_mel in zip(clips, mels, ref_mels):
                 with torch.no_grad():
                     ref = reference.inference(mel.T.contiguous(), normalize_before=True)
@@ -190,6 +231,8 @@ def run(clips: list[Path], max_frames: int | None,
                              "feature_max_abs_diff": float(
                                  (mel[:, :frames] - ref_mel[:, :frames]).abs().max()),
                              "e2e_max_abs_diff": float((e2e[:common] - out[:common]).abs().max()),
+                             "disc_max_abs_diff": _disc_diff(discriminators, clip,
+                                                             mel.shape[1] * 256),
                              "import_s": round(import_s, 2)})
             print(f"{name}: worst {max(r['max_abs_diff'] for r in rows if r['case'] == name):.2e}"
                   f" ({'; '.join(result.notes)})", flush=True)
@@ -220,12 +263,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = run(clips, args.max_frames, args.cases)
     columns = ["case", "clip", "frames", "same_length", "max_abs_diff", "feature_max_abs_diff",
-               "e2e_max_abs_diff"]
-    shown = [{k: f"{v:.2e}" if k.endswith("diff") else v for k, v in row.items()} for row in rows]
+               "e2e_max_abs_diff", "disc_max_abs_diff"]
+    shown = [{k: ("-" if v is None else f"{v:.2e}") if k.endswith("diff") else v
+              for k, v in row.items()} for row in rows]
     print(bc.format_table(shown, columns))
-    worst = max(row["max_abs_diff"] for row in rows)
+    worst = max(max(row["max_abs_diff"], row["disc_max_abs_diff"] or 0.0) for row in rows)
     ok = worst <= TARGET and all(row["same_length"] for row in rows)
-    print(f"worst mel -> wave max |diff| {worst:.3g} (target <= {TARGET:g}): "
+    print(f"worst mel -> wave / discriminator max |diff| {worst:.3g} (target <= {TARGET:g}): "
           f"{'met' if ok else 'NOT met'}")
     if args.json is not None:
         bc.write_json(args.json, {"machine": bc.machine_info(torch.device("cpu")),

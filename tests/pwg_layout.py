@@ -137,6 +137,54 @@ def hifigan_forward(state: dict[str, Tensor], p: dict[str, Any], mel: Tensor) ->
     return torch.tanh(conv(state, "output_conv.1", F.leaky_relu(x, 0.01), padding=3))
 
 
+# --- MelGAN multi-scale discriminator (melgan-neurips Discriminator, PWG MelGANMultiScale...) --
+
+
+def melgan_disc_state(scale_prefix: str, layer_prefix: str, scales: int, channels: int,
+                      downsample: list[int], max_channels: int, seed: int = 9
+                      ) -> dict[str, Tensor]:
+    """Weight-normed convs: first ``<layer 0>.1`` (kernel 15), downsampling ``<layer j>.0``
+    (kernel 10 s + 1, groups in / 4), ``<layer n+1>.0`` (kernel 5), ``<layer n+2>`` (kernel 3)."""
+    gen = torch.Generator().manual_seed(seed)
+    state: dict[str, Tensor] = {}
+    for i in range(scales):
+        def name(j: int, suffix: str, i: int = i) -> str:
+            return f"{scale_prefix.format(i=i)}.{layer_prefix.format(j=j)}{suffix}"
+        wn(state, name(0, ".1"), (channels, 1, 15), gen)
+        c = channels
+        for j, s in enumerate(downsample, start=1):
+            out = min(c * s, max_channels)
+            wn(state, name(j, ".0"), (out, 4, 10 * s + 1), gen)  # groups c / 4: 4 in per group
+            c = out
+        out = min(2 * c, max_channels)
+        wn(state, name(len(downsample) + 1, ".0"), (out, c, 5), gen)
+        wn(state, name(len(downsample) + 2, ""), (1, out, 3), gen)
+    return state
+
+
+def melgan_disc_forward(state: dict[str, Tensor], scale_prefix: str, layer_prefix: str,
+                        scales: int, downsample: list[int], wave: Tensor) -> list[list[Tensor]]:
+    """Every scale's layer outputs (leaky ReLU 0.2 after all but the last), float64."""
+    x, outputs = wave.double(), []
+    for i in range(scales):
+        def name(j: int, suffix: str, i: int = i) -> str:
+            return f"{scale_prefix.format(i=i)}.{layer_prefix.format(j=j)}{suffix}"
+        if i:
+            x = F.avg_pool1d(x, 4, 2, padding=1, count_include_pad=False)
+        y = F.leaky_relu(conv(state, name(0, ".1"), F.pad(x, (7, 7), mode="reflect")), 0.2)
+        layers = [y]
+        for j, s in enumerate(downsample, start=1):
+            w = weight(state, name(j, ".0"))
+            y = F.leaky_relu(F.conv1d(y, w, state[name(j, ".0") + ".bias"].double(), stride=s,
+                                      padding=5 * s, groups=y.shape[1] // 4), 0.2)
+            layers.append(y)
+        y = F.leaky_relu(conv(state, name(len(downsample) + 1, ".0"), y, padding=2), 0.2)
+        layers.append(y)
+        layers.append(conv(state, name(len(downsample) + 2, ""), y, padding=1))
+        outputs.append(layers)
+    return outputs
+
+
 # --- ParallelWaveGAN's PQMF synthesis -----------------------------------------------------------
 
 

@@ -36,6 +36,8 @@ TINY: dict[str, tuple[dict[str, Any], int]] = {
         5,
     ),
     "wavegan": ({"model_size": 2}, 1),
+    "melgan_msd": ({"scales": 2, "channels": 4, "downsample_scales": (2, 2), "max_channels": 16},
+                   2),
 }
 NAMES = DISCRIMINATORS.names() or sorted(TINY)
 

@@ -15,16 +15,20 @@ import yaml
 from pwg_layout import (
     hifigan_forward,
     hifigan_state,
+    melgan_disc_forward,
+    melgan_disc_state,
     melgan_forward,
     melgan_state,
     pqmf_synthesis,
 )
+from safetensors.torch import load_file
 
 from audiogan import Vocoder
 from audiogan.imports import ImportSourceError, detect_format, import_model
 from audiogan.loading import load_model
 from audiogan.models.melgan import MultiBandMelGANGenerator
 from audiogan.models.pqmf import pqmf_filters
+from audiogan.training.components import build_discriminator_from
 
 FEATURES = {"sampling_rate": 8000, "fft_size": 64, "hop_size": 16, "win_length": None,
             "window": "hann", "num_mels": 8, "fmin": 0, "fmax": 4000}
@@ -84,6 +88,23 @@ def _check(model_dir: Path, expected: torch.Tensor, frames: int = 30, hop: int =
     assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
 
 
+def _check_discriminator(model_dir: Path, state: dict, scale_prefix: str, layer_prefix: str,
+                         scales: int, downsample: list[int]) -> None:
+    """The imported melgan_msd's every feature map equals the independent forward's."""
+    ours = build_discriminator_from(load_model(model_dir).config).eval()
+    ours.load_state_dict(load_file(model_dir / "discriminator.safetensors"))
+    wave = 0.3 * torch.randn(2, 1, 1000, generator=torch.Generator().manual_seed(1))
+    expected = melgan_disc_forward(state, scale_prefix, layer_prefix, scales, downsample, wave)
+    with torch.no_grad():
+        out = ours(wave)
+    assert len(out.features) == scales
+    for theirs, mine, logits in zip(expected, out.features, out.logits):
+        assert len(theirs) == len(mine)
+        for a, b in zip(theirs, mine):
+            assert a.shape == b.shape and float((a - b).abs().max()) <= 1e-5
+        assert torch.equal(logits, mine[-1].flatten(1))
+
+
 @pytest.mark.parametrize("additional", [True, False], ids=["resblock1", "resblock2"])
 def test_pwg_hifigan_equals_the_independent_forward(tmp_path: Path, additional: bool) -> None:
     params = {**HIFIGAN, "use_additional_convs": additional}
@@ -100,13 +121,24 @@ def test_pwg_hifigan_equals_the_independent_forward(tmp_path: Path, additional: 
     assert loaded.mean is not None and torch.allclose(loaded.mean, torch.from_numpy(_stats()[0]))
 
 
-def test_pwg_melgan_equals_the_independent_forward(tmp_path: Path) -> None:
+def test_pwg_melgan_and_its_discriminator_equal_the_independent_forwards(
+        tmp_path: Path) -> None:
     state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
-    write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state, version="0.5.0")
-    import_model(tmp_path / "exp" / "checkpoint-1000steps.pkl", tmp_path / "model")
+    disc = melgan_disc_state("discriminators.{i}", "layers.{j}", 2, 8, [2, 4], 64)
+    checkpoint = write_pwg(tmp_path / "exp", "MelGANGenerator", MELGAN, state, version="0.5.0",
+                           discriminator_type="MelGANMultiScaleDiscriminator",
+                           discriminator_params={"scales": 2, "channels": 8,
+                                                 "downsample_scales": [2, 4],
+                                                 "max_downsample_channels": 64})
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["model"]["discriminator"] = disc
+    torch.save(saved, checkpoint)
+    result = import_model(checkpoint, tmp_path / "model")
+    assert any("imported as melgan_msd" in note for note in result.notes)
     expected = melgan_forward(state, "melgan", "stack", "skip_layer", [4, 4], 2,
                               _normalised(_raw_mel()))
     _check(tmp_path / "model", expected)
+    _check_discriminator(tmp_path / "model", disc, "discriminators.{i}", "layers.{j}", 2, [2, 4])
 
 
 @pytest.mark.parametrize(("extra", "cutoff"), [
@@ -232,12 +264,15 @@ def test_melgan_neurips_training_dir_equals_the_independent_forward(tmp_path: Pa
     run.mkdir()
     state = melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 2, seed=4)
     torch.save(state, run / "netG.pt")
-    torch.save({"model.disc_0.model.layer_0.1.bias": torch.zeros(16)}, run / "netD.pt")
+    disc = melgan_disc_state("model.disc_{i}", "model.layer_{j}", 3, 16, [4, 4, 4, 4], 1024)
+    torch.save(disc, run / "netD.pt")
     (run / "args.yml").write_text(ARGS_YML)
     reader, detection = detect_format(run)
-    assert reader.name == "melgan" and "netG.pt + args.yml" in detection.description
+    assert reader.name == "melgan" and "netG.pt + args.yml + netD.pt" in detection.description
     result = import_model(run, tmp_path / "model")
-    assert any("netD.pt" in note for note in result.notes)
+    assert any("discriminator imported from netD.pt" in note for note in result.notes)
+    _check_discriminator(tmp_path / "model", disc, "model.disc_{i}", "model.layer_{j}", 3,
+                         [4, 4, 4, 4])
     loaded = load_model(tmp_path / "model")
     assert loaded.config.features.profile == "melgan" and loaded.mean is None
     assert loaded.config.generator.params["resstack_dilations"] == [1, 3]

@@ -21,9 +21,10 @@ module indices), so the import is a renaming; the architecture is read from the 
 (``Audio2Mel``: reflect pad ``(n_fft - hop) / 2``, ``center=False``, ``|X|``, Slaney mel,
 ``log10(clamp(x, 1e-5))``).
 
-The discriminator (``netD.pt``) is not imported: melgan-neurips' ``NLayerDiscriminator``
-(reflection-padded first layer, pooling with ``count_include_pad=False``, weight norm everywhere)
-has no exact counterpart in audiogan; ``training.init_from`` starts a new one.
+The discriminator (``netD.pt`` beside ``netG.pt``, ``Discriminator(num_D, ndf, n_layers_D,
+downsamp_factor)`` from ``args.yml``: ``model.disc_{i}.model.layer_{j}`` convs) becomes
+audiogan's ``melgan_msd`` (:mod:`audiogan.models.melgan_discriminator`, the same layers), for
+fine-tuning with ``training.init_from``; the optimiser states are not imported.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ from audiogan.imports.base import (
     safe_torch_load,
 )
 
-__all__ = ["MelGANNeuripsReader", "melgan_layer_map", "read_args_yml", "take_layers"]
+__all__ = ["MelGANNeuripsReader", "convert_melgan_discriminator", "melgan_layer_map",
+           "read_args_yml", "take_layers"]
 
 _RELEASED = ("linda_johnson.pt", "multi_speaker.pt")
 _GENERATOR_FILES = ("netG.pt", "best_netG.pt")
@@ -147,6 +149,45 @@ def melgan_layer_map(prefix: str, stages: int, stacks: int, stack: str,
     return layers
 
 
+def convert_melgan_discriminator(state: Any, scales: int, layers: int, scale_prefix: str,
+                                 layer_prefix: str, where: Path) -> dict[str, Tensor]:
+    """A MelGAN multi-scale discriminator's weight-normed state dict -> ``melgan_msd``'s.
+
+    ``scale_prefix.format(i=scale)`` names a scale's module; ``layer_prefix.format(j=layer)``
+    its ``layers + 3`` convs for ``layers`` downsampling ones (the first in a Sequential after
+    the pad: ``<layer>.1``; the downsampling and kernel-``k0`` ones ``<layer>.0``; the output
+    conv bare), e.g. ParallelWaveGAN ``discriminators.{i}`` / ``layers.{j}``,
+    melgan-neurips ``model.disc_{i}`` / ``model.layer_{j}``.
+
+    Raises:
+        ImportSourceError: not a state dict, a key missing (named) or left over.
+    """
+    if not isinstance(state, dict):
+        raise ImportSourceError(f"{where}: not a discriminator state dict")
+    out: dict[str, Tensor] = {}
+    used: set[str] = set()
+    for scale in range(scales):
+        theirs_scale = scale_prefix.format(i=scale)
+        for layer in range(layers + 3):
+            suffix = ".1" if layer == 0 else "" if layer == layers + 2 else ".0"
+            theirs = f"{theirs_scale}.{layer_prefix.format(j=layer)}{suffix}"
+            ours = f"discriminators.{scale}." + (
+                "post" if layer == layers + 2 else f"convs.{layer}")
+            for their_key, our_key in (("weight_g", "parametrizations.weight.original0"),
+                                       ("weight_v", "parametrizations.weight.original1"),
+                                       ("bias", "bias")):
+                value = state.get(f"{theirs}.{their_key}")
+                if not isinstance(value, Tensor):
+                    raise ImportSourceError(f"{where}: discriminator key '{theirs}.{their_key}' "
+                                            "is missing (weight-normed convs expected)")
+                out[f"{ours}.{our_key}"] = value.float()
+                used.add(f"{theirs}.{their_key}")
+    unknown = sorted(set(state) - used)
+    if unknown:
+        raise ImportSourceError(f"{where}: unexpected discriminator key {unknown[0]!r}")
+    return out
+
+
 def _shape(weights: dict[str, Any], where: Path) -> tuple[int, int, int]:
     """(input_size, ngf, n_residual_layers) read from the generator's weights."""
     first = weights.get("model.1.weight_v", weights.get("model.1.weight"))
@@ -175,7 +216,7 @@ class MelGANNeuripsReader(FormatReader):
     name = "melgan"
     title = "descriptinc/melgan-neurips"
     files = ("linda_johnson.pt / multi_speaker.pt, or a training directory: netG.pt "
-             "(best_netG.pt) + args.yml [+ netD.pt, not imported]")
+             "(best_netG.pt) + args.yml [+ netD.pt discriminator]")
     sources = (
         KnownSource("melgan", "MelGAN linda_johnson.pt (LJSpeech) and multi_speaker.pt "
                     "(Generator(80, 32, 3) state dicts)",
@@ -199,9 +240,15 @@ class MelGANNeuripsReader(FormatReader):
     def _detection(self, checkpoint: Path) -> Detection:
         args = checkpoint.with_name("args.yml")
         config = args if args.is_file() else None
-        parts = [checkpoint.name] + ([args.name] if config else [])
+        extra: dict[str, Path] = {}
+        discriminator = checkpoint.with_name(checkpoint.name.replace("netG", "netD"))
+        if config is not None and "netG" in checkpoint.name and discriminator.is_file():
+            extra["discriminator"] = discriminator
+        parts = [checkpoint.name] + ([args.name] if config else []) + [
+            p.name for p in extra.values()]
         what = "generator (Generator(80, 32, 3), no config)" if config is None else "generator"
-        return Detection(checkpoint, config, f"{self.title} {what} ({' + '.join(parts)})")
+        return Detection(checkpoint, config, f"{self.title} {what} ({' + '.join(parts)})",
+                         extra)
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert the generator; the architecture comes from its weights."""
@@ -227,8 +274,19 @@ class MelGANNeuripsReader(FormatReader):
                          "(22.05 kHz, n_fft 1024, hop 256, f_min 0, f_max none)")
         layers = melgan_layer_map("model", len(_RATES), stacks, "block", "shortcut")
         generator = take_layers(state, layers, "generator", source)
-        notes.append(f"{source.name}: the discriminator (netD.pt) is not imported (no exact "
-                     "audiogan counterpart); training.init_from starts a new one")
+        disc_params = {"scales": int(args.get("num_D", 3)), "channels": int(args.get("ndf", 16)),
+                       "downsample_scales": [int(args.get("downsamp_factor", 4))] * int(
+                           args.get("n_layers_D", 4)),
+                       "max_channels": 1024, "kernel_sizes": [5, 3], "negative_slope": 0.2}
+        discriminator = None
+        if "discriminator" in detection.extra:
+            path = detection.extra["discriminator"]
+            discriminator = convert_melgan_discriminator(
+                safe_torch_load(path), disc_params["scales"],
+                len(disc_params["downsample_scales"]), "model.disc_{i}", "model.layer_{j}", path)
+            notes.append(f"discriminator imported from {path.name} (optimiser states are not)")
+        else:
+            notes.append("no netD.pt beside it: training.init_from starts a new discriminator")
         segment = int(args.get("seq_len", 8192))
         hop = math.prod(_RATES)
         config = {
@@ -240,11 +298,7 @@ class MelGANNeuripsReader(FormatReader):
                 "channels": 16 * ngf, "kernel_size": 7,
                 "resstack_dilations": [3 ** j for j in range(stacks)],
                 "resstack_kernel_size": 3, "negative_slope": 0.2}},
-            "discriminator": {"name": "msd", "params": {
-                "scales": int(args.get("num_D", 3)),
-                "channels": [16, 64, 256, 1024, 1024, 1024],
-                "kernel_sizes": [15, 41, 41, 41, 41, 5], "strides": [1, 4, 4, 4, 4, 1],
-                "groups": [1, 4, 16, 64, 256, 1], "negative_slope": 0.2}},
+            "discriminator": {"name": "melgan_msd", "params": disc_params},
             "loss": {"adversarial": "hinge",
                      "weights": {"adversarial": 1.0, "feature_matching": 2.667}},
             "optim": {part: {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
@@ -254,5 +308,5 @@ class MelGANNeuripsReader(FormatReader):
                          "segment_length": max(hop, segment // hop * hop)},
         }
         where = args_path or source
-        return Converted(build_config(config, where), generator, notes=notes)
+        return Converted(build_config(config, where), generator, discriminator, notes=notes)
 

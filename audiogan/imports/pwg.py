@@ -25,9 +25,11 @@ refused with one line naming the key; so is a config without ``generator_type``,
 ``ParallelWaveGANGenerator`` (not available in audiogan yet). Features: the ``pwg`` profile with
 the config's values and the statistics.
 
-Discriminators are not imported (their layouts differ from audiogan's: e.g. the period
-discriminator's output conv has kernel ``kernel_sizes[1] - 1``); a note says so and
-``training.init_from`` starts new ones.
+Discriminators: ``MelGANMultiScaleDiscriminator`` (``discriminators.{i}.layers.{j}``, weight
+norm) becomes audiogan's ``melgan_msd`` (the same layers) and is imported for
+``training.init_from``. ``HiFiGANMultiScaleMultiPeriodDiscriminator`` is not imported (its
+period discriminators' output conv has kernel ``kernel_sizes[1] - 1`` where audiogan's MPD, like
+jik876's, has 3), nor any other type; a note says so and ``training.init_from`` starts new ones.
 """
 
 from __future__ import annotations
@@ -53,7 +55,11 @@ from audiogan.imports.base import (
     register,
     safe_torch_load,
 )
-from audiogan.imports.melgan_neurips import melgan_layer_map, take_layers
+from audiogan.imports.melgan_neurips import (
+    convert_melgan_discriminator,
+    melgan_layer_map,
+    take_layers,
+)
 
 __all__ = ["ParallelWaveGANReader", "pqmf_design", "pwg_version_le"]
 
@@ -211,6 +217,36 @@ def _melgan(params: dict[str, Any], hparams: dict[str, Any], where: Path) -> tup
                                 **pqmf_design(hparams, subbands, where)}
 
 
+#: MelGANMultiScaleDiscriminator options melgan_msd reproduces only at these values.
+_MELGAN_D_FIXED = {"in_channels": 1, "out_channels": 1, "bias": True,
+                   "downsample_pooling": "AvgPool1d",
+                   "downsample_pooling_params": {"kernel_size": 4, "stride": 2, "padding": 1,
+                                                 "count_include_pad": False},
+                   "nonlinear_activation": "LeakyReLU", "pad": "ReflectionPad1d",
+                   "pad_params": {}, "use_weight_norm": True}
+
+
+def melgan_discriminator(hparams: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``melgan_msd`` params of a config's MelGANMultiScaleDiscriminator, and why its weights
+    cannot be imported (None when they can)."""
+    kind = hparams.get("discriminator_type", "ParallelWaveGANDiscriminator")
+    given = hparams.get("discriminator_params") or {}
+    if not isinstance(given, dict):
+        given = {}
+    slope = (given.get("nonlinear_activation_params") or {}).get("negative_slope", 0.2)
+    params = {"scales": int(given.get("scales", 3)), "channels": int(given.get("channels", 16)),
+              "downsample_scales": [int(s) for s in given.get("downsample_scales", (4, 4, 4, 4))],
+              "max_channels": int(given.get("max_downsample_channels", 1024)),
+              "kernel_sizes": [int(k) for k in given.get("kernel_sizes", (5, 3))],
+              "negative_slope": float(slope)}
+    if kind != "MelGANMultiScaleDiscriminator":
+        return params, f"{kind} has no audiogan counterpart"
+    for key, wanted in _MELGAN_D_FIXED.items():
+        if given.get(key, wanted) != wanted:
+            return params, f"discriminator_params.{key}={given[key]!r} is not reproduced"
+    return params, None
+
+
 def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, Any]:
     def need(key: str) -> Any:
         if key not in hparams:
@@ -234,7 +270,8 @@ def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, An
             "f_max": None if fmax is None else float(fmax), "stats": True}
 
 
-def _training(name: str, hparams: dict[str, Any], hop: int) -> dict[str, Any]:
+def _training(name: str, hparams: dict[str, Any], hop: int,
+              disc_params: dict[str, Any]) -> dict[str, Any]:
     """Training sections in the spirit of the toolkit's recipe for ``name`` (fine-tuning)."""
     segment = int(hparams.get("batch_max_steps", 8192))
     sections: dict[str, Any] = {"training": {
@@ -248,10 +285,7 @@ def _training(name: str, hparams: dict[str, Any], hop: int) -> dict[str, Any]:
         sections["optim"] = {part: {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9]}
                              for part in ("generator", "discriminator")}
     else:
-        sections["discriminator"] = {"name": "msd", "params": {
-            "scales": 3, "channels": [16, 64, 256, 1024, 1024, 1024],
-            "kernel_sizes": [15, 41, 41, 41, 41, 5], "strides": [1, 4, 4, 4, 4, 1],
-            "groups": [1, 4, 16, 64, 256, 1], "negative_slope": 0.2}}
+        sections["discriminator"] = {"name": "melgan_msd", "params": disc_params}
         sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]}
                              for part in ("generator", "discriminator")}
@@ -336,21 +370,33 @@ class ParallelWaveGANReader(FormatReader):
         if int(hparams.get("hop_size", hop)) != hop:
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")
-        if isinstance(model, dict) and "discriminator" in model:
-            notes.append(f"{hparams.get('discriminator_type', 'the discriminator')}: not imported "
-                         "(its layout differs from audiogan's); training.init_from starts a new "
-                         "one")
+        disc_params, why_not = melgan_discriminator(hparams)
+        discriminator = None
+        if name == "hifigan":
+            why_not = (f"{hparams.get('discriminator_type', 'the discriminator')}: its layout "
+                       "differs from audiogan's combined MPD + MSD")
+        elif why_not is None and isinstance(model.get("discriminator"), dict):
+            discriminator = convert_melgan_discriminator(
+                model["discriminator"], disc_params["scales"],
+                len(disc_params["downsample_scales"]), "discriminators.{i}", "layers.{j}",
+                source)
+            notes.append("MelGANMultiScaleDiscriminator imported as melgan_msd (optimiser "
+                         "states are not)")
+        if discriminator is None:
+            notes.append(f"discriminator not imported ({why_not or 'none in the checkpoint'}); "
+                         "training.init_from starts a new one")
         if name == "multiband_melgan":
             notes.append(f"PQMF: taps {gen['pqmf_taps']}, cutoff {gen['pqmf_cutoff_ratio']}, beta "
                          f"{gen['pqmf_beta']} (config version {hparams.get('version', 'absent')})")
         config = {"sample_rate": int(hparams.get("sampling_rate", 22050)),
                   "features": _features(hparams, gen["in_channels"], config_path),
                   "generator": {"name": name, "params": gen},
-                  **_training(name, hparams, hop)}
+                  **_training(name, hparams, hop, disc_params)}
         if "sampling_rate" not in hparams:
             raise ImportSourceError(f"{config_path}: key 'sampling_rate' is missing")
         steps = state.get("steps")
-        return Converted(build_config(config, config_path), generator, mean=mean, scale=scale,
+        return Converted(build_config(config, config_path), generator, discriminator,
+                         mean=mean, scale=scale,
                          step=int(steps) if isinstance(steps, int) else None, notes=notes)
 
     @staticmethod

@@ -19,7 +19,8 @@ def _import_all() -> None:
     # Importing the modules registers their classes.
     import importlib
 
-    for name in ("hifigan", "melgan", "istft", "wavegan", "discriminators"):
+    for name in ("hifigan", "melgan", "istft", "wavegan", "discriminators",
+                 "melgan_discriminator"):
         try:
             importlib.import_module(f"audiogan.models.{name}")
         except ModuleNotFoundError as exc:  # a module not written yet
