@@ -326,8 +326,9 @@ def _generate_all(gen: WaveGenerator, label: str | None, conditional: bool, num:
 def export(source: Path, out_dir: Path, formats: tuple[str, ...]) -> None:
     """Export a checkpoint, run directory (best, else latest; EMA preferred) or model directory
     to a model directory: config.yaml + generator.safetensors [+ feature_stats.safetensors]
-    [+ generator.onnx] [+ generator.ts]. ONNX and TorchScript exports are checked against
-    PyTorch (max abs difference <= 1e-4) before anything is written; the directory is
+    [+ generator.onnx] [+ generator.ts] [+ discriminator.safetensors, kept from a model
+    directory that has one, e.g. an imported one]. ONNX and TorchScript exports are checked
+    against PyTorch (max abs difference <= 1e-4) before anything is written; the directory is
     swapped in whole, so a failure or Ctrl-C (exit 130) leaves OUT_DIR as it was.
     """
     from audiogan.export import export_model

@@ -200,6 +200,7 @@ class TrainingConfig:
     seed: int = 1234
     num_workers: int = 2
     discriminator_start_step: int = 0
+    adversarial_start_step: int | None = None
     n_critic: int = 1
     grad_clip: float | None = None
     grad_accumulation: int = 1

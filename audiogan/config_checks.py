@@ -93,6 +93,13 @@ def _check_training(t: Any) -> None:
         _positive(f"training.{key}", getattr(t, key))
     for key in ("num_workers", "discriminator_start_step", "seed", "valid_clips", "num_samples"):
         _non_negative(f"training.{key}", getattr(t, key))
+    start = t.adversarial_start_step
+    if start is not None and start < t.discriminator_start_step:
+        raise ConfigError(
+            f"training.adversarial_start_step={start} is before training."
+            f"discriminator_start_step={t.discriminator_start_step} (the adversarial terms need "
+            "a running discriminator); set it to at least that, or null to start both together"
+        )
     if t.batch_size % t.grad_accumulation:
         raise ConfigError(
             f"training.batch_size={t.batch_size} must be a multiple of "

@@ -7,6 +7,11 @@
 - ``generator.safetensors``: the weights, with metadata (format, step, EMA, class names);
 - ``feature_stats.safetensors``: ``mean`` / ``scale`` ``(n_mels,)``, when the features carry
   z-normalisation statistics (the ``pwg`` profile);
+- ``discriminator.safetensors``: carried over unchanged when the source is a model directory
+  that has one (an ``audiogan import`` of a checkpoint with discriminators), so the exported
+  directory still starts both parts for ``training.init_from``; checked to be a readable
+  safetensors file first. (From a checkpoint or run directory only the generator is written:
+  ``training.init_from`` takes those directly, discriminator included.)
 - ``generator.onnx`` (``formats`` has ``"onnx"``): input ``mel`` ``(B, n_mels, frames)`` of raw
   profile features (statistics applied inside), dynamic batch and frames axes, output ``wave``
   ``(B, 1, frames * hop)``; unconditional models take ``z`` ``(B, latent_dim)`` [and ``labels``
@@ -46,6 +51,7 @@ from audiogan.config import save_config
 from audiogan.errors import AudioganError, describe_os_error
 from audiogan.loading import (
     CONFIG_NAME,
+    DISCRIMINATOR_NAME,
     MODEL_DIR_FILES,
     MODEL_FORMAT,
     MODEL_VERSION,
@@ -138,6 +144,9 @@ def export_model(
     loaded = _exportable(source if isinstance(source, LoadedModel) else load_model(source))
     module = loaded.module().eval()
     blobs = _weight_blobs(loaded)  # kind -> (file name, bytes)
+    discriminator = _discriminator_blob(loaded)
+    if discriminator is not None:
+        blobs["discriminator"] = (DISCRIMINATOR_NAME, discriminator)
     errors: dict[str, float] = {}
     if "onnx" in wanted:
         data, errors["onnx"] = _export_onnx(module, atol)
@@ -213,6 +222,27 @@ def _weight_blobs(loaded: LoadedModel) -> dict[str, tuple[str, bytes]]:
                  "scale": loaded.scale.float().contiguous().clone()}
         blobs["stats"] = (STATS_NAME, save(stats))
     return blobs
+
+
+def _discriminator_blob(loaded: LoadedModel) -> bytes | None:
+    """The bytes of ``discriminator.safetensors`` beside the source's ``generator.safetensors``
+    (a model directory), or None; read before anything is written (the target may be the
+    source itself)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    source = loaded.source
+    path = source.parent / DISCRIMINATOR_NAME
+    if source.name != WEIGHTS_NAME or not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+        load(data)  # a readable safetensors file, or refuse before writing anything
+    except (OSError, SafetensorError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ExportError(f"{path}: unreadable ({reason}); import the model again, or remove "
+                          "the file to export the generator alone") from None
+    return data
 
 
 def _write_model_dir(loaded: LoadedModel, blobs: dict[str, tuple[str, bytes]],

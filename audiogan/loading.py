@@ -8,7 +8,8 @@ A model directory (written by :func:`audiogan.export.export_model`, DESIGN.md §
 ``config.yaml`` (the resolved recipe), ``generator.safetensors`` (weights, weight norm folded;
 metadata: format, step, whether EMA, class names) and, when the features carry z-normalisation
 statistics, ``feature_stats.safetensors`` (``mean``, ``scale``); optionally ``generator.onnx`` and
-``generator.ts``, which are never read here.
+``generator.ts``, and ``discriminator.safetensors`` (the discriminator of an imported model, for
+``training.init_from``; kept by ``audiogan export``), which are never read here.
 
 Loading never executes code from a file: checkpoints go through ``torch.load(weights_only=True)``
 (:func:`audiogan.training.checkpoint.load_checkpoint`), model directories through safetensors and
@@ -41,6 +42,7 @@ from audiogan.training import checkpoint as ckpt
 
 __all__ = [
     "CONFIG_NAME",
+    "DISCRIMINATOR_NAME",
     "DTYPES",
     "ONNX_NAME",
     "STATS_NAME",
@@ -63,11 +65,13 @@ WEIGHTS_NAME = "generator.safetensors"
 STATS_NAME = "feature_stats.safetensors"
 ONNX_NAME = "generator.onnx"
 TORCHSCRIPT_NAME = "generator.ts"
+DISCRIMINATOR_NAME = "discriminator.safetensors"
 MODEL_FORMAT = "audiogan-model"
 MODEL_VERSION = 1
 CHECKPOINT_FORMAT = "audiogan-checkpoint"
 MODEL_DIR_FILES = frozenset(
-    {CONFIG_NAME, WEIGHTS_NAME, STATS_NAME, ONNX_NAME, ONNX_NAME + ".data", TORCHSCRIPT_NAME}
+    {CONFIG_NAME, WEIGHTS_NAME, STATS_NAME, ONNX_NAME, ONNX_NAME + ".data", TORCHSCRIPT_NAME,
+     DISCRIMINATOR_NAME}
 )
 """Every file a model directory may hold."""
 

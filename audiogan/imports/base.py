@@ -29,6 +29,7 @@ from audiogan.config import Config, ConfigError, config_from_dict, save_config
 from audiogan.errors import describe_os_error, one_line
 from audiogan.loading import (
     CONFIG_NAME,
+    DISCRIMINATOR_NAME,
     MODEL_DIR_FILES,
     MODEL_FORMAT,
     MODEL_VERSION,
@@ -60,10 +61,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DISCRIMINATOR_NAME = "discriminator.safetensors"
-"""Discriminator weights of an imported model (training layout: the state dict of
-``build_discriminator_from(config)``, weight/spectral norm parametrised), for
-``training.init_from``."""
+# DISCRIMINATOR_NAME (from audiogan.loading, "discriminator.safetensors"): discriminator weights
+# of an imported model (training layout: the state dict of build_discriminator_from(config),
+# weight/spectral norm parametrised), for training.init_from; audiogan export keeps it.
 
 
 class ImportSourceError(ModelFileError):
@@ -357,7 +357,7 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         raise ImportSourceError(f"{out_dir}: exists and is not a directory; choose another -o")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         names = sorted(p.name for p in out_dir.iterdir())
-        foreign = [n for n in names if n not in MODEL_DIR_FILES | {DISCRIMINATOR_NAME}]
+        foreign = [n for n in names if n not in MODEL_DIR_FILES]
         if foreign:
             raise ImportSourceError(f"{out_dir}: not empty and not a model directory (holds "
                                     f"{foreign[0]}); choose a new -o directory")

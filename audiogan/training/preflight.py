@@ -20,7 +20,8 @@ line names the config key, the file and the fix:
 * ``training.batch_size`` is not larger than the number of training clips; ``data.labels`` covers
   every label of an unconditional generator's clips.
 * ``training.init_from``: an exported model directory (``generator.safetensors``), a checkpoint
-  file or a run directory with one, that loads and holds a generator of the configured kind.
+  file or a run directory with one, or another toolkit's checkpoint that ``audiogan import``
+  reads, that loads and holds a generator of the configured kind.
 * ``discriminator.params``: the discriminator is built on the ``meta`` device (no memory), so a
   value its constructor refuses is one line instead of a traceback from the model build.
 """
@@ -300,6 +301,23 @@ def _check_init_from(config: Config, source: str) -> None:
                 "export the model again"
             ) from None
         return
+    if not (path / ckpt.CHECKPOINT_DIR).is_dir():  # another toolkit's checkpoint?
+        from audiogan.imports import ImportSourceError, detect_format, find_reader
+
+        found = find_reader(path)
+        if found is not None:
+            try:
+                reader, detection = detect_format(path, found[0].name)
+                detection.generator_only = True
+                name = reader.read(detection, None).config.generator.name
+            except ImportSourceError as exc:
+                raise ConfigError(f"training.init_from: {exc}") from None
+            if name != config.generator.name:
+                raise ConfigError(
+                    f"training.init_from: {path} holds a {name!r} generator but generator.name "
+                    f"is {config.generator.name!r}; start from a checkpoint of the same model"
+                )
+            return
     try:
         state = ckpt.load_checkpoint(ckpt.find_checkpoint(path))
     except ckpt.CheckpointError as exc:

@@ -110,10 +110,15 @@ def init_weights(trainer: Trainer, source: str | Path) -> Path:
 
     ``source`` is an exported model directory (``generator.safetensors``, plus
     ``discriminator.safetensors`` when ``audiogan import`` found discriminator weights), a
-    checkpoint file or a run directory (its ``best.pt`` or newest loadable step file).
+    checkpoint file, a run directory (its ``best.pt`` or newest loadable step file), or another
+    toolkit's checkpoint that ``audiogan import`` reads (a jik876 ``g_*`` file or
+    ``generator_*.pth.tar``, ...), converted in memory (:func:`_init_from_foreign`).
     """
     source = Path(source)
     fix = "point training.init_from at a model of the configured architecture"
+    foreign = _foreign_reader(source)
+    if foreign is not None:
+        return _init_from_foreign(trainer, source, foreign, fix)
     if (source / "generator.safetensors").is_file():  # an exported model directory
         from safetensors.torch import load_file
 
@@ -141,6 +146,79 @@ def init_weights(trainer: Trainer, source: str | Path) -> Path:
         load_part(trainer.discriminator, state["discriminator"], part="discriminator",
                   name=trainer.config.discriminator.name, path=path, state=state, fix=fix)
     return path
+
+
+def _foreign_reader(source: Path) -> str | None:
+    """The ``audiogan import`` format name of ``source`` when it is another toolkit's
+    checkpoint (never for a model directory, a run directory or an audiogan checkpoint)."""
+    if (source / "generator.safetensors").is_file() or (source / ckpt.CHECKPOINT_DIR).is_dir():
+        return None
+    from audiogan.imports import find_reader
+
+    found = find_reader(source)
+    return None if found is None else found[0].name
+
+
+def _init_from_foreign(trainer: Trainer, source: Path, fmt: str, fix: str) -> Path:
+    """Convert another toolkit's checkpoint in memory (as ``audiogan import`` would, nothing
+    written) and load its generator, and its discriminators when it has them."""
+    from audiogan.imports import detect_format
+
+    reader, detection = detect_format(source, fmt)
+    converted = reader.read(detection, None)
+    path = detection.checkpoint
+    config = trainer.config
+    if config.features != converted.config.features:
+        log.warning("training.init_from: %s was trained with other features than this config "
+                    "(%s); `audiogan import` it and compare its config.yaml", path,
+                    _differences(converted.config.features, config.features))
+    try:
+        load_folded_state_dict(trainer.generator, converted.generator)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not fit generator {config.generator.name} "
+                              f"({' '.join(str(exc).split())[:200]}); {fix}") from None
+    if converted.discriminator is not None:
+        load_part(trainer.discriminator, converted.discriminator, part="discriminator",
+                  name=config.discriminator.name, path=path, state={}, fix=fix)
+    _compare_outputs(trainer.generator, converted, path)
+    log.info("training.init_from: converted %s in memory (generator%s)", detection.description,
+             "" if converted.discriminator is None else " and discriminator")
+    return path
+
+
+def _compare_outputs(generator: nn.Module, converted: Any, path: Path) -> None:
+    """Warn when the configured generator, holding the source's weights, computes otherwise
+    than the source's own architecture (an option that changes no shape: a slope, a padding)."""
+    import copy
+
+    import torch
+
+    from audiogan.models.layers import remove_weight_norm
+    from audiogan.training.components import build_generator
+
+    if getattr(generator, "input_kind", None) != "mel":
+        return
+    reference = build_generator(converted.config)
+    remove_weight_norm(reference)
+    reference.load_state_dict(converted.generator)
+    ours = copy.deepcopy(generator).cpu().float().eval()
+    mel = torch.randn(1, converted.config.features.n_mels, 8,
+                      generator=torch.Generator().manual_seed(0)) - 4.0
+    with torch.no_grad():
+        diff = float((ours(mel) - reference.eval()(mel)).abs().max())
+    if not diff <= 1e-4:
+        log.warning("training.init_from: %s: generator.params differ from the source's in an "
+                    "option that changes the output (max |diff| %.2e on the same weights); "
+                    "`audiogan import` it and compare its config.yaml", path, diff)
+
+
+def _differences(theirs: Any, ours: Any) -> str:
+    """``key: theirs -> ours`` for the first few differing fields of two config sections."""
+    import dataclasses
+
+    a, b = dataclasses.asdict(theirs), dataclasses.asdict(ours)
+    keys = [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+    return ", ".join(f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:4]) or "?"
 
 
 def restore(trainer: Trainer, path: Path, state: dict[str, Any]) -> None:

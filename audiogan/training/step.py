@@ -3,7 +3,9 @@
 1. Discriminator (from ``training.discriminator_start_step`` on, ``n_critic`` times, each on its
    own batch): ``D(real)``, ``D(G(x).detach())``, adversarial loss (+ gradient penalty).
 2. Generator: weighted spectral terms against the real segment (vocoders) plus the adversarial
-   and feature-matching terms once the discriminator runs.
+   and feature-matching terms once the discriminator runs and ``training.adversarial_start_step``
+   is reached (default: as soon as the discriminator runs). A later adversarial start warms new
+   discriminators up on a pretrained generator (``training.init_from``) before they drive it.
 
 Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
 last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
@@ -75,6 +77,12 @@ class GANStep:
         return (self.losses.needs_discriminator
                 and step >= self.config.training.discriminator_start_step)
 
+    def adversarial_active(self, step: int) -> bool:
+        """Whether the discriminator's terms (adversarial, feature matching) enter G's loss at
+        ``step``: the discriminator runs and ``training.adversarial_start_step`` is reached."""
+        start = self.config.training.adversarial_start_step
+        return self.discriminator_active(step) and (start is None or step >= start)
+
     def __call__(self, batches: list[dict[str, Tensor]], step: int) -> dict[str, float]:
         """Run step ``step`` over ``n_critic`` batches (the last also feeds G); returns stats.
 
@@ -87,7 +95,8 @@ class GANStep:
         d_active = self.discriminator_active(step)
         if d_active:
             kept_fake, bad = self._discriminator_updates(batches, step, stats)
-        bad_g = self._generator_update(batches[-1], step, kept_fake, d_active, stats)
+        bad_g = self._generator_update(batches[-1], step, kept_fake,
+                                       self.adversarial_active(step), stats)
         bad = bad or bad_g
         if self.ema is not None and not bad_g:
             self.ema.update(self.generator)
@@ -144,10 +153,11 @@ class GANStep:
         return kept_fake, bad
 
     def _generator_update(
-        self, batch: dict[str, Tensor], step: int, kept_fake: Tensor | None, d_active: bool,
+        self, batch: dict[str, Tensor], step: int, kept_fake: Tensor | None, adversarial: bool,
         stats: dict[str, float],
     ) -> bool:
-        """The G update on ``batch``; returns whether its loss was non-finite (update skipped)."""
+        """The G update on ``batch`` (with the discriminator's terms when ``adversarial``);
+        returns whether its loss was non-finite (update skipped)."""
         accum = self.config.training.grad_accumulation
         d_module = unwrap(self.d_model)
         for p in self.discriminator.parameters():
@@ -168,7 +178,7 @@ class GANStep:
                         fake = self._generate(self.g_model, inputs, labels)
                 parts = (self.losses.reconstruction(fake.float(), real)
                          if self.input_kind == "mel" else {})
-                if d_active:
+                if adversarial:
                     with self._autocast(), sample_keys(self._sample_keys(micro, step, 300)):
                         fake_out = d_module(fake, labels)
                         real_out = None
