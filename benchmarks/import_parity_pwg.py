@@ -16,10 +16,10 @@ config, its version rule included) and ``inference(c, normalize_before=True)``, 
 ``feature_max_abs_diff``, our ``pwg`` log-mel against the reference's own
 ``logmelfilterbank`` (librosa) on the same audio, and ``e2e_max_abs_diff``, our waveform from our
 features against the reference generator on its own features (the features' float32 tolerance
-amplified by the generator). For the MelGAN cases the checkpoint's (random)
-``MelGANMultiScaleDiscriminator`` comes along as ``melgan_msd``: ``disc_max_abs_diff`` is the
-largest difference of every scale's feature maps and scores on the clip's audio (target <= 1e-4
-too); the HiFiGAN cases' discriminators are not imported (empty column).
+amplified by the generator). The checkpoint's (random) discriminator comes along:
+``MelGANMultiScaleDiscriminator`` as ``melgan_msd``, ``HiFiGANMultiScaleMultiPeriodDiscriminator``
+as ``combined`` (MPD output kernel 2): ``disc_max_abs_diff`` is the largest difference of every
+sub-discriminator's feature maps and scores on the clip's audio (target <= 1e-4 too).
 
 The reference imports ``scipy.signal.kaiser`` (now ``scipy.signal.windows.kaiser``): this script
 adds that alias first, and an empty ``kaldiio`` module (imported by ``preprocess.py``'s datasets,
@@ -112,6 +112,8 @@ def write_source(folder: Path, kind: str, params: dict[str, Any], extras: dict[s
         extras = {**extras, "discriminator_params": disc_params}
     else:
         discriminator = models.HiFiGANMultiScaleMultiPeriodDiscriminator()
+        _randomise(discriminator, seed + 50)
+        extras = {**extras, "discriminator_params": {}}
     config = {**FEATURES, **extras, "format": stats_format, "generator_type": kind,
               "generator_params": {"out_channels": 1, **params}, "batch_max_steps": 8192,
               "batch_size": 16,
@@ -159,8 +161,13 @@ def _disc_diff(pair: tuple[Any, Any] | None, clip: Path, samples: int) -> float 
     wave = torch.from_numpy(data[:samples])[None, None]
     with torch.no_grad():
         theirs, ours = pair[0](wave), pair[1](wave)
-    return max(float((a - b).abs().max()) for their_scale, our_scale in zip(theirs, ours.features)
-               for a, b in zip(their_scale, our_scale))
+    if hasattr(pair[0], "mpd"):  # the toolkit returns MSD then MPD outputs, audiogan MPD first
+        scales = len(pair[0].msd.discriminators)
+        theirs = theirs[scales:] + theirs[:scales]
+    assert len(theirs) == len(ours.features)
+    return max(float((a.flatten(1) - b.flatten(1)).abs().max())
+               for their_part, our_part in zip(theirs, ours.features)
+               for a, b in zip(their_part, our_part, strict=True))
 
 
 def clip_mels(clips: list[Path], max_frames: int | None

@@ -185,6 +185,83 @@ def melgan_disc_forward(state: dict[str, Tensor], scale_prefix: str, layer_prefi
     return outputs
 
 
+# --- ParallelWaveGAN's HiFiGANMultiScaleMultiPeriodDiscriminator (release shapes) -------------
+
+_PERIOD_CHANNELS = [32, 128, 512, 1024, 1024]
+_SCALE_LAYERS = [(128, 1, 15, 1, 1), (128, 128, 41, 2, 4), (256, 128, 41, 2, 16),
+                 (512, 256, 41, 4, 16), (1024, 512, 41, 4, 16), (1024, 1024, 41, 1, 16),
+                 (1024, 1024, 5, 1, 1), (1, 1024, 3, 1, 1)]  # (out, in, kernel, stride, groups)
+
+
+def hifigan_disc_state(periods: list[int], scales: int, seed: int = 11) -> dict[str, Tensor]:
+    """``mpd.discriminators.{k}.convs.{j}.0`` / ``output_conv`` (weight norm, kernels (5, 1) and
+    (2, 1)); ``msd.discriminators.{i}.layers.{j}.0`` / ``layers.7`` (scale 0 spectral norm:
+    ``weight_orig``, ``weight_u``, ``weight_v``; the others weight norm)."""
+    gen = torch.Generator().manual_seed(seed)
+    state: dict[str, Tensor] = {}
+    for k in range(len(periods)):
+        c = 1
+        for j, out in enumerate(_PERIOD_CHANNELS):
+            wn(state, f"mpd.discriminators.{k}.convs.{j}.0", (out, c, 5, 1), gen)
+            c = out
+        wn(state, f"mpd.discriminators.{k}.output_conv", (1, c, 2, 1), gen)
+    for i in range(scales):
+        for j, (out, inp, kernel, _, groups) in enumerate(_SCALE_LAYERS):
+            name = f"msd.discriminators.{i}.layers.{j}" + ("" if j == 7 else ".0")
+            shape = (out, inp // groups, kernel)
+            if i == 0:
+                state[f"{name}.weight_orig"] = torch.randn(*shape, generator=gen) * 0.05
+                u, v = torch.randn(out, generator=gen), torch.randn(math.prod(shape[1:]),
+                                                                    generator=gen)
+                state[f"{name}.weight_u"], state[f"{name}.weight_v"] = u / u.norm(), v / v.norm()
+                state[f"{name}.bias"] = 0.1 * torch.randn(out, generator=gen)
+            else:
+                wn(state, name, shape, gen)
+    return state
+
+
+def hifigan_disc_forward(state: dict[str, Tensor], periods: list[int], scales: int,
+                         wave: Tensor) -> list[list[Tensor]]:
+    """Every sub-discriminator's layer outputs, flattened, MPD first (float64, eval mode:
+    spectral norm divides by u^T W v with the stored u, v)."""
+    outputs = []
+    for k, period in enumerate(periods):
+        x = wave.double()
+        if x.shape[-1] % period:
+            x = F.pad(x, (0, period - x.shape[-1] % period), mode="reflect")
+        x = x.view(x.shape[0], 1, -1, period)
+        layers = []
+        for j in range(5):
+            name = f"mpd.discriminators.{k}.convs.{j}.0"
+            x = F.leaky_relu(F.conv2d(x, weight(state, name), state[f"{name}.bias"].double(),
+                                      stride=(3 if j < 4 else 1, 1), padding=(2, 0)), 0.1)
+            layers.append(x.flatten(1))
+        name = f"mpd.discriminators.{k}.output_conv"
+        layers.append(F.conv2d(x, weight(state, name), state[f"{name}.bias"].double(),
+                               padding=(1, 0)).flatten(1))
+        outputs.append(layers)
+    x = wave.double()
+    for i in range(scales):
+        if i:
+            x = F.avg_pool1d(x, 4, 2, padding=2)
+        y, layers = x, []
+        for j, (_, _, kernel, stride, groups) in enumerate(_SCALE_LAYERS):
+            name = f"msd.discriminators.{i}.layers.{j}" + ("" if j == 7 else ".0")
+            if i == 0:
+                w = state[f"{name}.weight_orig"].double()
+                sigma = state[f"{name}.weight_u"].double() @ (
+                    w.reshape(w.shape[0], -1) @ state[f"{name}.weight_v"].double())
+                w = w / sigma
+            else:
+                w = weight(state, name)
+            y = F.conv1d(y, w, state[f"{name}.bias"].double(), stride=stride,
+                         padding=(kernel - 1) // 2, groups=groups)
+            y = y if j == 7 else F.leaky_relu(y, 0.1)
+            layers.append(y.flatten(1))
+        outputs.append(layers)
+    return outputs
+
+
 # --- ParallelWaveGAN's PQMF synthesis -----------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 import yaml
 from pwg_layout import (
+    hifigan_disc_forward,
+    hifigan_disc_state,
     hifigan_forward,
     hifigan_state,
     melgan_disc_forward,
@@ -119,6 +121,41 @@ def test_pwg_hifigan_equals_the_independent_forward(tmp_path: Path, additional: 
     assert loaded.step == 1000 and loaded.config.features.profile == "pwg"
     assert loaded.config.generator.params["post_negative_slope"] == 0.01
     assert loaded.mean is not None and torch.allclose(loaded.mean, torch.from_numpy(_stats()[0]))
+
+
+def test_pwg_hifigan_discriminator_equals_the_independent_forward(tmp_path: Path) -> None:
+    """Release-shape MPD (one period) + MSD (one spectral-normed scale, one weight-normed)."""
+    periods, scales = [3], 2
+    disc = hifigan_disc_state(periods, scales)
+    checkpoint = write_pwg(tmp_path / "exp", "HiFiGANGenerator", HIFIGAN, hifigan_state(HIFIGAN),
+                           discriminator_type="HiFiGANMultiScaleMultiPeriodDiscriminator",
+                           discriminator_params={"periods": periods, "scales": scales,
+                                                 "follow_official_norm": True})
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["model"]["discriminator"] = disc
+    torch.save(saved, checkpoint)
+    result = import_model(checkpoint, tmp_path / "model")
+    assert any("imported as combined" in note for note in result.notes)
+    config = load_model(tmp_path / "model").config
+    assert config.discriminator.params["mpd_params"] == {"post_kernel_size": 2}
+    ours = build_discriminator_from(config).eval()
+    ours.load_state_dict(load_file(tmp_path / "model" / "discriminator.safetensors"))
+    wave = 0.3 * torch.randn(1, 1, 1001, generator=torch.Generator().manual_seed(2))
+    expected = hifigan_disc_forward(disc, periods, scales, wave)
+    with torch.no_grad():
+        out = ours(wave)
+    assert len(out.features) == len(expected) == 3
+    for theirs, mine in zip(expected, out.features):
+        assert len(theirs) == len(mine)
+        for a, b in zip(theirs, mine):
+            assert float((a - b.flatten(1)).abs().max()) <= 1e-4 * max(1.0, float(a.abs().max()))
+    # an option audiogan does not reproduce: the generator still imports, the weights do not
+    write_pwg(tmp_path / "exp2", "HiFiGANGenerator", HIFIGAN, hifigan_state(HIFIGAN),
+              discriminator_type="HiFiGANMultiScaleMultiPeriodDiscriminator",
+              discriminator_params={"follow_official_norm": False})
+    result = import_model(tmp_path / "exp2", tmp_path / "model2")
+    assert any("follow_official_norm=False" in note for note in result.notes)
+    assert not (tmp_path / "model2" / "discriminator.safetensors").exists()
 
 
 def test_pwg_melgan_and_its_discriminator_equal_the_independent_forwards(

@@ -25,11 +25,10 @@ refused with one line naming the key; so is a config without ``generator_type``,
 ``ParallelWaveGANGenerator`` (not available in audiogan yet). Features: the ``pwg`` profile with
 the config's values and the statistics.
 
-Discriminators: ``MelGANMultiScaleDiscriminator`` (``discriminators.{i}.layers.{j}``, weight
-norm) becomes audiogan's ``melgan_msd`` (the same layers) and is imported for
-``training.init_from``. ``HiFiGANMultiScaleMultiPeriodDiscriminator`` is not imported (its
-period discriminators' output conv has kernel ``kernel_sizes[1] - 1`` where audiogan's MPD, like
-jik876's, has 3), nor any other type; a note says so and ``training.init_from`` starts new ones.
+Discriminators (:mod:`audiogan.imports.pwg_discriminators`): ``MelGANMultiScaleDiscriminator``
+becomes ``melgan_msd``, ``HiFiGANMultiScaleMultiPeriodDiscriminator`` ``combined`` (MPD output
+conv kernel 2, as the toolkit's), weights included, for ``training.init_from``; options audiogan
+does not reproduce and other types leave the weights out with a note.
 """
 
 from __future__ import annotations
@@ -55,11 +54,8 @@ from audiogan.imports.base import (
     register,
     safe_torch_load,
 )
-from audiogan.imports.melgan_neurips import (
-    convert_melgan_discriminator,
-    melgan_layer_map,
-    take_layers,
-)
+from audiogan.imports.melgan_neurips import melgan_layer_map, take_layers
+from audiogan.imports.pwg_discriminators import hifigan_discriminator, melgan_discriminator
 
 __all__ = ["ParallelWaveGANReader", "pqmf_design", "pwg_version_le"]
 
@@ -217,36 +213,6 @@ def _melgan(params: dict[str, Any], hparams: dict[str, Any], where: Path) -> tup
                                 **pqmf_design(hparams, subbands, where)}
 
 
-#: MelGANMultiScaleDiscriminator options melgan_msd reproduces only at these values.
-_MELGAN_D_FIXED = {"in_channels": 1, "out_channels": 1, "bias": True,
-                   "downsample_pooling": "AvgPool1d",
-                   "downsample_pooling_params": {"kernel_size": 4, "stride": 2, "padding": 1,
-                                                 "count_include_pad": False},
-                   "nonlinear_activation": "LeakyReLU", "pad": "ReflectionPad1d",
-                   "pad_params": {}, "use_weight_norm": True}
-
-
-def melgan_discriminator(hparams: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """``melgan_msd`` params of a config's MelGANMultiScaleDiscriminator, and why its weights
-    cannot be imported (None when they can)."""
-    kind = hparams.get("discriminator_type", "ParallelWaveGANDiscriminator")
-    given = hparams.get("discriminator_params") or {}
-    if not isinstance(given, dict):
-        given = {}
-    slope = (given.get("nonlinear_activation_params") or {}).get("negative_slope", 0.2)
-    params = {"scales": int(given.get("scales", 3)), "channels": int(given.get("channels", 16)),
-              "downsample_scales": [int(s) for s in given.get("downsample_scales", (4, 4, 4, 4))],
-              "max_channels": int(given.get("max_downsample_channels", 1024)),
-              "kernel_sizes": [int(k) for k in given.get("kernel_sizes", (5, 3))],
-              "negative_slope": float(slope)}
-    if kind != "MelGANMultiScaleDiscriminator":
-        return params, f"{kind} has no audiogan counterpart"
-    for key, wanted in _MELGAN_D_FIXED.items():
-        if given.get(key, wanted) != wanted:
-            return params, f"discriminator_params.{key}={given[key]!r} is not reproduced"
-    return params, None
-
-
 def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, Any]:
     def need(key: str) -> Any:
         if key not in hparams:
@@ -271,21 +237,18 @@ def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, An
 
 
 def _training(name: str, hparams: dict[str, Any], hop: int,
-              disc_params: dict[str, Any]) -> dict[str, Any]:
+              discriminator: dict[str, Any]) -> dict[str, Any]:
     """Training sections in the spirit of the toolkit's recipe for ``name`` (fine-tuning)."""
     segment = int(hparams.get("batch_max_steps", 8192))
     sections: dict[str, Any] = {"training": {
         "batch_size": int(hparams.get("batch_size", 16)),
-        "segment_length": max(hop, segment // hop * hop)}}
+        "segment_length": max(hop, segment // hop * hop)}, "discriminator": discriminator}
     if name == "hifigan":
-        sections["discriminator"] = {"name": "combined",
-                                     "params": {"periods": [2, 3, 5, 7, 11], "scales": 3}}
         sections["loss"] = {"adversarial": "lsgan",
                             "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9]}
                              for part in ("generator", "discriminator")}
     else:
-        sections["discriminator"] = {"name": "melgan_msd", "params": disc_params}
         sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]}
                              for part in ("generator", "discriminator")}
@@ -370,28 +333,16 @@ class ParallelWaveGANReader(FormatReader):
         if int(hparams.get("hop_size", hop)) != hop:
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")
-        disc_params, why_not = melgan_discriminator(hparams)
-        discriminator = None
-        if name == "hifigan":
-            why_not = (f"{hparams.get('discriminator_type', 'the discriminator')}: its layout "
-                       "differs from audiogan's combined MPD + MSD")
-        elif why_not is None and isinstance(model.get("discriminator"), dict):
-            discriminator = convert_melgan_discriminator(
-                model["discriminator"], disc_params["scales"],
-                len(disc_params["downsample_scales"]), "discriminators.{i}", "layers.{j}",
-                source)
-            notes.append("MelGANMultiScaleDiscriminator imported as melgan_msd (optimiser "
-                         "states are not)")
-        if discriminator is None:
-            notes.append(f"discriminator not imported ({why_not or 'none in the checkpoint'}); "
-                         "training.init_from starts a new one")
+        convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
+        disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source)
+        notes.append(note)
         if name == "multiband_melgan":
             notes.append(f"PQMF: taps {gen['pqmf_taps']}, cutoff {gen['pqmf_cutoff_ratio']}, beta "
                          f"{gen['pqmf_beta']} (config version {hparams.get('version', 'absent')})")
         config = {"sample_rate": int(hparams.get("sampling_rate", 22050)),
                   "features": _features(hparams, gen["in_channels"], config_path),
                   "generator": {"name": name, "params": gen},
-                  **_training(name, hparams, hop, disc_params)}
+                  **_training(name, hparams, hop, disc_config)}
         if "sampling_rate" not in hparams:
             raise ImportSourceError(f"{config_path}: key 'sampling_rate' is missing")
         steps = state.get("steps")

@@ -103,6 +103,8 @@ class PeriodDiscriminator(_ConvStack):
         kernel_size: kernel height (along time); width is 1.
         stride: stride along time of all but the last convolution.
         negative_slope: LeakyReLU slope.
+        post_kernel_size: kernel height of the output conv (padded 1 either side): 3 as in
+            HiFi-GAN; 2 as in ParallelWaveGAN's HiFi-GAN (one more score row), for imports.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class PeriodDiscriminator(_ConvStack):
         kernel_size: int = 5,
         stride: int = 3,
         negative_slope: float = 0.1,
+        post_kernel_size: int = 3,
     ) -> None:
         super().__init__()
         if period < 1:
@@ -129,7 +132,7 @@ class PeriodDiscriminator(_ConvStack):
             )
             self.convs.append(weight_norm(conv))
             in_channels = out_channels
-        self.post = weight_norm(nn.Conv2d(in_channels, 1, (3, 1), padding=(1, 0)))
+        self.post = weight_norm(nn.Conv2d(in_channels, 1, (post_kernel_size, 1), padding=(1, 0)))
 
     def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Score one signal.
@@ -154,7 +157,7 @@ class MultiPeriodDiscriminator(_SameInputDiscriminator):
 
     Args:
         periods: one sub-discriminator per period.
-        channels, kernel_size, stride, negative_slope: passed to each
+        channels, kernel_size, stride, negative_slope, post_kernel_size: passed to each
             :class:`PeriodDiscriminator`.
     """
 
@@ -166,6 +169,7 @@ class MultiPeriodDiscriminator(_SameInputDiscriminator):
         kernel_size: int = 5,
         stride: int = 3,
         negative_slope: float = 0.1,
+        post_kernel_size: int = 3,
     ) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(
@@ -175,6 +179,7 @@ class MultiPeriodDiscriminator(_SameInputDiscriminator):
                 kernel_size=kernel_size,
                 stride=stride,
                 negative_slope=negative_slope,
+                post_kernel_size=post_kernel_size,
             )
             for period in periods
         )
