@@ -320,6 +320,35 @@ def test_melgan_neurips_training_dir_equals_the_independent_forward(tmp_path: Pa
     assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
 
 
+def test_init_from_an_imported_melgan_starts_generator_and_discriminator(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from audiogan.models.layers import remove_weight_norm
+    from audiogan.training.components import build_generator
+    from audiogan.training.state import init_weights
+
+    run = tmp_path / "logs"
+    run.mkdir()
+    state = melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 2, seed=4)
+    torch.save(state, run / "netG.pt")
+    torch.save(melgan_disc_state("model.disc_{i}", "model.layer_{j}", 3, 16, [4, 4, 4, 4], 1024),
+               run / "netD.pt")
+    (run / "args.yml").write_text(ARGS_YML)
+    import_model(run, tmp_path / "model")
+    config = load_model(tmp_path / "model").config
+    parts = SimpleNamespace(generator=build_generator(config),
+                            discriminator=build_discriminator_from(config), config=config)
+    init_weights(parts, tmp_path / "model")  # type: ignore[arg-type]
+    expected = load_file(tmp_path / "model" / "discriminator.safetensors")
+    got = parts.discriminator.state_dict()
+    assert set(got) == set(expected) and all(torch.equal(got[k], v) for k, v in expected.items())
+    mel = _neurips_mel()
+    with torch.no_grad():
+        out = remove_weight_norm(parts.generator).eval()(mel)
+    reference = melgan_forward(state, "model", "block", "shortcut", [8, 8, 2, 2], 2, mel)
+    assert float((out - reference.float()).abs().max()) <= 1e-5
+
+
 def test_melgan_neurips_released_file_without_config(tmp_path: Path) -> None:
     state = melgan_state("model", "block", "shortcut", 8, 64, [8, 8, 2, 2], 3, seed=2)
     torch.save(state, tmp_path / "linda_johnson.pt")
