@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from audiogan.losses import gradient_penalty
 from audiogan.models import DISCRIMINATORS, build_discriminator
 from audiogan.models.base import DiscriminatorOutput
-from audiogan.models.discriminators import phase_shuffle
 from audiogan.models.layers import has_weight_norm
+from audiogan.models.wavegan_discriminator import phase_shuffle
 
 TINY_MPD: dict[str, Any] = {"channels": (4, 8, 16, 16, 16)}
 TINY_MSD: dict[str, Any] = {"channels": (8, 8, 16, 16, 16, 16, 16), "groups": (1, 2, 4, 4, 4, 4, 1)}
@@ -287,8 +287,8 @@ def test_wavegan_double_backward_for_gradient_penalty(num_classes: int) -> None:
 
 
 def test_phase_shuffle_keyed_by_sample_is_independent_of_batch_split() -> None:
-    from audiogan.models.discriminators import phase_shuffle
     from audiogan.models.layers import sample_keys
+    from audiogan.models.wavegan_discriminator import phase_shuffle
 
     x = torch.randn(4, 3, 50)
     keys = [11, 22, 33, 44]

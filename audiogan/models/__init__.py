@@ -20,7 +20,7 @@ def _import_all() -> None:
     import importlib
 
     for name in ("hifigan", "melgan", "istft", "wavegan", "discriminators",
-                 "melgan_discriminator"):
+                 "wavegan_discriminator", "melgan_discriminator"):
         try:
             importlib.import_module(f"audiogan.models.{name}")
         except ModuleNotFoundError as exc:  # a module not written yet
