@@ -1,4 +1,6 @@
-"""Tests for audiogan.audio: round trips, resampling, every AudioError case, atomic saves."""
+"""Tests for audiogan.audio's reading side: round trips, every AudioError case of
+load_audio/audio_info, permissions, channel mix-down (saving: test_audio_save.py; resampling:
+test_resample.py; to_mono/peak_normalize/is_silent: test_wave_ops.py)."""
 
 from __future__ import annotations
 
@@ -12,37 +14,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from audio_helpers import SR, _noise, _sine, _valid_wav
 
 from audiogan.audio import (
     MAX_CHANNELS,
     AudioError,
     AudioInfo,
     audio_info,
-    is_silent,
     load_audio,
-    peak_normalize,
-    resample,
     save_audio,
-    to_mono,
 )
-
-SR = 16000
-
-
-def _sine(freq: float, seconds: float = 0.5, amp: float = 0.5, sr: int = SR) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def _noise(seconds: float = 0.5, amp: float = 0.1, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.uniform(-amp, amp, int(seconds * SR)).astype(np.float32)
-
-
-def _valid_wav(path: Path) -> Path:
-    sf.write(path, _sine(440.0) + _noise(), SR, subtype="PCM_16")
-    return path
-
 
 # --------------------------------------------------------------------------- round trips
 
@@ -95,52 +76,6 @@ def test_mono_false_keeps_channels(tmp_path: Path) -> None:
     wave, _ = load_audio(path, mono=False)
     assert wave.shape == channels.shape
     np.testing.assert_array_equal(wave.numpy(), channels)
-
-
-def test_save_accepts_tensors_and_creates_parent_dirs(tmp_path: Path) -> None:
-    target = tmp_path / "deep" / "er" / "clip.wav"
-    wave = torch.from_numpy(_sine(440.0)).to(torch.float64).requires_grad_()
-    assert save_audio(target, wave, SR) == target
-    assert audio_info(target) == AudioInfo(SR, wave.numel(), 1, wave.numel() / SR)
-    assert sorted(p.name for p in target.parent.iterdir()) == ["clip.wav"]
-
-
-# --------------------------------------------------------------------------- resampling
-
-
-def test_resample_there_and_back_is_exact_in_length_and_close_in_value() -> None:
-    t = np.arange(SR) / SR  # one second
-    tones = [(0.3, 220.0, 0.0), (0.2, 1000.0, 1.0), (0.15, 2500.0, 2.0), (0.1, 4000.0, 0.5)]
-    signal = sum(a * np.sin(2 * np.pi * f * t + phase) for a, f, phase in tones)
-    wave = torch.tensor(signal, dtype=torch.float32)[None]
-
-    up = resample(wave, 16000, 22050)
-    back = resample(up, 22050, 16000)
-    assert up.shape == (1, 22050)
-    assert back.shape == wave.shape
-    error = (back - wave).abs()[0]
-    # Measured: 9.4e-4 away from the edges; up to 3.6e-2 within the first/last 32 samples
-    # (the sinc filter sees zeros beyond the ends); relative RMS 1.9e-3 overall.
-    assert error[64:-64].max() < 2e-3
-    assert (error.pow(2).mean() / wave.pow(2).mean()).sqrt() < 5e-3
-
-
-def test_resample_is_a_no_op_at_equal_rates_and_checks_arguments() -> None:
-    wave = torch.from_numpy(_sine(440.0))
-    assert resample(wave, SR, SR) is wave
-    with pytest.raises(ValueError, match="target_sr"):
-        resample(wave, SR, 0)
-    with pytest.raises(TypeError):
-        resample(torch.zeros(10, dtype=torch.int16), SR, 8000)
-
-
-def test_load_audio_resamples_when_asked(tmp_path: Path) -> None:
-    path = save_audio(tmp_path / "clip.wav", _sine(440.0, seconds=1.0), SR)
-    wave, sr = load_audio(path, sample_rate=22050)
-    assert (sr, wave.shape) == (22050, (1, 22050))
-    assert wave.abs().max() <= 1.0
-    same, sr_same = load_audio(path, sample_rate=SR)
-    assert (sr_same, same.shape) == (SR, (1, SR))
 
 
 # --------------------------------------------------------------------------- broken files
@@ -288,203 +223,7 @@ def test_float_file_beyond_full_scale_is_clipped_with_a_warning(tmp_path: Path, 
     assert "hot.wav" in caplog.text and "clipped" in caplog.text
 
 
-# --------------------------------------------------------------------------- saving
-
-
-@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
-def test_save_clips_with_a_warning_instead_of_wrapping(
-    tmp_path: Path, caplog, subtype: str
-) -> None:
-    wave = _sine(440.0, amp=1.5)
-    with caplog.at_level(logging.WARNING, logger="audiogan.audio"):
-        path = save_audio(tmp_path / "loud.wav", wave, SR, subtype=subtype)
-    assert "loud.wav" in caplog.text and "clipped" in caplog.text
-
-    stored, _ = sf.read(path, dtype="float32")  # what is in the file, not what load_audio makes
-    over, under = wave > 1.0, wave < -1.0
-    assert over.any() and under.any()
-    assert np.abs(stored).max() <= 1.0
-    # A wrapped 16-bit sample flips sign; a clipped one sits at full scale.
-    assert stored[over].min() >= 1.0 - 2.0 / 2**15
-    assert stored[under].max() <= -1.0 + 2.0 / 2**15
-    inside = ~(over | under)
-    assert np.abs(stored[inside] - wave[inside]).max() <= 1.0 / 2**15
-
-
-def _fail_mid_write(*args, **kwargs) -> None:
-    handle = args[0]
-    handle.write(b"RIFF half a file")  # leave junk in the temp file, then fail
-    raise RuntimeError("disk on fire")
-
-
-def _fail_rename(*args, **kwargs) -> None:
-    raise OSError(28, "No space left on device")
-
-
-@pytest.mark.parametrize(
-    ("module", "name", "failure"),
-    [(sf, "write", _fail_mid_write), (os, "replace", _fail_rename)],
-    ids=["soundfile.write", "os.replace"],
-)
-def test_failed_save_keeps_the_previous_file_and_leaves_no_temp(
-    tmp_path: Path, monkeypatch, module, name: str, failure
-) -> None:
-    path = save_audio(tmp_path / "clip.wav", _sine(440.0), SR)
-    before = path.read_bytes()
-
-    monkeypatch.setattr(module, name, failure)
-    with pytest.raises(AudioError, match=r"clip\.wav: cannot write"):
-        save_audio(path, _sine(880.0), SR)
-    monkeypatch.undo()
-
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["clip.wav"]
-
-
-def test_save_of_a_new_path_that_fails_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sf, "write", _fail_mid_write)
-    with pytest.raises(AudioError, match=r"new\.wav"):
-        save_audio(tmp_path / "new.wav", _sine(440.0), SR)
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
-def test_non_finite_input_raises_and_writes_nothing(tmp_path: Path, value: float) -> None:
-    existing = save_audio(tmp_path / "kept.wav", _sine(440.0), SR)
-    before = existing.read_bytes()
-    wave = _sine(440.0)
-    wave[10] = value
-
-    with pytest.raises(AudioError, match=r"new\.wav: 1 non-finite"):
-        save_audio(tmp_path / "new.wav", wave, SR)
-    with pytest.raises(AudioError, match=r"kept\.wav: 1 non-finite"):
-        save_audio(existing, torch.from_numpy(wave), SR)
-    assert [p.name for p in tmp_path.iterdir()] == ["kept.wav"]
-    assert existing.read_bytes() == before
-
-
-@pytest.mark.parametrize(
-    ("name", "wave", "subtype", "words"),
-    [
-        ("clip.mp3", _sine(440.0), "PCM_16", r"unsupported extension '\.mp3'.*\.wav, \.flac"),
-        ("clip.flac", _sine(440.0), "FLOAT", r"subtype 'FLOAT' cannot be written as FLAC.*PCM_"),
-        ("clip.wav", np.zeros(0, dtype=np.float32), "PCM_16", "nothing to write"),
-        ("clip.wav", np.zeros((1000, 2), dtype=np.float32), "PCM_16", "looks transposed"),
-    ],
-    ids=["extension", "subtype", "empty", "transposed"],
-)
-def test_save_rejects_bad_requests_naming_the_file(
-    tmp_path: Path, name: str, wave: np.ndarray, subtype: str, words: str
-) -> None:
-    with pytest.raises(AudioError, match=name.replace(".", r"\.") + ": .*" + words):
-        save_audio(tmp_path / name, wave, SR, subtype=subtype)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_save_rejects_integer_samples_and_bad_shapes(tmp_path: Path) -> None:
-    with pytest.raises(TypeError):
-        save_audio(tmp_path / "a.wav", np.zeros(10, dtype=np.int16), SR)
-    with pytest.raises(ValueError, match="channels, T"):
-        save_audio(tmp_path / "a.wav", np.zeros((1, 2, 10), dtype=np.float32), SR)
-    with pytest.raises(ValueError, match="sample_rate"):
-        save_audio(tmp_path / "a.wav", _sine(440.0), 0)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def test_peak_normalize() -> None:
-    wave = torch.from_numpy(np.stack([_sine(440.0, amp=0.2), _sine(440.0, amp=0.1)]))
-    out = peak_normalize(wave)
-    assert out.dtype == wave.dtype
-    assert torch.isclose(out.abs().max(), torch.tensor(0.95))
-    torch.testing.assert_close(out[1] / out[0].abs().max(), wave[1] / wave[0].abs().max())
-
-    silent = torch.zeros(2, 100)
-    assert torch.equal(peak_normalize(silent), silent)  # no division by zero, no NaN
-    assert peak_normalize(torch.zeros(0)).numel() == 0
-    with pytest.raises(ValueError):
-        peak_normalize(wave, peak=0.0)
-
-
-def test_is_silent() -> None:
-    assert is_silent(torch.zeros(1, 100))
-    assert is_silent(torch.zeros(0))
-    assert is_silent(torch.from_numpy(_sine(440.0, amp=10 ** (-70 / 20))))
-    assert not is_silent(torch.from_numpy(_sine(440.0, amp=10 ** (-50 / 20))))
-    assert is_silent(torch.from_numpy(_sine(440.0, amp=10 ** (-50 / 20))), threshold_db=-40.0)
-
-
-def test_to_mono() -> None:
-    wave = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    torch.testing.assert_close(to_mono(wave), torch.tensor([[0.5, 0.5]]))
-    single = wave[:1]
-    assert to_mono(single) is single
-
-
-# --------------------------------------------------------------------------- rates and resampler
-
-
-def _tones(rate: int, seconds: float = 1.0) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return sum(0.2 / k * np.sin(2 * np.pi * 140 * k * t + k) for k in range(1, 30)
-               if 140 * k < 7000)
-
-
-@pytest.mark.parametrize(("orig", "target"), [(44100, 22050), (48000, 24000), (16000, 22050)])
-def test_resample_matches_the_exact_signal(orig: int, target: int) -> None:
-    wave = torch.from_numpy(_tones(orig))[None]
-    out = resample(wave, orig, target)
-    assert out.shape == (1, target) and out.dtype == torch.float64
-    exact, middle = _tones(target), slice(500, target - 500)
-    error = out[0].numpy()[middle] - exact[middle]
-    # Measured: about -130 dB (libsoxr HQ); the windowed-sinc resampler it replaced: -64 to -67 dB.
-    assert 10 * np.log10((error**2).sum() / (exact[middle] ** 2).sum()) < -100
-
-
-def test_resample_keeps_batch_shape_dtype_and_length_convention() -> None:
-    wave = torch.randn(2, 3, 1001, dtype=torch.float16).clamp(-1, 1)
-    out = resample(wave, 44100, 22050)
-    assert out.shape == (2, 3, 501) and out.dtype == torch.float16  # ceil(1001 / 2)
-    single = resample(wave[1, 2:3].float(), 44100, 22050)
-    torch.testing.assert_close(out[1, 2:3].float(), single, atol=2e-3, rtol=0)
-    assert resample(torch.zeros(1, 1), 44100, 22050).shape == (1, 1)
-    assert resample(torch.zeros(1, 0), 44100, 22050).shape == (1, 0)
-
-
-def test_odd_rate_resampling_stays_within_a_memory_cap() -> None:
-    """44,101 -> 22,050 Hz: a gcd-sized polyphase kernel needed ~16 GB; under a 2 GiB cap now."""
-    import subprocess
-    import sys
-
-    code = ("import resource; resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))\n"
-            "import torch; from audiogan.audio import resample\n"
-            "import numpy as np\n"
-            "t = torch.arange(44101, dtype=torch.float64) / 44101\n"
-            "out = resample(0.5 * torch.sin(2 * np.pi * 440 * t)[None], 44101, 22050)\n"
-            "u = torch.arange(22050, dtype=torch.float64) / 22050\n"
-            "exact = 0.5 * torch.sin(2 * np.pi * 440 * u)\n"
-            "assert out.shape == (1, 22050), out.shape\n"
-            "assert (out[0, 500:-500] - exact[500:-500]).abs().max() < 1e-5\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-@pytest.mark.parametrize("rate", [500, 1_000_000])
-def test_rates_outside_the_supported_range_are_one_line_errors(tmp_path: Path, rate: int) -> None:
-    from audiogan.audio import SampleRateError
-
-    path = tmp_path / f"odd{rate}.wav"
-    sf.write(path, np.zeros(rate // 10, dtype=np.float32), rate)
-    for call in (lambda: load_audio(path, sample_rate=22050), lambda: audio_info(path)):
-        with pytest.raises(AudioError, match=rf"odd{rate}\.wav: sample rate {rate} Hz .*outside"):
-            call()
-    with pytest.raises(SampleRateError, match="target_sr"):
-        resample(torch.zeros(1, 10), 22050, rate)
-    with pytest.raises(SampleRateError, match="sample_rate"):
-        save_audio(tmp_path / "out.wav", _sine(440.0), rate)
-    assert not (tmp_path / "out.wav").exists()
+# --------------------------------------------------------------------------- permissions
 
 
 def test_an_unreadable_file_is_named_with_the_permission_fix(tmp_path: Path, monkeypatch) -> None:
@@ -514,13 +253,7 @@ def test_a_chmod_000_file_is_named_with_the_permission_fix(tmp_path: Path) -> No
         audio_info(path)
 
 
-def test_saved_files_follow_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        path = save_audio(tmp_path / "clip.wav", _sine(440.0), SR)
-    finally:
-        os.umask(old)
-    assert path.stat().st_mode & 0o777 == 0o644
+# --------------------------------------------------------------------------- many channels
 
 
 def test_mixing_many_channels_down_needs_memory_for_one(tmp_path: Path) -> None:
