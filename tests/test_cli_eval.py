@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 from conftest import DEV_DATA
 from test_report import assert_browser_sees_everything, assert_report_structure, check_in_browser
-from test_training import _write_corpus, vocoder_config, wavegan_config
+from training_helpers import _write_corpus, vocoder_config, wavegan_config
 
 from audiogan.cli import cli
 from audiogan.data.synthetic import build_synthetic_clips

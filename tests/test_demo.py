@@ -37,7 +37,7 @@ def test_demo_quick_trains_and_reports(tmp_path: Path) -> None:
 
 def test_demo_runs_can_be_trained_again_into_the_same_directory(tmp_path: Path) -> None:
     # A second `audiogan demo -o DIR` must not be refused as "another run's directory".
-    from test_training import _write_corpus, vocoder_config
+    from training_helpers import _write_corpus, vocoder_config
 
     from audiogan.demo import train_fresh
     from audiogan.training import checkpoint as ckpt

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_training import _write_corpus, vocoder_config
+from training_helpers import _write_corpus, vocoder_config
 
 from audiogan import faults
 from audiogan.training import checkpoint as ckpt

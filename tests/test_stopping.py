@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_training import _write_corpus, vocoder_config
+from training_helpers import _write_corpus, vocoder_config
 
 from audiogan import faults
 from audiogan.training import checkpoint as ckpt
@@ -169,7 +169,7 @@ def _ddp_stop_worker(rank: int, world: int, port: int, data: str, out: str) -> N
 @pytest.mark.slow
 def test_ddp_ranks_agree_on_the_stop_step_and_rank_0_writes(corpus: Path, tmp_path: Path):
     import torch.multiprocessing as mp
-    from test_training import _free_port
+    from training_helpers import _free_port
 
     mp.start_processes(_ddp_stop_worker, args=(2, _free_port(), str(corpus), str(tmp_path)),
                        nprocs=2, join=True, start_method="spawn")
