@@ -1,0 +1,118 @@
+"""The model pairs of ``peers.py``: which peers import, our generators and the peers' with the
+same shapes (random weights), ready for inference, and their mel input."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import bench_common as bc
+import torch
+from torch import Tensor, nn
+
+SAMPLE_RATE = 22050
+HOP = 256
+N_MELS = 80
+
+#: model key -> (pair, side, peer package or None)
+MODELS: dict[str, tuple[str, str, str | None]] = {
+    "ours_hifigan_v1": ("hifigan", "ours", None),
+    "pwg_hifigan_v1": ("hifigan", "peer", "parallel_wavegan"),
+    "ours_istft_base": ("istft", "ours", None),
+    "vocos_mel": ("istft", "peer", "vocos"),
+}
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def peer_status() -> dict[str, str | None]:
+    """``{package: None}`` when importable, else ``{package: "why not"}``."""
+    status: dict[str, str | None] = {}
+    for package in ("parallel_wavegan", "vocos"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                __import__(package)
+            status[package] = None
+        except Exception as exc:
+            status[package] = f"{type(exc).__name__}: {exc}"
+    return status
+
+
+def _hifigan_shape(tiny: bool) -> dict[str, Any]:
+    return {"channels": 16 if tiny else 512, "upsample_scales": (8, 8, 2, 2),
+            "upsample_kernel_sizes": (16, 16, 4, 4), "resblock_kernel_sizes": (3, 7, 11),
+            "resblock_dilations": [(1, 3, 5)] * 3}
+
+
+def _istft_shape(tiny: bool) -> dict[str, int]:
+    if tiny:
+        return {"dim": 32, "intermediate_dim": 64, "num_layers": 2}
+    return {"dim": 512, "intermediate_dim": 1536, "num_layers": 8}
+
+
+def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) -> nn.Module:
+    """Build model ``key`` of :data:`MODELS` with random weights (weight norm as built).
+
+    Every returned module maps mel (B, 80, frames) to a waveform of frames * 256 samples
+    ((B, 1, T) or (B, T)).
+    """
+    from audiogan.models import build_generator
+
+    torch.manual_seed(0)
+    if key == "ours_hifigan_v1":
+        shape = _hifigan_shape(tiny)
+        return build_generator("hifigan", preset="v1", in_channels=N_MELS,
+                               upsample_initial_channel=shape["channels"],
+                               weight_norm=weight_norm)
+    if key == "pwg_hifigan_v1":
+        from parallel_wavegan.models import HiFiGANGenerator
+
+        return HiFiGANGenerator(in_channels=N_MELS, out_channels=1, kernel_size=7,
+                                use_additional_convs=True, use_weight_norm=weight_norm,
+                                **_hifigan_shape(tiny))
+    if key == "ours_istft_base":
+        return build_generator("istft", preset="base", in_channels=N_MELS, **_istft_shape(tiny))
+    if key == "vocos_mel":
+        from vocos import Vocos
+        from vocos.feature_extractors import MelSpectrogramFeatures
+        from vocos.heads import ISTFTHead
+        from vocos.models import VocosBackbone
+
+        shape = _istft_shape(tiny)
+        return Vocos(
+            feature_extractor=MelSpectrogramFeatures(sample_rate=SAMPLE_RATE, n_fft=1024,
+                                                     hop_length=HOP, n_mels=N_MELS),
+            backbone=VocosBackbone(input_channels=N_MELS, **shape),
+            head=ISTFTHead(dim=shape["dim"], n_fft=1024, hop_length=HOP, padding="same"),
+        )
+    raise SystemExit(f"unknown model {key!r}; valid: {', '.join(MODELS)}")
+
+
+def inference_module(key: str, device: torch.device, *, tiny: bool) -> Callable[[Tensor], Tensor]:
+    """Model ``key`` ready for inference (weight norm folded, eval, frozen) as ``mel -> wave``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PWG's torch.nn.utils.weight_norm is deprecated
+        model = build_pair_model(key, tiny=tiny)
+        bc.prepare_for_inference(model, device)
+    if key == "vocos_mel":
+        return model.decode  # type: ignore[no-any-return]  # Vocos' own inference path
+    return model
+
+
+def mel_input(batch: int, seconds: float, device: torch.device) -> Tensor:
+    """Random log-mel-like input of ``ceil(seconds * 22050 / 256)`` frames."""
+    frames = max(1, math.ceil(seconds * SAMPLE_RATE / HOP))
+    generator = torch.Generator().manual_seed(1234)
+    return (torch.randn(batch, N_MELS, frames, generator=generator) - 5.0).to(device)
+
+
+def _infer(model: Callable[[Tensor], Tensor], mel: Tensor) -> Callable[[], Tensor]:
+    def run() -> Tensor:
+        with torch.inference_mode():
+            return model(mel)
+
+    return run
