@@ -187,8 +187,8 @@ def test_import_parity_pwg_runs_as_a_script(tmp_path: Path, dev_data: Path) -> N
         env={**os.environ, "PYTHONPATH": f"{refs}:{ROOT}", "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert _header_columns(result.stdout, "case")[-3:] == [
-        "max_abs_diff", "feature_max_abs_diff", "e2e_max_abs_diff"]
+    assert _header_columns(result.stdout, "case")[-4:] == [
+        "max_abs_diff", "feature_max_abs_diff", "e2e_max_abs_diff", "disc_max_abs_diff"]
     payload = json.loads(out.read_text())
     assert payload["met"] and len(payload["rows"]) == 2
     assert all(row["max_abs_diff"] <= 1e-4 and row["same_length"] for row in payload["rows"])
