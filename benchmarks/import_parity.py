@@ -44,7 +44,8 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-DEFAULT_DATA = Path("/work/shared/data/dev/ljspeech")
+# The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 MODELS = ("LJSpeech", "universal")
 TARGET = 1e-4
 
@@ -130,7 +131,8 @@ def run(models: list[str], clips: list[Path], max_frames: int | None) -> list[di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder of LJSpeech wavs.")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="Folder of LJSpeech wavs (default: tests/data/speech/ljspeech).")
     parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--max-frames", type=int, default=None,

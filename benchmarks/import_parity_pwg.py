@@ -43,7 +43,8 @@ import soundfile as sf
 import torch
 import yaml
 
-DEFAULT_DATA = Path("/work/shared/data/dev/ljspeech")
+# The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 TARGET = 1e-4
 FEATURES = {"sampling_rate": 22050, "fft_size": 1024, "hop_size": 256, "win_length": None,
             "window": "hann", "num_mels": 80, "fmin": 80, "fmax": 7600}
@@ -248,7 +249,8 @@ def run(clips: list[Path], max_frames: int | None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder of LJSpeech wavs.")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="Folder of LJSpeech wavs (default: tests/data/speech/ljspeech).")
     parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="Cut every clip to this many frames (smoke runs).")

@@ -42,7 +42,8 @@ import soundfile as sf
 import torch
 import yaml
 
-DEFAULT_DATA = Path("/work/shared/data/dev/ljspeech")
+# The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 TARGET = 1e-4
 RATE = 24000
 
@@ -149,7 +150,8 @@ def run(clips: list[Path], max_seconds: float | None) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Folder of wavs.")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="Folder of wavs (default: tests/data/speech/ljspeech).")
     parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="Cut every clip to this many seconds (smoke runs).")

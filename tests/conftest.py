@@ -1,4 +1,4 @@
-"""Shared fixtures: dev-data location, seeded generators, the gpu marker's skip."""
+"""Shared fixtures: the committed real-speech set, seeded generators, the gpu marker's skip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_DATA = ROOT.parent / "shared" / "data" / "dev"
+# Real speech committed with the tests: LJSpeech, VCTK, Speech Commands and FSDD clips in one
+# folder per corpus; origin and licences in tests/data/SOURCES.md.
+DEV_DATA = ROOT / "tests" / "data" / "speech"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,7 +33,5 @@ def _few_threads():
 
 @pytest.fixture
 def dev_data() -> Path:
-    """../shared/data/dev, or skip with a reason when absent (e.g. on a user's fresh machine)."""
-    if not DEV_DATA.is_dir():
-        pytest.skip(f"real speech dev data not found at {DEV_DATA}")
+    """tests/data/speech: the real speech committed with the tests (never skipped)."""
     return DEV_DATA

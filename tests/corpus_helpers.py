@@ -1,8 +1,8 @@
 """Loopback HTTP server and corpus-archive builders shared by test_corpora.py and test_recipes.py.
 
-Archives are built from the real speech in ../shared/data/dev (LJSpeech-, VCTK-, LibriTTS- and
-Speech-Commands-like layouts) and served by a threaded http.server on 127.0.0.1 that honours
-Range requests and can cut a response short.
+Archives are built from the real speech committed in tests/data/speech (LJSpeech-, VCTK-,
+LibriTTS- and Speech-Commands-like layouts) and served by a threaded http.server on 127.0.0.1
+that honours Range requests and can cut a response short.
 """
 
 from __future__ import annotations
@@ -12,22 +12,25 @@ import re
 import tarfile
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
+from conftest import DEV_DATA
 
 from audiogan.audio import resample
 
-__all__ = ["DEV_DATA", "LJ_IDS", "build_libritts", "build_ljspeech", "build_speech_commands",
-           "build_vctk", "serve"]
+__all__ = ["DEV_DATA", "LJ_CLIPS", "LJ_IDS", "build_libritts", "build_ljspeech",
+           "build_speech_commands", "build_vctk", "serve"]
 
-DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+# The utterance ids of the LJSpeech-like archive; the first six are the committed clips
+# (tests/data/speech/ljspeech), whose excerpts also stand in for the other four (see _excerpt).
 LJ_IDS = ("LJ001-0008", "LJ001-0002", "LJ001-0078", "LJ001-0013", "LJ001-0045", "LJ001-0090",
           "LJ001-0061", "LJ001-0039", "LJ001-0043", "LJ001-0095")
+LJ_CLIPS = tuple(f"ljspeech/{uid}.wav" for uid in LJ_IDS[:6])
 
 
 # ------------------------------------------------------------------------------ loopback server
@@ -109,13 +112,31 @@ def _clip(dev: Path, rel: str, seconds: float = 2.0) -> tuple[np.ndarray, int]:
     return data[: int(seconds * sr)], sr
 
 
+def _excerpt(dev: Path, clips: Sequence[str], index: int,
+             seconds: float) -> tuple[np.ndarray, int]:
+    """Utterance ``index`` of a built corpus: up to ``seconds`` of ``clips[index % len(clips)]``.
+
+    The committed set holds fewer clips than some built corpora have utterances, so the clips
+    are used round after round; each round starts 0.25 s later than the one before, so that no
+    two utterances are the same samples. The first round is :func:`_clip` of each clip.
+    """
+    data, sr = sf.read(dev / clips[index % len(clips)], dtype="float32")
+    start = int(index // len(clips) * 0.25 * sr)
+    return data[start : start + int(seconds * sr)], sr
+
+
+def _vctk_clips(dev: Path) -> list[str]:
+    return sorted(f"vctk/{p.name}" for p in (dev / "vctk").glob("*.wav"))
+
+
 def build_ljspeech(dev: Path, work: Path, *, bad: bool = True) -> Path:
-    """LJSpeech-1.1.tar.bz2: 10 real clips (+ corrupt, silent and too-short ones when ``bad``)."""
+    """LJSpeech-1.1.tar.bz2: 10 real-speech utterances, ``LJ_IDS`` (+ corrupt, silent and
+    too-short ones when ``bad``)."""
     top = work / "LJSpeech-1.1"
     (top / "wavs").mkdir(parents=True)
     rows = []
-    for uid in LJ_IDS:
-        data, sr = _clip(dev, f"ljspeech/{uid}.wav")
+    for index, uid in enumerate(LJ_IDS):
+        data, sr = _excerpt(dev, LJ_CLIPS, index, 2.0)
         sf.write(top / "wavs" / f"{uid}.wav", data, sr, subtype="PCM_16")
         rows.append(f"{uid}|text|text")
     if bad:
@@ -136,13 +157,13 @@ def build_ljspeech(dev: Path, work: Path, *, bad: bool = True) -> Path:
 
 def build_vctk(dev: Path, work: Path, speakers: int = 6) -> Path:
     """VCTK-Corpus-0.92.zip: ``speakers`` speakers, 2 utterances each, mic1 + mic2, 48 kHz FLAC."""
-    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
+    clips = _vctk_clips(dev)
     archive = work / "VCTK-Corpus-0.92.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("README.txt", "VCTK-like test corpus\n")
         for index in range(speakers * 2):
             speaker, utt = f"p{225 + index // 2}", f"{index % 2 + 1:03d}"
-            data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
+            data, sr = _excerpt(dev, clips, index, 1.5)
             wave = resample(torch.from_numpy(data)[None], sr, 48000)[0].clamp(-1, 1).numpy()
             for mic, gain in (("mic1", 1.0), ("mic2", 0.5)):
                 buffer = io.BytesIO()
@@ -185,13 +206,13 @@ def build_speech_commands(dev: Path, work: Path) -> Path:
 def build_libritts(dev: Path, work: Path, subset: str = "train-clean-100",
                    top: str = "LibriTTS") -> Path:
     """<subset>.tar.gz: LibriTTS/<subset>/<speaker>/<chapter>/<id>.wav at 24 kHz, 4 speakers."""
-    names = sorted(p.name for p in (dev / "vctk").glob("*.wav"))
+    clips = _vctk_clips(dev)
     base = work / "libritts" / top / subset
     for index in range(8):
         speaker, chapter = str(100 + index // 2), "2000"
         folder = base / speaker / chapter
         folder.mkdir(parents=True, exist_ok=True)
-        data, sr = _clip(dev, f"vctk/{names[index]}", 1.5)
+        data, sr = _excerpt(dev, clips, index, 1.5)
         wave = resample(torch.from_numpy(data)[None], sr, 24000)[0].clamp(-1, 1).numpy()
         uid = f"{speaker}_{chapter}_000001_{index:06d}"
         sf.write(folder / f"{uid}.wav", wave, 24000, subtype="PCM_16")

@@ -1,6 +1,6 @@
 """Recipes: every YAML loads; each run.sh downloads (loopback), prepares and trains a tiny model.
 
-The run.sh tests serve archives built from ../shared/data/dev on 127.0.0.1 (see
+The run.sh tests serve archives built from tests/data/speech on 127.0.0.1 (see
 test_corpora.py) and shrink the published configs with ``--set`` so that a CPU runs two steps.
 """
 
@@ -183,8 +183,6 @@ CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("corpus", sorted(CASES))
 def test_run_sh_download_prepare_train(corpus: str, server: _Server, tmp_path: Path) -> None:
-    if not DEV_DATA.is_dir():
-        pytest.skip(f"real speech dev data not found at {DEV_DATA}")
     build, extra, tiny, config = CASES[corpus]
     (tmp_path / "build").mkdir()
     archive = build(DEV_DATA, tmp_path / "build")
