@@ -4,7 +4,8 @@
 folded, config, feature statistics, step, class names); :class:`audiogan.Vocoder`,
 :class:`audiogan.WaveGenerator` and :func:`audiogan.export.export_model` build on it.
 
-A model directory (written by :func:`audiogan.export.export_model`, DESIGN.md §5) holds
+A model directory (written by :func:`audiogan.export.export_model` or
+:func:`audiogan.imports.import_model`) holds
 ``config.yaml`` (the resolved recipe), ``generator.safetensors`` (weights, weight norm folded;
 metadata: format, step, whether EMA, class names) and, when the features carry z-normalisation
 statistics, ``feature_stats.safetensors`` (``mean``, ``scale``); optionally ``generator.onnx`` and

@@ -22,7 +22,8 @@ memory stays bounded and the result equals one-shot synthesis (to float rounding
 The same machinery drives :meth:`Vocoder.stream` (pull) and :class:`Streamer` (push).
 
 All synthesis runs under ``torch.inference_mode()`` and leaves ``cudnn.benchmark`` off (with
-variable-length input it would re-tune every convolution for every new length, DESIGN.md §6).
+variable-length input it would re-tune every convolution for every new length; training, whose
+segment shapes are fixed, turns it on).
 For gradients (joint fine-tuning) call :attr:`Vocoder.module` directly.
 """
 

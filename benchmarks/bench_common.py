@@ -3,10 +3,11 @@
 The scripts are run as files (``python benchmarks/inference_rtf.py``), so this module is imported
 as a sibling (``import bench_common``); nothing here belongs to the ``audiogan`` package.
 
-Timing rules (DESIGN.md §6): warm up first, synchronise CUDA around every timed call, repeat,
-take the median, interleave the things being compared (A, B, A, B, ...) so that load from other
-processes on a shared machine affects every side alike, and record the load average next to
-every number.
+Timing rules (docs/architecture.md, 'Benchmarks'): warm up first, synchronise CUDA around every
+timed call, repeat, take the median, interleave the things being compared (A, B, A, B, ...) so
+that load from other processes on a shared machine affects every side alike, record the load
+average next to every number, and state speed as a ratio against a peer measured in the same
+run.
 """
 
 from __future__ import annotations

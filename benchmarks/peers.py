@@ -29,9 +29,10 @@ the targets of issue 5: HiFi-GAN V1 >= 0.95x ParallelWaveGAN, istft base >= 0.95
 >= 10x our HiFi-GAN V1.
 
 The peers are not dependencies: install them in a separate virtual environment (see
-benchmarks/README.md) and run this script from it with audiogan on ``PYTHONPATH``::
+benchmarks/README.md, "Peers") and run this script from it with audiogan on ``PYTHONPATH``;
+from the repository root, with ``PEER_VENV`` the directory of that environment::
 
-    PYTHONPATH=/path/to/audiogan /work/peers/venv/bin/python benchmarks/peers.py --threads 2
+    PYTHONPATH="$PWD" "$PEER_VENV/bin/python" benchmarks/peers.py --threads 2
 
 Where a peer cannot be imported, its rows are skipped with a message saying why.
 

@@ -1,9 +1,11 @@
-"""An independent numpy/librosa restatement of DESIGN.md §3 (the feature profiles) and the test
-signals the feature tests share (test_features.py, test_feature_spec.py, test_feature_stats.py).
+"""An independent numpy/librosa restatement of the feature profiles, and the test signals the
+feature tests share (test_features.py, test_feature_spec.py, test_feature_stats.py).
 
-The reference restates the conventions on its own (numpy padding, explicit framing,
-``np.fft.rfft``, librosa's mel basis) so that a wrong entry in the module's profile table shows
-up as a mismatch rather than being shared by module and test.
+The conventions are written down here from the reference implementations each profile follows
+(jik876/hifi-gan, NVIDIA Tacotron 2, kan-bayashi/ParallelWaveGAN, descriptinc/melgan-neurips,
+gemelo-ai/vocos), not taken from ``audiogan.feature_spec``, and computed on their own (numpy
+padding, explicit framing, ``np.fft.rfft``, librosa's mel basis), so that a wrong entry in the
+module's profile table shows up as a mismatch rather than being shared by module and test.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ import torch
 
 # --------------------------------------------------------------------------- the reference
 
-# Conventions per profile, restated from DESIGN.md §3 independently of audiogan.features.
+# Conventions per profile, independently of audiogan.features:
+#   center  True: reflect-pad n_fft // 2 on each side (torch/librosa centring);
+#           False: reflect-pad (n_fft - hop) // 2 on each side, frames = T // hop
+#   eps     magnitude sqrt(re^2 + im^2 + eps); None: |X|
+#   htk     mel scale: HTK (True) or Slaney (False); norm: librosa mel-basis normalisation
+#   log     natural log or log10 of max(mel, floor)
+# Every profile uses a periodic Hann window of win_length samples centred in n_fft.
 REFERENCE: dict[str, dict] = {
     "hifigan": {"center": False, "eps": 1e-9, "htk": False, "norm": "slaney",
                 "log": np.log, "floor": 1e-5},
@@ -43,7 +51,7 @@ CENTERED = {name for name, conv in REFERENCE.items() if conv["center"]}
 
 
 def reference_logmel(wave: np.ndarray, profile: str, **overrides) -> np.ndarray:
-    """(T,) float64 -> (n_mels, frames) float64, straight from the DESIGN.md table."""
+    """(T,) float64 -> (n_mels, frames) float64, straight from REFERENCE and CANONICAL above."""
     settings = dict(zip(FIELDS, CANONICAL[profile], strict=True))
     settings.update(overrides)
     sr, n_fft, hop = settings["sample_rate"], settings["n_fft"], settings["hop_length"]

@@ -1,6 +1,7 @@
 """Smoke tests of benchmarks/: every script runs with tiny sizes and prints its columns.
 
-No timing assertions (DESIGN.md §6): speed is measured by the scripts, not judged by tests.
+No timing assertions (docs/architecture.md, 'Benchmarks'): speed is measured by the scripts, not
+judged by tests.
 One script runs as a file in a subprocess (the way users run them, sibling imports included);
 the others run in-process through ``main(argv)`` to keep this file well under a minute. All use
 one CPU thread: tiny ops on a shared 2-core machine crawl when threads are oversubscribed.

@@ -1,7 +1,8 @@
 """Data: TSV manifests, waveform datasets, a resumable sampler and the embedded synthetic corpus.
 
 The loaders only read and crop waveforms; features are computed on the device in the training
-step (DESIGN.md §6).
+step (one audio -> features path for training and inference; see docs/architecture.md,
+'Training data path').
 """
 
 from audiogan.data.datasets import (

@@ -1,8 +1,9 @@
 """Map-style datasets of waveforms: training segments and fixed-length clips.
 
-The loaders only read and crop waveforms (DESIGN.md §6); mel features are computed on the device
-in the training step. These datasets and :class:`~audiogan.data.pairs.MelWavePairDataset` (mel +
-wave pairs for fine-tuning) share :class:`WaveDataset`'s behaviour:
+The loaders only read and crop waveforms; mel features are computed on the device in the
+training step (see docs/architecture.md, 'Training data path'). These datasets and
+:class:`~audiogan.data.pairs.MelWavePairDataset` (mel + wave pairs for fine-tuning) share
+:class:`WaveDataset`'s behaviour:
 
 * **Sample rate.** :class:`SegmentDataset` and :class:`ClipDataset` resample files at another
   rate on load (band-limited, :func:`audiogan.audio.load_audio`). :class:`MelWavePairDataset`

@@ -13,8 +13,9 @@ optional cell means "not given".
 
 :func:`read_manifest` resolves the paths to absolute :class:`ManifestEntry` objects;
 :func:`write_manifest` writes them back relative to the new manifest's location (atomically);
-:func:`build_manifest_from_audio` probes audio files and writes a manifest plus a list of the
-rejected files next to it (DESIGN.md §7).
+:func:`build_manifest_from_audio` probes audio files and writes a manifest of the good ones plus
+the rejected ones with their reasons next to it (:func:`rejected_path_for`), so one bad file
+never stops a corpus.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training logs: TensorBoard events, ``metrics.jsonl`` and a console progress bar.
 
-(Named ``monitor`` rather than DESIGN.md's ``logging`` so it never shadows the standard module.)
+(Named ``monitor`` rather than ``logging`` so it never shadows the standard module.)
 Only rank 0 creates a :class:`Monitor`; other ranks get :class:`NullMonitor`.
 
 A reader of ``metrics.jsonl`` sees each step once: when a run (re)starts at step N, records past
