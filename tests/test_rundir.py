@@ -266,6 +266,25 @@ def test_prune_only_touches_verified_files_of_this_run(tmp_path: Path) -> None:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+def test_steps_past_99_999_999_are_seen_and_ordered_by_number(tmp_path: Path) -> None:
+    # Defect: the step-file pattern wanted exactly 8 digits, so step_%08d's 9-digit names
+    # (step 100,000,000 on) were invisible to --resume and pruning.
+    run = tmp_path / "run"
+    directory = RunDirectory(run)
+    directory.open(resume=False, overwrite=False)
+    try:
+        for step in (99_999_998, 99_999_999, 100_000_000, 100_000_001):
+            ckpt.save_checkpoint({"run_id": directory.run_id, "step": step},
+                                 ckpt.step_path(run, step))
+        assert ckpt.step_path(run, 100_000_000).name == "step_100000000.pt"
+        assert _steps(run) == [99_999_998, 99_999_999, 100_000_000, 100_000_001]
+        assert ckpt.latest_valid_checkpoint(run)[1]["step"] == 100_000_001
+        assert directory.prune(2, step=100_000_001) == [ckpt.step_path(run, 99_999_998),
+                                                       ckpt.step_path(run, 99_999_999)]
+    finally:
+        directory.close()
+
+
 def test_checkpoint_errors_never_advise_weights_only_false(tmp_path: Path) -> None:
     class Payload:
         def __reduce__(self):
@@ -308,3 +327,33 @@ def test_resume_with_only_best_pt_is_refused_with_the_reason(corpus: Path, tmp_p
                        r"step_\*.pt\); .* --overwrite"):
         Trainer(vocoder_config(corpus, max_steps=2), run, device="cpu", console=False,
                 resume=True)
+
+
+def test_overwrite_where_no_run_was_deletes_nothing_of_the_users(corpus: Path,
+                                                                 tmp_path: Path) -> None:
+    """--overwrite into a directory that never held a run (no run.json, no checkpoints) keeps
+    the user's own samples/ and events/ (it used to delete them)."""
+    run = tmp_path / "project"
+    (run / "samples").mkdir(parents=True)
+    (run / "samples" / "mine.wav").write_bytes(b"user data")
+    (run / "events").mkdir()
+    (run / "events" / "notes.txt").write_text("user data")
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run, overwrite=True)
+    assert (run / "samples" / "mine.wav").read_bytes() == b"user data"
+    assert (run / "events" / "notes.txt").read_text() == "user data"
+    assert _steps(run) == [1]
+
+
+def test_a_trainer_cleans_only_its_own_temporaries(corpus: Path, tmp_path: Path) -> None:
+    """Another command's work in progress in RUN/ (an evaluate report being staged) survives a
+    trainer's start-up; the trainer's own stale temporaries do not."""
+    run = tmp_path / "run"
+    run.mkdir()
+    report_staging = run / ".eval.0123456789ab.staging"
+    report_staging.mkdir()
+    (report_staging / "report.html").write_text("in progress")
+    own = run / ".config.yaml.0123456789ab.tmp"
+    own.write_bytes(b"x" * 1000)
+    _train(vocoder_config(corpus, max_steps=1, checkpoint_every=1), run)
+    assert (report_staging / "report.html").read_text() == "in progress"
+    assert not own.exists()

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_NAME = "best.pt"
-_STEP_RE = re.compile(r"^step_(\d{8})\.pt$")
+_STEP_RE = re.compile(r"^step_(\d{8,})\.pt$")  # %08d: 9+ digits past 99,999,999
 
 
 class CheckpointError(AudioganError, RuntimeError):
@@ -126,7 +126,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def list_step_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """``(step, path)`` of every ``step_*.pt`` in the run, oldest first."""
+    """``(step, path)`` of every ``step_*.pt`` in the run, oldest first (by step number)."""
     directory = Path(run_dir) / CHECKPOINT_DIR
     if not directory.is_dir():
         return []
