@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,7 +35,7 @@ __all__ = [
     "write_with",
 ]
 
-_TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{12}\.(tmp|staging|old)$")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.(?P<kind>tmp|staging|old)$")
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -130,23 +130,33 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], objec
     return Path(path)
 
 
-def remove_stale_temps(directory: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporaries (files and staging directories) a killed writer left in ``directory``.
+def remove_stale_temps(
+    directory: str | os.PathLike[str], names: Collection[str] | None = None
+) -> list[Path]:
+    """Clean up after a writer that was killed in ``directory``; returns the paths removed.
 
-    Only names of the form this module creates are touched. Call it only where this process owns
-    ``directory`` (for a run directory: while holding its lock).
-
-    Returns:
-        The paths removed.
+    Temporary files (``.NAME.<hex>.tmp``) and staging directories (``.NAME.<hex>.staging``) are
+    deleted. A ``.NAME.<hex>.old`` is the previous version of a directory that was being swapped:
+    when ``NAME`` itself is missing (the kill fell between the two renames) it is renamed back to
+    ``NAME``, so the only copy is never lost; otherwise it is deleted. Only names of the form this
+    module creates are touched, and with ``names`` only those whose target ``NAME`` is listed
+    (other programs' work in progress in a shared directory is left alone). Call it only where
+    this process owns those names (for a run directory: while holding its lock).
     """
     removed: list[Path] = []
     root = Path(directory)
     if not root.is_dir():
         return removed
     for entry in root.iterdir():
-        if not _TEMP_RE.match(entry.name):
+        match = _TEMP_RE.match(entry.name)
+        if not match or (names is not None and match.group("name") not in names):
             continue
         try:
+            target = root / match.group("name")
+            if match.group("kind") == "old" and not os.path.lexists(target):
+                os.rename(entry, target)
+                fsync_dir(root)
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:

@@ -27,6 +27,8 @@ import os
 import signal
 from collections import Counter
 
+from audiogan.errors import AudioganError
+
 __all__ = ["ENV_VAR", "fault_point"]
 
 ENV_VAR = "AUDIOGAN_FAULT"
@@ -40,6 +42,8 @@ def _plan() -> dict[str, tuple[int, str]]:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         point, _, action = item.partition("=")
         name, _, nth = point.partition("@")
+        if not nth.isdigit() and nth:
+            raise AudioganError(f"{ENV_VAR}: {item!r}: N in POINT@N=ACTION must be a whole number")
         plan[name] = (int(nth) if nth else 1, action)
     return plan
 
@@ -66,4 +70,5 @@ def fault_point(name: str) -> None:
     elif action == "memory":
         raise MemoryError(f"injected at {name}")
     else:
-        raise ValueError(f"{ENV_VAR}: unknown action {action!r} for {name!r}")
+        raise AudioganError(f"{ENV_VAR}: unknown action {action!r} for {name!r}; "
+                            "use kill, term, int, enospc or memory")

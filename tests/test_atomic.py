@@ -120,3 +120,36 @@ def test_describe_os_error_names_file_and_fix() -> None:
     line = describe_os_error(PermissionError(errno.EACCES, "Permission denied"), "a.wav")
     assert line == "a.wav: Permission denied; check the file's permissions"
     assert issubclass(AudioganError, Exception) and AudioganError.exit_code == 2
+
+
+def test_a_swap_killed_between_its_renames_is_restored_not_deleted(tmp_path: Path) -> None:
+    """Killed after the old directory was moved aside and before the new one came in: the
+    clean-up puts the only copy back instead of deleting it."""
+    backup = tmp_path / ".model.0123456789ab.old"
+    backup.mkdir()
+    (backup / "config.yaml").write_text("v: 1\n")
+    (tmp_path / ".model.fedcba987654.staging").mkdir()
+    remove_stale_temps(tmp_path)
+    assert (tmp_path / "model" / "config.yaml").read_text() == "v: 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # with the new one in place, the old one is only a leftover
+    backup.mkdir()
+    remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_remove_stale_temps_can_be_limited_to_some_names(tmp_path: Path) -> None:
+    (tmp_path / ".config.yaml.0123456789ab.tmp").write_text("x")
+    (tmp_path / ".eval.0123456789ab.staging").mkdir()
+    removed = remove_stale_temps(tmp_path, ("config.yaml", "run.json"))
+    assert [p.name for p in removed] == [".config.yaml.0123456789ab.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == [".eval.0123456789ab.staging"]
+
+
+def test_a_malformed_fault_spec_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, "test.point@x=kill")
+    with pytest.raises(AudioganError, match="whole number"):
+        fault_point("test.point")
+    monkeypatch.setenv(ENV_VAR, "test.point=explode")
+    with pytest.raises(AudioganError, match="unknown action"):
+        fault_point("test.point")

@@ -163,7 +163,7 @@ def ensure_embedded_corpus(manifest: str | os.PathLike[str]) -> bool:
     with _locked(root.parent):
         if _complete(root, corpus):  # a concurrent first use built it while we waited
             return True
-        remove_stale_temps(root.parent)  # staging of a killed build (we hold the lock)
+        remove_stale_temps(root.parent, (root.name,))  # a killed build's (we hold the lock)
         if root.exists():
             foreign = sorted(
                 p.name for p in root.iterdir()

@@ -50,6 +50,8 @@ LOCK_NAME = ".lock"
 RUN_FILE = "run.json"
 #: What ``--overwrite`` removes besides the checkpoints (everything a trainer writes).
 RUN_OUTPUTS = ("metrics.jsonl", "events", "samples", RUN_FILE)
+#: Files the trainer writes atomically in the run directory (their stale temporaries are its own).
+OWN_FILES = ("config.yaml", "metrics.jsonl", RUN_FILE)
 
 
 class RunDirError(AudioganError, RuntimeError):
@@ -169,10 +171,15 @@ class RunDirectory:
                               "give one of them")
         self.lock.acquire()
         try:
-            for directory in (self.run_dir, self.checkpoint_dir):
-                for path in remove_stale_temps(directory):
+            # Only the trainer's own names: a report or export being written into RUN/ by
+            # another command is left alone.
+            for directory, names in ((self.run_dir, OWN_FILES), (self.checkpoint_dir, None)):
+                for path in remove_stale_temps(directory, names):
                     log.info("removed %s (left by an interrupted write)", path)
-            self.overwrite = overwrite
+            # --overwrite deletes a previous run's outputs only where there was a run: never
+            # the user's own samples/ or events/ in a directory that never held one.
+            self.overwrite = overwrite and (
+                bool(self.existing_checkpoints()) or (self.run_dir / RUN_FILE).is_file())
             if overwrite:
                 return None
             skipped: list[str] = []
