@@ -6,9 +6,11 @@ components, device files and FIFOs, links that leave the destination (checked wh
 finally live, not only where they are staged), members written through a link, and archives
 whose declared sizes exceed the free disk space (zip bombs). tarfile's ``data`` filter applies on
 top where this Python has it. Only when every member is out and checked is the staged tree merged
-into the destination: directories are merged, files replaced, and a file that would land on an
-existing directory (or a directory on an existing file or link) stops the merge before anything
-moved, so that nothing the user had is ever deleted.
+into the destination: directories are merged, same-named files replaced by the archive's (a
+re-extraction), and a file that would land on an existing directory (or a directory on an
+existing file or link) stops the merge before anything moved, so that no directory of the user's
+is ever deleted. Into an existing root the merge is a sequence of renames: a failure part-way
+leaves the members moved so far, and extracting again completes it.
 
 The destination may be relative or reached through symbolic links: every check works on its
 real path. Corrupt or truncated data (a bad gzip/bzip2/xz/deflate stream, a bad CRC, a cut file)
