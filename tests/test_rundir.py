@@ -163,6 +163,36 @@ def test_resume_skips_another_runs_newer_checkpoint(corpus: Path, tmp_path: Path
     assert "step_00000009.pt belongs to another run" in caplog.text
 
 
+def test_saving_moves_another_runs_step_and_best_file_aside_instead_of_overwriting(
+        corpus: Path, tmp_path: Path, caplog) -> None:
+    # Defect: --resume skipped another run's newer step_N.pt, then save() replaced it (and
+    # best.pt) with this run's checkpoint.
+    run = tmp_path / "run"
+    _train(vocoder_config(corpus, max_steps=2, checkpoint_every=1), run)
+    foreign = ckpt.load_checkpoint(ckpt.step_path(run, 2))
+    foreign["run_id"] = "another-run"
+    ckpt.save_checkpoint(foreign, ckpt.step_path(run, 3))
+    best = run / "checkpoints" / "best.pt"
+    ckpt.save_checkpoint(foreign, best)
+    before = ckpt.step_path(run, 3).read_bytes()
+    trainer = Trainer(vocoder_config(corpus, max_steps=3, checkpoint_every=1), run,
+                      device="cpu", console=False, resume=True)
+    trainer.fit()
+    trainer.save(best=True)
+    moved = run / "checkpoints" / "step_00000003.pt.foreign-another-"
+    assert moved.read_bytes() == before
+    assert (run / "checkpoints" / "best.pt.foreign-another-").read_bytes() == before
+    run_id = read_run_id(run)
+    assert ckpt.load_checkpoint(ckpt.step_path(run, 3))["run_id"] == run_id
+    assert ckpt.load_checkpoint(best)["run_id"] == run_id
+    lines = [r.getMessage() for r in caplog.records if "belongs to another run (" in
+             r.getMessage()]
+    assert len(lines) == 2 and all("\n" not in line for line in lines)
+    trainer.save(best=True)  # this run's own files are simply replaced
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.foreign-*")) == [
+        "best.pt.foreign-another-", "step_00000003.pt.foreign-another-"]
+
+
 def test_resume_falls_back_past_a_truncated_newest_checkpoint_in_one_line(
         corpus: Path, tmp_path: Path, caplog) -> None:
     run = tmp_path / "run"
