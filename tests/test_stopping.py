@@ -83,7 +83,8 @@ def test_signal_stops_at_a_step_boundary_and_resume_is_exact(
 def test_stop_right_after_a_periodic_checkpoint_does_not_rewrite_it(
         corpus: Path, tmp_path: Path, fault) -> None:
     run = tmp_path / "run"
-    fault("train.step@2=term")
+    # a second checkpoint write (a rewrite of step 2) would hit the injected full disk
+    fault("train.step@2=term,checkpoint.write@2=enospc")
     with pytest.raises(TrainingInterrupted, match="interrupted at step 2"):
         Trainer(_config(corpus, checkpoint_every=2), run, device="cpu", console=False).fit()
     assert [s for s, _ in ckpt.list_step_checkpoints(run)] == [2]

@@ -14,6 +14,7 @@ import torch
 from training_helpers import SR, _capture, _write_corpus, vocoder_config, wavegan_config
 
 from audiogan.config import config_from_dict
+from audiogan.errors import AudioganError
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.trainer import Trainer, TrainerHooks, TrainingError
 
@@ -177,7 +178,7 @@ def test_fine_tuning_on_mel_wave_pairs(corpus: Path, tmp_path: Path) -> None:
 
     bad = np.load(data / "clip0.npy")[:, :-5]
     np.save(data / "clip0.npy", bad)
-    with pytest.raises(Exception, match="clip0"):
+    with pytest.raises(AudioganError, match="clip0"):
         Trainer(config, tmp_path / "run2", device="cpu", console=False)
 
 
