@@ -263,6 +263,28 @@ def test_trim_metrics_leaves_a_clean_file_alone(tmp_path: Path) -> None:
     assert trim_metrics(path, 1) == 1 and path.read_text() == '{"step": 1}\n'
 
 
+def test_a_fresh_start_hides_the_events_of_a_run_killed_before_its_first_checkpoint(
+        tmp_path: Path) -> None:
+    # Defect: purge_step=start_step or None turned 0 into None, so TensorBoard kept the killed
+    # run's events while metrics.jsonl was trimmed to step 0.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from audiogan.training.monitor import Monitor
+
+    run = tmp_path / "run"
+    killed = Monitor(run, start_step=0, max_steps=10, console=False)
+    for step in (1, 2, 3):
+        killed.scalars(step, {"loss": 100.0 + step})
+    killed.close()
+    fresh = Monitor(run, start_step=0, max_steps=10, console=False)
+    fresh.scalars(1, {"loss": 1.0})
+    fresh.close()
+    assert _train_steps(run) == [1]
+    events = EventAccumulator(str(run / "events"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 1.0)]
+
+
 def test_checkpoints_follow_the_umask(corpus: Path, tmp_path: Path) -> None:
     # Defect: mkstemp made every checkpoint 0600, unreadable to the group that evaluates it.
     old = os.umask(0o022)

@@ -5,7 +5,8 @@ Only rank 0 creates a :class:`Monitor`; other ranks get :class:`NullMonitor`.
 
 A reader of ``metrics.jsonl`` sees each step once: when a run (re)starts at step N, records past
 N (written after the checkpoint it resumes from) and a torn last line (a killed write) are dropped
-first (:func:`trim_metrics`); TensorBoard's ``purge_step`` does the same for the events.
+first (:func:`trim_metrics`); TensorBoard's ``purge_step`` does the same for the events (also at
+step 0: a fresh start hides the events of an earlier run that died before its first checkpoint).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ class Monitor(NullMonitor):
     def __init__(self, run_dir: Path, *, start_step: int, max_steps: int, console: bool = True):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(run_dir / "events"), purge_step=start_step or None)
+        # purge_step=0 too: a fresh start in a directory whose earlier run died before its first
+        # checkpoint hides that run's events (TensorBoard drops steps >= purge_step before it).
+        self.writer = SummaryWriter(log_dir=str(run_dir / "events"), purge_step=start_step)
         trim_metrics(run_dir / METRICS_NAME, start_step)
         self.jsonl = open(run_dir / METRICS_NAME, "a", encoding="utf-8")
         self.bar = None
