@@ -77,3 +77,32 @@ def test_resuming_an_old_checkpoint_never_changes_a_default_silently() -> None:
     recipe["generator"]["params"]["post_negative_slope"] = None
     assert legacy_mismatch(saved, config_from_dict(recipe)) is None
     assert legacy_mismatch({**saved, "version": CONFIG_VERSION}, config_from_dict(recipe)) is None
+
+
+@pytest.mark.parametrize("source", ["hifigan_v1_model", "hifigan_v1_checkpoint.pt"])
+def test_init_from_an_old_model_warns_when_the_recipe_changes_a_default(source: str,
+                                                                        caplog) -> None:
+    # Defect: training.init_from skipped the version check, so a v1 model (slope 0.1) was
+    # fine-tuned with the new default 0.01 without a word.
+    from types import SimpleNamespace
+
+    from audiogan.training.components import build_discriminator_from, build_generator
+    from audiogan.training.state import init_weights
+
+    recipe = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())
+
+    def trainer_for(data: dict) -> SimpleNamespace:
+        config = config_from_dict(data)
+        return SimpleNamespace(config=config, generator=build_generator(config),
+                               discriminator=build_discriminator_from(config))
+
+    with caplog.at_level("WARNING", logger="audiogan.training.state"):
+        init_weights(trainer_for(recipe), DATA / source)
+    lines = [r.getMessage() for r in caplog.records if "post_negative_slope" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "set generator.params.post_negative_slope: null" in lines[0]
+    caplog.clear()
+    recipe["generator"]["params"]["post_negative_slope"] = None  # the model's own value
+    with caplog.at_level("WARNING", logger="audiogan.training.state"):
+        init_weights(trainer_for(recipe), DATA / source)
+    assert "post_negative_slope" not in caplog.text

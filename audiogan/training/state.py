@@ -123,6 +123,7 @@ def init_weights(trainer: Trainer, source: str | Path) -> Path:
         from safetensors.torch import load_file
 
         path = source / "generator.safetensors"
+        _warn_legacy(trainer, _saved_config(source / "config.yaml"), path)
         try:
             # Exported weights are folded; the training generator may keep weight norm.
             load_folded_state_dict(trainer.generator, load_file(path))
@@ -140,12 +141,33 @@ def init_weights(trainer: Trainer, source: str | Path) -> Path:
     if "generator" not in state:
         raise CheckpointError(f"{path}: no 'generator' in this file (not an audiogan "
                               f"checkpoint); {fix}")
+    _warn_legacy(trainer, state.get("config"), path)
     load_part(trainer.generator, state["generator"], part="generator",
               name=trainer.config.generator.name, path=path, state=state, fix=fix)
     if "discriminator" in state:
         load_part(trainer.discriminator, state["discriminator"], part="discriminator",
                   name=trainer.config.discriminator.name, path=path, state=state, fix=fix)
     return path
+
+
+def _saved_config(path: Path) -> Any:
+    """The plain mapping in a model directory's ``config.yaml``, or None (absent, unreadable)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _warn_legacy(trainer: Trainer, saved: Any, path: Path) -> None:
+    """One warning line when the model at ``path`` was trained with a default that has changed
+    since and the recipe leaves it to the new default. ``init_from`` starts a new run with the
+    recipe as written, so this warns where resuming (:func:`restore`) refuses."""
+    changed = legacy_mismatch(saved, trainer.config)
+    if changed is not None:
+        log.warning("training.init_from %s: %s (the recipe's value is used)",
+                    path, changed.replace(" to continue it", " to keep the model's value"))
 
 
 def _foreign_reader(source: Path) -> str | None:
