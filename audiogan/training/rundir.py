@@ -18,9 +18,10 @@ A run directory (``audiogan train CONFIG -o RUN``) belongs to one training run:
   starting over.
 * **Pruning** (``training.keep_last``) only deletes files verified to be this run's (they load and
   carry its run id), at or before the current step, keeping the newest ``keep_last`` of them.
-  Damaged files and other runs' files are never touched.
-* **Clean start.** Temporary files a killed writer left (:func:`audiogan.atomic.remove_stale_temps`)
-  are removed under the lock at start-up.
+  Damaged files and other runs' files are never deleted; a step file or ``best.pt`` of another
+  run that this run is about to write is renamed aside (``<name>.foreign-<id>``), not overwritten.
+* **Clean start.** Temporary files a killed writer left of the trainer's own files
+  (:func:`audiogan.atomic.remove_stale_temps`) are removed under the lock at start-up.
 """
 
 from __future__ import annotations
