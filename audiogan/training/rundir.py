@@ -272,6 +272,27 @@ class RunDirectory:
         self._remember(path, owner)
         return owner == self.run_id
 
+    def move_foreign_aside(self, path: Path) -> None:
+        """Another run's checkpoint at ``path`` (it loads and carries another run id, as
+        ``--resume`` skips it) is renamed to ``<name>.foreign-<its id[:8]>`` beside it, never
+        overwritten. This run's files, damaged files and files without a run id are replaced."""
+        if not path.is_file() or self.is_ours(path):
+            return
+        try:
+            owner = ckpt.load_checkpoint(path, mmap=True).get("run_id")
+        except ckpt.CheckpointError:
+            return  # damaged: rewritten whole, as --resume skipped it
+        if not isinstance(owner, str) or owner == self.run_id:
+            return
+        target = path.with_name(f"{path.name}.foreign-{owner[:8]}")
+        number = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}.foreign-{owner[:8]}.{number}")
+            number += 1
+        path.rename(target)
+        log.warning("%s belongs to another run (%s); moved it to %s instead of overwriting it",
+                    path, owner, target.name)
+
     def prune(self, keep_last: int, step: int) -> list[Path]:
         """Keep the newest ``keep_last`` of this run's verified step files up to ``step``.
 

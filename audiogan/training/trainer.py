@@ -287,12 +287,12 @@ class Trainer:
         path = ckpt.step_path(self.run_dir, self.step)
         if self.dist.is_main:
             state = self.state_dict()
-            self._move_foreign_aside(path)
+            self.rundir.move_foreign_aside(path)
             ckpt.save_checkpoint(state, path)
             self.rundir.note_written(path)
             if best:
                 best_path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.BEST_NAME
-                self._move_foreign_aside(best_path)
+                self.rundir.move_foreign_aside(best_path)
                 ckpt.save_checkpoint(state, best_path)
                 self.rundir.note_written(best_path)
             self.rundir.prune(self.config.training.keep_last, self.step)
@@ -300,27 +300,6 @@ class Trainer:
         self._saved_step = self.step
         self.dist.barrier()
         return path
-
-    def _move_foreign_aside(self, path: Path) -> None:
-        """Another run's checkpoint at ``path`` (it loads and carries another run id, as
-        ``--resume`` skips it) is renamed to ``<name>.foreign-<its id[:8]>`` beside it, never
-        overwritten. This run's files, damaged files and files without a run id are replaced."""
-        if not path.is_file() or self.rundir.is_ours(path):
-            return
-        try:
-            owner = ckpt.load_checkpoint(path, mmap=True).get("run_id")
-        except ckpt.CheckpointError:
-            return  # damaged: rewritten whole, as --resume skipped it
-        if not isinstance(owner, str) or owner == self.rundir.run_id:
-            return
-        target = path.with_name(f"{path.name}.foreign-{owner[:8]}")
-        number = 1
-        while target.exists():
-            target = path.with_name(f"{path.name}.foreign-{owner[:8]}.{number}")
-            number += 1
-        path.rename(target)
-        log.warning("%s belongs to another run (%s); moved it to %s instead of overwriting it",
-                    path, owner, target.name)
 
     # ---------------------------------------------------------------------------- data
 
