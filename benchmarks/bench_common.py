@@ -12,6 +12,7 @@ run.
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import math
@@ -297,3 +298,29 @@ def current_rss_bytes() -> int:
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return peak_rss_bytes()
+
+
+#: The committed real-speech clips the parity scripts default to.
+PARITY_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
+
+
+def add_parity_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--clips``, ``--threads``, ``--json``: shared by the import-parity scripts."""
+    parser.add_argument("--data", type=Path, default=PARITY_DATA,
+                        help="Folder of wavs (default: tests/data/speech/ljspeech).")
+    parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="Write the record here.")
+
+
+def parity_clips(args: argparse.Namespace, label: str, why_not: str | None) -> list[Path]:
+    """Set the threads and pick the clips of an import-parity run; ``[]`` (after printing why)
+    when the reference packages (``why_not``) or the clips are missing."""
+    set_threads(args.threads)
+    if why_not is not None:
+        print(f"SKIP {label}: {why_not}; run with PYTHONPATH=.refs (see the docstring)")
+        return []
+    clips = sorted(args.data.glob("*.wav"))[: args.clips]
+    if not clips:
+        print(f"SKIP {label}: no .wav files in {args.data}")
+    return clips

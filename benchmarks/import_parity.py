@@ -45,7 +45,6 @@ import torch
 import torch.nn.functional as F
 
 # The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 MODELS = ("LJSpeech", "universal")
 TARGET = 1e-4
 
@@ -131,23 +130,13 @@ def run(models: list[str], clips: list[Path], max_frames: int | None) -> list[di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="Folder of LJSpeech wavs (default: tests/data/speech/ljspeech).")
-    parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
+    bc.add_parity_arguments(parser)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--max-frames", type=int, default=None,
                         help="Cut every clip to this many frames (smoke runs).")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=None, help="Write the record here.")
     args = parser.parse_args(argv)
-    bc.set_threads(args.threads)
-    why = reference_status()
-    if why is not None:
-        print(f"SKIP import parity: {why}; run with PYTHONPATH=.refs (see the docstring)")
-        return 0
-    clips = sorted(args.data.glob("*.wav"))[: args.clips]
+    clips = bc.parity_clips(args, "import parity", reference_status())
     if not clips:
-        print(f"SKIP import parity: no .wav files in {args.data}")
         return 0
     rows = run(args.models, clips, args.max_frames)
     columns = ["model", "clip", "frames", "same_length", "mel_max_abs_diff",

@@ -44,7 +44,6 @@ import torch
 import yaml
 
 # The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 TARGET = 1e-4
 FEATURES = {"sampling_rate": 22050, "fft_size": 1024, "hop_size": 256, "win_length": None,
             "window": "hann", "num_mels": 80, "fmin": 80, "fmax": 7600}
@@ -249,24 +248,14 @@ def run(clips: list[Path], max_frames: int | None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="Folder of LJSpeech wavs (default: tests/data/speech/ljspeech).")
-    parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
+    bc.add_parity_arguments(parser)
     parser.add_argument("--max-frames", type=int, default=None,
                         help="Cut every clip to this many frames (smoke runs).")
     parser.add_argument("--cases", nargs="+", default=None, choices=[c[0] for c in CASES],
                         help="Run only these cases (default: all).")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=None, help="Write the record here.")
     args = parser.parse_args(argv)
-    bc.set_threads(args.threads)
-    why = reference_status()
-    if why is not None:
-        print(f"SKIP pwg import parity: {why}; run with PYTHONPATH=.refs (see the docstring)")
-        return 0
-    clips = sorted(args.data.glob("*.wav"))[: args.clips]
+    clips = bc.parity_clips(args, "pwg import parity", reference_status())
     if not clips:
-        print(f"SKIP pwg import parity: no .wav files in {args.data}")
         return 0
     import parallel_wavegan
 

@@ -43,7 +43,6 @@ import torch
 import yaml
 
 # The LJSpeech clips committed with the tests; pass --data for others (e.g. LJSpeech-1.1/wavs).
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "speech" / "ljspeech"
 TARGET = 1e-4
 RATE = 24000
 
@@ -150,22 +149,12 @@ def run(clips: list[Path], max_seconds: float | None) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="Folder of wavs (default: tests/data/speech/ljspeech).")
-    parser.add_argument("--clips", type=int, default=5, help="How many clips (sorted names).")
+    bc.add_parity_arguments(parser)
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="Cut every clip to this many seconds (smoke runs).")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=None, help="Write the record here.")
     args = parser.parse_args(argv)
-    bc.set_threads(args.threads)
-    why = reference_status()
-    if why is not None:
-        print(f"SKIP vocos import parity: {why}; run with PYTHONPATH=.refs (see the docstring)")
-        return 0
-    clips = sorted(args.data.glob("*.wav"))[: args.clips]
+    clips = bc.parity_clips(args, "vocos import parity", reference_status())
     if not clips:
-        print(f"SKIP vocos import parity: no .wav files in {args.data}")
         return 0
     rows = run(clips, args.max_seconds)
     columns = ["case", "clip", "frames", "ref_len", "our_len", "ref_peak", "mel_max_abs_diff",
