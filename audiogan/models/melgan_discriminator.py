@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from audiogan.models import DISCRIMINATORS
 from audiogan.models.base import Discriminator, DiscriminatorOutput
+from audiogan.models.discriminators import _as_batch_channel_time
 from audiogan.models.layers import weight_norm
 
 __all__ = ["MelGANMultiScaleDiscriminator", "MelGANScaleDiscriminator"]
@@ -123,9 +124,7 @@ class MelGANMultiScaleDiscriminator(Discriminator):
         Returns:
             ``DiscriminatorOutput`` with ``scales`` logits (B, N_s) and feature lists.
         """
-        x = wave.unsqueeze(1) if wave.dim() == 2 else wave
-        if x.dim() != 3 or x.size(1) != 1:
-            raise ValueError(f"expected a waveform (B, 1, T) or (B, T), got {tuple(wave.shape)}")
+        x = _as_batch_channel_time(wave)
         logits, features = [], []
         for index, discriminator in enumerate(self.discriminators):
             if index > 0:
