@@ -19,18 +19,18 @@ __version__ = "0.1.0"
 __all__ = ["Vocoder", "WaveGenerator", "__version__", "load_config"]
 
 if TYPE_CHECKING:
-    from audiogan.vocoder import Vocoder
-    from audiogan.wave_generator import WaveGenerator
+    from audiogan.inference.vocoder import Vocoder
+    from audiogan.inference.wave_generator import WaveGenerator
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that `import audiogan` (and the CLI's start-up) stay light.
     if name == "Vocoder":
-        from audiogan.vocoder import Vocoder
+        from audiogan.inference.vocoder import Vocoder
 
         return Vocoder
     if name == "WaveGenerator":
-        from audiogan.wave_generator import WaveGenerator
+        from audiogan.inference.wave_generator import WaveGenerator
 
         return WaveGenerator
     raise AttributeError(f"module 'audiogan' has no attribute {name!r}")

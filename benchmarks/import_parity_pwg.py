@@ -6,7 +6,8 @@ reference package's own generator class (``parallel_wavegan.models.HiFiGANGenera
 weights, saves it in the toolkit's exact layout (``checkpoint-<N>steps.pkl`` = ``{"model":
 {"generator", "discriminator"}, "optimizer", "scheduler", "steps", "epochs"}``, ``config.yml``
 dumped as the toolkit dumps it, ``stats.h5`` written with h5py or ``stats.npy``), imports it
-with ``audiogan.imports.import_model`` into a temporary model directory and runs both on the
+with ``audiogan.inference.imports.import_model`` into a temporary model directory and runs both on
+the
 same raw log-mels of ``--clips`` dev LJSpeech clips (our ``pwg`` profile: 22.05 kHz, 80 mels,
 80-7600 Hz; the statistics are those clips' mean and standard deviation): the reference through
 ``parallel_wavegan.utils.load_model`` (which also builds the multi-band model's PQMF from the
@@ -139,7 +140,7 @@ def _discriminators(checkpoint: Path, model_dir: Path) -> tuple[Any, Any] | None
     import parallel_wavegan.models as models
     from safetensors.torch import load_file
 
-    from audiogan.loading import load_model
+    from audiogan.inference.model_dir import load_model
     from audiogan.training.components import build_discriminator_from
 
     if not (model_dir / "discriminator.safetensors").is_file():
@@ -180,7 +181,7 @@ def clip_mels(clips: list[Path], max_frames: int | None
     sys.modules.setdefault("kaldiio", types.ModuleType("kaldiio"))
     from parallel_wavegan.bin.preprocess import logmelfilterbank
 
-    from audiogan.features import MelSpectrogram
+    from audiogan.features.mel import MelSpectrogram
 
     logmel = MelSpectrogram("pwg", sample_rate=22050, n_fft=1024, hop_length=256,
                             win_length=1024, n_mels=80, f_min=80.0, f_max=7600.0)
@@ -203,7 +204,7 @@ def run(clips: list[Path], max_frames: int | None,
     from parallel_wavegan.utils import load_model
 
     from audiogan import Vocoder
-    from audiogan.imports import import_model
+    from audiogan.inference.imports import import_model
 
     mels, ref_mels = clip_mels(clips, max_frames)
     every = torch.cat(mels, dim=1).double()

@@ -5,7 +5,8 @@ No Vocos weights are reachable here, so each case builds the reference's own mod
 ``backbone`` / ``head`` with ``class_path`` / ``init_args``) with its random initialisation plus
 seeded noise on every parameter (so LayerNorm weights, biases and layer scales are not their
 trivial init values), saves it as the Hub release does (``pytorch_model.bin`` = the plain
-``state_dict()``, ``config.yaml``), imports it with ``audiogan.imports.import_model`` into a
+``state_dict()``, ``config.yaml``), imports it with ``audiogan.inference.imports.import_model``
+into a
 temporary model directory and compares, on ``--clips`` dev LJSpeech clips resampled to 24 kHz
 (the same samples for both):
 
@@ -104,7 +105,7 @@ def run(clips: list[Path], max_seconds: float | None) -> list[dict[str, Any]]:
     import torchaudio.functional as AF
 
     from audiogan import Vocoder
-    from audiogan.imports import import_model
+    from audiogan.inference.imports import import_model
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,13 +6,13 @@ Reference implementations of HiFi-GAN (jik876/hifi-gan, ParallelWaveGAN) and Mel
 magnitude and direction before every forward: the draw never takes effect and those models
 train from PyTorch's default initialisation. This script trains the same config both ways
 (``generator.params.init_std`` unset vs set) and reports the log-mel L1 (natural-log mel
-units, :func:`audiogan.demo.copy_synthesis_mel_l1`) of held-back synthetic clips before and
+units, :func:`audiogan.cli.demo.copy_synthesis_mel_l1`) of held-back synthetic clips before and
 after training.
 
     python benchmarks/init_comparison.py --config demo --steps 300 --seeds 0 1
     python benchmarks/init_comparison.py --config recipes/tiny/melgan.yaml --std 0.02
 
-``--config demo`` is the demo's vocoder config (:func:`audiogan.demo.vocoder_config`).
+``--config demo`` is the demo's vocoder config (:func:`audiogan.cli.demo.vocoder_config`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ COLUMNS = ("config", "init", "seed", "steps", "untrained_l1", "trained_l1", "tra
 def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
                  init_std: float | None, overrides: Sequence[str]) -> Any:
     """The config ``name`` ("demo" or a recipe path) on ``corpus`` with the given init."""
+    from audiogan.cli.demo import vocoder_config
     from audiogan.config import config_from_dict, load_config
-    from audiogan.demo import vocoder_config
 
     sets = [f"training.max_steps={steps}", f"training.valid_every={steps}",
             f"training.checkpoint_every={steps}", f"training.seed={seed}", *overrides]
@@ -58,7 +58,7 @@ def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
 
 def run_one(config: Any, name: str, run_dir: Path, valid: Path) -> dict[str, Any]:
     """Train ``config`` once; the untrained and trained copy-synthesis log-mel L1."""
-    from audiogan.demo import copy_synthesis_mel_l1
+    from audiogan.cli.demo import copy_synthesis_mel_l1
     from audiogan.training.components import build_generator
     from audiogan.training.trainer import Trainer
 

@@ -128,7 +128,7 @@ class PWGTrainStep:
             HiFiGANMultiScaleMultiPeriodDiscriminator,
         )
 
-        from audiogan.features import MelSpectrogram
+        from audiogan.features.mel import MelSpectrogram
 
         self.device = device
         self.weights = weights

@@ -12,8 +12,8 @@ held-back clips. Then:
 - an untrained generator of our config as the reference point.
 
 Each model copy-synthesises every held-back clip from its mel (the config's features) and is
-scored with ``audiogan.metrics`` when present (log-mel L1 in dB, multi-resolution STFT
-distance), else with a small fallback built on ``audiogan.features``/``audiogan.losses``.
+scored with ``audiogan.evaluation.metrics`` when present (log-mel L1 in dB, multi-resolution STFT
+distance), else with a small fallback built on ``audiogan.features.mel``/``audiogan.losses``.
 
 In general a GPU job (e.g. ``--config recipes/ljspeech/hifigan_v1.yaml --steps 20000 --device
 cuda``); ``--tiny`` is the CPU smoke run for CI (< 60 s)::
@@ -48,24 +48,24 @@ TINY_OVERRIDES = ("training.batch_size=2", "training.segment_length=2048",
 def metric_functions() -> tuple[str, Callable[[Tensor, Tensor, int], dict[str, float]]]:
     """``(source, fn)``: ``fn(reference, estimate, sample_rate)`` -> log-mel L1 dB and MR-STFT.
 
-    Uses :mod:`audiogan.metrics` when it exists, else :func:`fallback_metrics`.
+    Uses :mod:`audiogan.evaluation.metrics` when it exists, else :func:`fallback_metrics`.
     """
     try:
-        from audiogan import metrics
+        from audiogan.evaluation import metrics
     except ImportError:
-        return "fallback (audiogan.features/losses)", fallback_metrics
+        return "fallback (audiogan.features.mel/losses)", fallback_metrics
 
     def from_library(reference: Tensor, estimate: Tensor, sample_rate: int) -> dict[str, float]:
         ref, est = reference.double().cpu().numpy(), estimate.double().cpu().numpy()
         return {"log_mel_l1_db": metrics.log_mel_distance(ref, est, sample_rate),
                 "mrstft": metrics.multi_resolution_stft_distance(ref, est)}
 
-    return "audiogan.metrics", from_library
+    return "audiogan.evaluation.metrics", from_library
 
 
 def fallback_metrics(reference: Tensor, estimate: Tensor, sample_rate: int) -> dict[str, float]:
     """Log-mel L1 in dB (``hifigan`` mel, 0 Hz to sr/2) and MR-STFT distance (loss form)."""
-    from audiogan.features import MelSpectrogram
+    from audiogan.features.mel import MelSpectrogram
     from audiogan.losses import MultiResolutionSTFTLoss
 
     length = min(reference.shape[-1], estimate.shape[-1])
@@ -166,7 +166,7 @@ def train_peer(step: Any, trainer: Any, steps: int, device: torch.device) -> flo
 
 def held_back_clips(trainer: Any, limit: int) -> list[Tensor]:
     """Up to ``limit`` validation clips at the config's rate (peak-normalised if it says so)."""
-    from audiogan.audio import load_audio, peak_normalize
+    from audiogan.audio.io import load_audio, peak_normalize
     from audiogan.data import read_manifest
 
     config = trainer.config

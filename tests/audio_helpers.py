@@ -1,4 +1,4 @@
-"""Test signals shared by the audiogan.audio tests (test_audio, test_audio_save, test_resample,
+"""Test signals shared by the audiogan.audio.io tests (test_audio, test_audio_save, test_resample,
 test_wave_ops): a sine, uniform noise and a valid 16-bit WAV of both."""
 
 from __future__ import annotations

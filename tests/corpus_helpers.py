@@ -21,7 +21,7 @@ import soundfile as sf
 import torch
 from conftest import DEV_DATA
 
-from audiogan.audio import resample
+from audiogan.audio.io import resample
 
 __all__ = ["DEV_DATA", "LJ_CLIPS", "LJ_IDS", "build_libritts", "build_ljspeech",
            "build_speech_commands", "build_vctk", "serve"]

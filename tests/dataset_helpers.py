@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogan.audio import save_audio
+from audiogan.audio.io import save_audio
 from audiogan.data import ManifestEntry
 
 SR = 16000

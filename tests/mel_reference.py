@@ -3,7 +3,7 @@ feature tests share (test_features.py, test_feature_spec.py, test_feature_stats.
 
 The conventions are written down here from the reference implementations each profile follows
 (jik876/hifi-gan, NVIDIA Tacotron 2, kan-bayashi/ParallelWaveGAN, descriptinc/melgan-neurips,
-gemelo-ai/vocos), not taken from ``audiogan.feature_spec``, and computed on their own (numpy
+gemelo-ai/vocos), not taken from ``audiogan.features.spec``, and computed on their own (numpy
 padding, explicit framing, ``np.fft.rfft``, librosa's mel basis), so that a wrong entry in the
 module's profile table shows up as a mismatch rather than being shared by module and test.
 """
@@ -18,7 +18,7 @@ import torch
 
 # --------------------------------------------------------------------------- the reference
 
-# Conventions per profile, independently of audiogan.features:
+# Conventions per profile, independently of audiogan.features.mel:
 #   center  True: reflect-pad n_fft // 2 on each side (torch/librosa centring);
 #           False: reflect-pad (n_fft - hop) // 2 on each side, frames = T // hop
 #   eps     magnitude sqrt(re^2 + im^2 + eps); None: |X|

@@ -1,4 +1,5 @@
-"""audiogan.atomic and audiogan.faults: atomic files and directories, umask modes, fault points."""
+"""audiogan.core.atomic and audiogan.core.faults: atomic files and directories, umask modes,
+fault points."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audiogan.atomic import (
+from audiogan.core.atomic import (
     StagedDirectory,
     atomic_write,
     remove_stale_temps,
@@ -17,8 +18,8 @@ from audiogan.atomic import (
     write_text,
     write_with,
 )
-from audiogan.errors import AudioganError, describe_os_error
-from audiogan.faults import ENV_VAR, fault_point
+from audiogan.core.errors import AudioganError, describe_os_error
+from audiogan.core.faults import ENV_VAR, fault_point
 
 
 def _mode(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""Tests for audiogan.audio's reading side: round trips, every AudioError case of
+"""Tests for audiogan.audio.io's reading side: round trips, every AudioError case of
 load_audio/audio_info, permissions, channel mix-down (saving: test_audio_save.py; resampling:
 test_resample.py; to_mono/peak_normalize/is_silent: test_wave_ops.py)."""
 
@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from audio_helpers import SR, _noise, _sine, _valid_wav
 
-from audiogan.audio import (
+from audiogan.audio.io import (
     MAX_CHANNELS,
     AudioError,
     AudioInfo,
@@ -217,7 +217,7 @@ def test_audio_error_pickles_with_its_type_and_path() -> None:
 def test_float_file_beyond_full_scale_is_clipped_with_a_warning(tmp_path: Path, caplog) -> None:
     path = tmp_path / "hot.wav"
     sf.write(path, _sine(440.0, amp=1.5), SR, subtype="FLOAT")
-    with caplog.at_level(logging.WARNING, logger="audiogan.audio"):
+    with caplog.at_level(logging.WARNING, logger="audiogan.audio.io"):
         wave, _ = load_audio(path)
     assert wave.abs().max() == 1.0
     assert "hot.wav" in caplog.text and "clipped" in caplog.text

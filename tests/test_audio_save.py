@@ -1,4 +1,4 @@
-"""Tests for audiogan.audio's writing side: save_audio's clipping, atomic writes that keep the
+"""Tests for audiogan.audio.io's writing side: save_audio's clipping, atomic writes that keep the
 previous file, refused requests, the umask."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from audio_helpers import SR, _sine
 
-from audiogan.audio import AudioError, AudioInfo, audio_info, save_audio
+from audiogan.audio.io import AudioError, AudioInfo, audio_info, save_audio
 
 # --------------------------------------------------------------------------- saving
 
@@ -31,7 +31,7 @@ def test_save_clips_with_a_warning_instead_of_wrapping(
     tmp_path: Path, caplog, subtype: str
 ) -> None:
     wave = _sine(440.0, amp=1.5)
-    with caplog.at_level(logging.WARNING, logger="audiogan.audio"):
+    with caplog.at_level(logging.WARNING, logger="audiogan.audio.io"):
         path = save_audio(tmp_path / "loud.wav", wave, SR, subtype=subtype)
     assert "loud.wav" in caplog.text and "clipped" in caplog.text
 

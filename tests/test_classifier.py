@@ -9,7 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from audiogan.classifier import (
+from audiogan.data.manifest import ManifestEntry, read_manifest
+from audiogan.data.synthetic import build_synthetic_clips
+from audiogan.evaluation.classifier import (
     ClassifierConfig,
     ClassifierError,
     DigitClassifier,
@@ -19,9 +21,7 @@ from audiogan.classifier import (
     split_held_back,
     train_classifier,
 )
-from audiogan.data.manifest import ManifestEntry, read_manifest
-from audiogan.data.synthetic import build_synthetic_clips
-from audiogan.metrics import frechet_distance, inception_score
+from audiogan.evaluation.metrics import frechet_distance, inception_score
 
 CLIP = 8000  # 0.5 s at 16 kHz keeps the test quick
 
@@ -146,8 +146,8 @@ def test_a_full_disk_keeps_the_previous_classifier_and_names_the_file(
         tmp_path: Path, monkeypatch) -> None:
     import os
 
-    from audiogan import faults
-    from audiogan.classifier import save_classifier
+    from audiogan.core import faults
+    from audiogan.evaluation.classifier import save_classifier
 
     model = DigitClassifier(ClassifierConfig(classes=("a", "b"), clip_length=CLIP, n_mels=32,
                                              channels=(4, 8)))

@@ -12,7 +12,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from audiogan import __version__
-from audiogan.cli import cli
+from audiogan.cli.main import cli
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,9 +16,9 @@ from conftest import DEV_DATA
 from test_report import assert_browser_sees_everything, assert_report_structure, check_in_browser
 from training_helpers import _write_corpus, vocoder_config, wavegan_config
 
-from audiogan.cli import cli
+from audiogan.cli.main import cli
 from audiogan.data.synthetic import build_synthetic_clips
-from audiogan.metrics import INTRUSIVE_METRICS, METRICS
+from audiogan.evaluation.metrics import INTRUSIVE_METRICS, METRICS
 from audiogan.training.trainer import Trainer
 
 SHORT_CLIPS = ("LJ001-0002.wav", "LJ001-0008.wav", "LJ001-0013.wav", "LJ001-0090.wav")
@@ -237,7 +237,7 @@ def test_each_bad_clip_is_one_line_and_a_silent_reference_never_reaches_a_mean(
 def test_an_interrupted_evaluation_keeps_the_earlier_report(
     tiny_checkpoint: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     data = tmp_path / "clips"
     data.mkdir()
@@ -257,7 +257,7 @@ def test_an_interrupted_evaluation_keeps_the_earlier_report(
 
 
 def test_clip_screening_thresholds() -> None:
-    from audiogan.eval_inputs import screen_clip
+    from audiogan.evaluation.inputs import screen_clip
 
     assert screen_clip(torch.zeros(22050), 22050).silent
     assert screen_clip(torch.full((22050,), 0.0009), 22050).silent  # peak -61 dBFS
@@ -271,8 +271,8 @@ def test_clip_screening_thresholds() -> None:
 
 
 def test_bad_evaluate_arguments_are_typed_errors(tmp_path: Path) -> None:
-    from audiogan.errors import AudioganError
-    from audiogan.evaluation import EvaluationError, collect_clips, evaluate
+    from audiogan.core.errors import AudioganError
+    from audiogan.evaluation.run import EvaluationError, collect_clips, evaluate
 
     (tmp_path / "empty").mkdir()
     for call in (lambda: collect_clips(tmp_path / "missing"),

@@ -13,7 +13,7 @@ from _inference_runs import Run, vocoder_run, wavegan_run
 from click.testing import CliRunner
 
 from audiogan import Vocoder, WaveGenerator
-from audiogan.cli import cli
+from audiogan.cli.main import cli
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_a_vocoder_given_to_generate_is_one_line(run: Run, tmp_path: Path) -> No
 
 def test_ctrl_c_in_generate_exits_130_and_keeps_finished_clips(wg_run: Run, tmp_path: Path,
                                                                monkeypatch) -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     monkeypatch.setattr(faults, "_hits", type(faults._hits)())
     monkeypatch.setenv("AUDIOGAN_FAULT", "atomic.before_rename@2=int")  # SIGINT at clip 2

@@ -276,7 +276,7 @@ def test_set_names_the_override_and_suggests_the_key(config_file: Path) -> None:
 
 def test_save_config_is_atomic_on_a_full_disk(config_file: Path, tmp_path: Path,
                                               monkeypatch) -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     config = load_config(config_file)
     target = save_config(config, tmp_path / "run" / "config.yaml")

@@ -15,7 +15,7 @@ import yaml
 from safetensors.torch import load_file
 
 from audiogan.config import CONFIG_VERSION, ConfigError, config_from_dict, load_config
-from audiogan.loading import load_model
+from audiogan.inference.model_dir import load_model
 from audiogan.training.components import build_generator
 
 DATA = Path(__file__).parent / "data"
@@ -65,7 +65,7 @@ def test_an_unknown_version_is_one_line(version: object) -> None:
 
 
 def test_resuming_an_old_checkpoint_never_changes_a_default_silently() -> None:
-    from audiogan.config_versions import legacy_mismatch
+    from audiogan.config.versions import legacy_mismatch
 
     state = torch.load(DATA / "hifigan_v1_checkpoint.pt", weights_only=True)
     saved = state["config"]

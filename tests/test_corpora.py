@@ -33,7 +33,7 @@ from corpus_helpers import (  # test_recipes.py imports these from here
     serve,
 )
 
-from audiogan.cli import cli
+from audiogan.cli.main import cli
 from audiogan.data import corpora
 from audiogan.data.datasets import MelAlignmentError
 from audiogan.data.download import (
@@ -411,7 +411,7 @@ def test_worker_processes_give_the_same_manifests(dev_data: Path, tmp_path: Path
 
 
 def test_folder_mel_pairs_check_alignment(dev_data: Path, tmp_path: Path) -> None:
-    from audiogan.features import MelSpectrogram
+    from audiogan.features.mel import MelSpectrogram
 
     root, mels = tmp_path / "pairs" / "wavs", tmp_path / "pairs" / "mels"
     root.mkdir(parents=True)

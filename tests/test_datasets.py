@@ -15,7 +15,7 @@ import torch
 from dataset_helpers import SR, _ramp, _write
 from torch.utils.data import DataLoader
 
-from audiogan.audio import load_audio, save_audio
+from audiogan.audio.io import load_audio, save_audio
 from audiogan.data import (
     ClipDataset,
     DataError,

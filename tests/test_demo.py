@@ -39,7 +39,7 @@ def test_demo_runs_can_be_trained_again_into_the_same_directory(tmp_path: Path) 
     # A second `audiogan demo -o DIR` must not be refused as "another run's directory".
     from training_helpers import _write_corpus, vocoder_config
 
-    from audiogan.demo import train_fresh
+    from audiogan.cli.demo import train_fresh
     from audiogan.training import checkpoint as ckpt
     from audiogan.training.rundir import read_run_id
 

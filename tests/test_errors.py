@@ -9,9 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from audiogan.cli import one_line_errors
+from audiogan.cli.main import one_line_errors
 from audiogan.config import ConfigError
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 
 
 class _Partial(AudioganError):

@@ -21,8 +21,8 @@ from safetensors import safe_open
 
 from audiogan import Vocoder, WaveGenerator
 from audiogan.config import load_config
-from audiogan.export import ExportError, export_model
-from audiogan.loading import (
+from audiogan.inference.export import ExportError, export_model
+from audiogan.inference.model_dir import (
     CONFIG_NAME,
     ONNX_NAME,
     STATS_NAME,
@@ -229,7 +229,7 @@ def test_a_full_disk_leaves_the_previous_export_and_no_staging(
         run: Run, tmp_path: Path, monkeypatch, fault: str) -> None:
     """Writes: config, weights, generator.ts, then the swap. TorchScript used to abort inside
     torch.jit.save (C++) on a full disk and leave its staging directory behind."""
-    from audiogan import faults
+    from audiogan.core import faults
 
     out = tmp_path / "model"
     export_model(run.run_dir, out)

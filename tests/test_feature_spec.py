@@ -1,4 +1,4 @@
-"""Tests for audiogan.feature_spec through audiogan.features: profiles and their canonical
+"""Tests for audiogan.features.spec through audiogan.features.mel: profiles and their canonical
 settings, overrides, f_max=None, spec helpers, validation and type errors."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from mel_reference import CANONICAL, FIELDS
 
-from audiogan.features import DEFAULT, PROFILES, FeatureSpec, MelSpectrogram, resolve_spec
+from audiogan.features.mel import DEFAULT, PROFILES, FeatureSpec, MelSpectrogram, resolve_spec
 
 # --------------------------------------------------------------------------- settings
 

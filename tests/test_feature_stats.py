@@ -1,4 +1,4 @@
-"""Tests for audiogan.feature_stats.compute_stats: streamed per-channel mean and scale that
+"""Tests for audiogan.features.stats.compute_stats: streamed per-channel mean and scale that
 z-normalise the features, and its edge cases."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from mel_reference import chirp, noise, sines
 
-from audiogan.features import MelSpectrogram, compute_stats
+from audiogan.features.mel import MelSpectrogram, compute_stats
 
 
 def test_compute_stats_streams_and_normalises() -> None:

@@ -1,4 +1,4 @@
-"""Tests for audiogan.features (MelSpectrogram): every profile against the independent
+"""Tests for audiogan.features.mel (MelSpectrogram): every profile against the independent
 numpy/librosa reference in mel_reference.py, frame counts, shapes and dtypes, buffers and stats
 (settings: test_feature_spec.py; compute_stats: test_feature_stats.py).
 """
@@ -28,7 +28,7 @@ from mel_reference import (
     with_floor,
 )
 
-from audiogan.features import PROFILES, MelSpectrogram, resolve_spec
+from audiogan.features.mel import PROFILES, MelSpectrogram, resolve_spec
 
 
 @cache

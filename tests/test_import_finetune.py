@@ -21,9 +21,9 @@ from jik_layout import TINY_CONFIG, discriminator_state, generator_state, refere
 from jik_layout import write_checkpoint as write_jik
 from safetensors.torch import load_file
 
-from audiogan.cli import cli
+from audiogan.cli.main import cli
 from audiogan.config import ConfigError, config_from_dict
-from audiogan.imports import DISCRIMINATOR_NAME, convert_in_memory, import_model
+from audiogan.inference.imports import DISCRIMINATOR_NAME, convert_in_memory, import_model
 from audiogan.models.layers import remove_weight_norm
 from audiogan.training.components import build_discriminator_from, build_generator
 from audiogan.training.preflight import check_training_inputs

@@ -24,13 +24,13 @@ from jik_layout import (
 from safetensors import safe_open
 
 from audiogan import Vocoder
-from audiogan.cli import cli
-from audiogan.imports import (
+from audiogan.cli.main import cli
+from audiogan.inference.imports import (
     DISCRIMINATOR_NAME,
     ImportSourceError,
     import_model,
 )
-from audiogan.loading import load_model
+from audiogan.inference.model_dir import load_model
 
 
 def _mel(channels: int = 8, frames: int = 40, seed: int = 3) -> torch.Tensor:

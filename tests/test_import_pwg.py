@@ -26,8 +26,8 @@ from pwg_layout import (
 from safetensors.torch import load_file
 
 from audiogan import Vocoder
-from audiogan.imports import ImportSourceError, detect_format, import_model
-from audiogan.loading import load_model
+from audiogan.inference.imports import ImportSourceError, detect_format, import_model
+from audiogan.inference.model_dir import load_model
 from audiogan.models.melgan import MultiBandMelGANGenerator
 from audiogan.models.pqmf import pqmf_filters
 from audiogan.training.components import build_discriminator_from
@@ -380,7 +380,7 @@ def test_melgan_neurips_args_yml_accepts_only_the_namespace_tag(tmp_path: Path) 
 def test_list_names_both_formats_and_their_sources() -> None:
     from click.testing import CliRunner
 
-    from audiogan.cli import cli
+    from audiogan.cli.main import cli
 
     result = CliRunner().invoke(cli, ["import", "--list"])
     assert result.exit_code == 0

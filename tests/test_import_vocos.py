@@ -29,9 +29,9 @@ from click.testing import CliRunner
 from torch import Tensor
 
 from audiogan import Vocoder
-from audiogan.cli import cli
-from audiogan.imports import ImportSourceError, detect_format, import_model
-from audiogan.loading import load_model
+from audiogan.cli.main import cli
+from audiogan.inference.imports import ImportSourceError, detect_format, import_model
+from audiogan.inference.model_dir import load_model
 
 N_MELS, DIM, HIDDEN, LAYERS, N_FFT, HOP = 12, 16, 24, 2, 64, 16
 
@@ -280,7 +280,7 @@ def test_cli_import_says_what_it_detected_and_lists_vocos(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = write_hub(tmp_path / "vocos-mel")
     runner = CliRunner()
-    with caplog.at_level("INFO", logger="audiogan.imports"):
+    with caplog.at_level("INFO", logger="audiogan.inference.imports"):
         result = runner.invoke(cli, ["import", str(source), "-o", str(tmp_path / "model")])
     assert result.exit_code == 0, result.output
     assert "detected Vocos checkpoint (pytorch_model.bin + config.yaml)" in caplog.text

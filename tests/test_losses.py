@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from audiogan.features import MelSpectrogram
+from audiogan.features.mel import MelSpectrogram
 from audiogan.losses import (
     ADVERSARIAL_LOSSES,
     MelLoss,

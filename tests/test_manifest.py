@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiogan.audio import save_audio
+from audiogan.audio.io import save_audio
 from audiogan.data import (
     ManifestEntry,
     ManifestError,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiogan import metrics as M
-from audiogan.dtw import band_half_width, banded_dtw
-from audiogan.mcd import cepstral_distortion, frame_dbfs
+from audiogan.evaluation import metrics as M
+from audiogan.evaluation.dtw import band_half_width, banded_dtw
+from audiogan.evaluation.mcd import cepstral_distortion, frame_dbfs
 
 SR = 16000
 

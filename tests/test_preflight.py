@@ -201,7 +201,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_readme_training_example_works_on_a_fresh_clone(tmp_path: Path, monkeypatch) -> None:
     # Before: "manifest not found" (the corpus only existed after run.sh stage 0).
-    from audiogan.cli import cli
+    from audiogan.cli.main import cli
 
     clone = tmp_path / "clone"
     shutil.copytree(ROOT / "recipes" / "tiny", clone / "recipes" / "tiny")

@@ -97,7 +97,7 @@ def test_train_twice_into_one_run_directory(corpora, tmp_path: Path) -> None:
     # it, another run's directory is refused in one line instead of mixed and pruned.
     from click.testing import CliRunner
 
-    from audiogan.cli import cli
+    from audiogan.cli.main import cli
 
     run = tmp_path / "run"
     args = ["train", str(TINY / "hifigan.yaml"), "-o", str(run), "--device", "cpu",

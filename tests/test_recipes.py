@@ -124,7 +124,7 @@ def test_missing_synthesize_is_reported_clearly(tmp_path: Path) -> None:
 
 def test_tts_pairs_prepared_by_folder_train_with_init_from(dev_data: Path, tmp_path: Path) -> None:
     """The documented layout (wavs/ + mels/ + init_from) trains: recipes/README.md."""
-    from audiogan.features import MelSpectrogram
+    from audiogan.features.mel import MelSpectrogram
     from audiogan.training.trainer import Trainer
 
     pairs = tmp_path / "pairs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audiogan.registry import Registry, UnknownNameError
+from audiogan.core.registry import Registry, UnknownNameError
 
 
 def test_register_build_and_names() -> None:

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from audiogan.report import (
+from audiogan.evaluation.report import (
     REPORT_FORMAT,
     ClipRow,
     GeneratedGrid,
@@ -220,7 +220,7 @@ def _leftovers(parent: Path) -> list[str]:
 def test_a_full_disk_keeps_the_earlier_report_and_names_the_file(
     tmp_path: Path, monkeypatch, point: str
 ) -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     target = tmp_path / "out"
     build_report(target)

@@ -1,4 +1,4 @@
-"""Tests for audiogan.audio.resample (libsoxr): accuracy against the exact signal, shapes and
+"""Tests for audiogan.audio.io.resample (libsoxr): accuracy against the exact signal, shapes and
 dtypes, a memory cap at odd rates, the supported rate range, load_audio(sample_rate=...)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from audio_helpers import SR, _sine
 
-from audiogan.audio import AudioError, audio_info, load_audio, resample, save_audio
+from audiogan.audio.io import AudioError, audio_info, load_audio, resample, save_audio
 
 # --------------------------------------------------------------------------- resampling
 
@@ -88,7 +88,7 @@ def test_odd_rate_resampling_stays_within_a_memory_cap() -> None:
     import sys
 
     code = ("import resource; resource.setrlimit(resource.RLIMIT_DATA, (2 << 30, 2 << 30))\n"
-            "import torch; from audiogan.audio import resample\n"
+            "import torch; from audiogan.audio.io import resample\n"
             "import numpy as np\n"
             "t = torch.arange(44101, dtype=torch.float64) / 44101\n"
             "out = resample(0.5 * torch.sin(2 * np.pi * 440 * t)[None], 44101, 22050)\n"
@@ -103,7 +103,7 @@ def test_odd_rate_resampling_stays_within_a_memory_cap() -> None:
 
 @pytest.mark.parametrize("rate", [500, 1_000_000])
 def test_rates_outside_the_supported_range_are_one_line_errors(tmp_path: Path, rate: int) -> None:
-    from audiogan.audio import SampleRateError
+    from audiogan.audio.io import SampleRateError
 
     path = tmp_path / f"odd{rate}.wav"
     sf.write(path, np.zeros(rate // 10, dtype=np.float32), rate)

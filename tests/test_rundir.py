@@ -14,7 +14,7 @@ import pytest
 import torch
 from training_helpers import _write_corpus, vocoder_config
 
-from audiogan import faults
+from audiogan.core import faults
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.monitor import trim_metrics
 from audiogan.training.rundir import RunDirectory, RunDirError, read_run_id

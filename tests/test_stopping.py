@@ -10,7 +10,7 @@ import pytest
 import torch
 from training_helpers import _write_corpus, vocoder_config
 
-from audiogan import faults
+from audiogan.core import faults
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.stopping import StopNow, StopSignals, TrainingInterrupted
 from audiogan.training.trainer import Trainer

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiogan.audio import audio_info
+from audiogan.audio.io import audio_info
 from audiogan.data import (
     ClipDataset,
     SegmentDataset,

@@ -14,7 +14,7 @@ import torch
 from training_helpers import SR, _capture, _write_corpus, vocoder_config, wavegan_config
 
 from audiogan.config import config_from_dict
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.trainer import Trainer, TrainerHooks, TrainingError
 
@@ -156,8 +156,8 @@ def test_mixed_precision_trains_finite_on_cpu(precision: str, corpus: Path,
 
 
 def test_fine_tuning_on_mel_wave_pairs(corpus: Path, tmp_path: Path) -> None:
-    from audiogan.audio import load_audio
-    from audiogan.features import MelSpectrogram
+    from audiogan.audio.io import load_audio
+    from audiogan.features.mel import MelSpectrogram
 
     data = tmp_path / "pairs"
     data.mkdir()

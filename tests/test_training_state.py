@@ -12,7 +12,7 @@ import torch
 from training_helpers import _write_corpus, vocoder_config
 
 from audiogan.config import Config, config_from_dict
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.trainer import Trainer, TrainerHooks
 
@@ -48,7 +48,7 @@ def test_resume_is_exact(corpus: Path, tmp_path: Path, num_workers: int) -> None
 
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(corpus: Path, tmp_path: Path,
                                                                monkeypatch) -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     config = vocoder_config(corpus, max_steps=4, checkpoint_every=2, discriminator_start_step=0)
     run = tmp_path / "run"
@@ -94,7 +94,7 @@ def test_init_from_loads_weights_with_fresh_step(corpus: Path, tmp_path: Path) -
 def test_init_from_an_exported_model_loads_every_weight(corpus: Path, tmp_path: Path) -> None:
     # Exported weights are folded (plain ``weight``); the training generator keeps weight norm,
     # so every layer must be converted, not skipped.
-    from audiogan.export import export_model
+    from audiogan.inference.export import export_model
     from audiogan.models.layers import has_weight_norm, remove_weight_norm
 
     config = vocoder_config(corpus, max_steps=2, checkpoint_every=1000)

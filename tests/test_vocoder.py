@@ -13,11 +13,11 @@ import torch
 from _inference_runs import Run, tiny_generator, vocoder_run, wavegan_run
 
 from audiogan import Vocoder, WaveGenerator
-from audiogan.export import export_model
-from audiogan.features import MelSpectrogram
-from audiogan.loading import load_model
+from audiogan.features.mel import MelSpectrogram
+from audiogan.inference.export import export_model
+from audiogan.inference.model_dir import load_model
+from audiogan.inference.vocoder import FeatureRangeWarning, MelInputError, Streamer
 from audiogan.training import checkpoint as ckpt
-from audiogan.vocoder import FeatureRangeWarning, MelInputError, Streamer
 
 MODELS = ("hifigan", "melgan", "multiband_melgan", "istft")
 
@@ -119,7 +119,7 @@ def test_load_errors_are_clear(run: Run, tmp_path: Path) -> None:
 
 def _export_untrained_wavegan(tmp_path: Path) -> Path:
     from audiogan.config import config_from_dict
-    from audiogan.loading import LoadedModel
+    from audiogan.inference.model_dir import LoadedModel
     from audiogan.training.components import build_generator
 
     config = config_from_dict({
@@ -211,7 +211,7 @@ def test_features_and_resynthesis(voc: Vocoder, run: Run) -> None:
     assert out.shape == (run.wave.shape[0] // 256 * 256,)
     assert (out - voc(reference)).abs().max() == 0
     # 16 kHz input is resampled to the model's 22.05 kHz first
-    from audiogan.audio import resample
+    from audiogan.audio.io import resample
 
     low = resample(run.wave[None], 22050, 16000)[0]
     out16 = voc.resynthesize(low.numpy(), sample_rate=16000)

@@ -1,4 +1,4 @@
-"""Tests for audiogan.wave_ops (re-exported by audiogan.audio): peak_normalize, is_silent,
+"""Tests for audiogan.audio.wave_ops (re-exported by audiogan.audio.io): peak_normalize, is_silent,
 to_mono."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 import torch
 from audio_helpers import _sine
 
-from audiogan.audio import is_silent, peak_normalize, to_mono
+from audiogan.audio.io import is_silent, peak_normalize, to_mono
 
 
 def test_peak_normalize() -> None:

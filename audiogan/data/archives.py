@@ -17,7 +17,8 @@ real path. Corrupt or truncated data (a bad gzip/bzip2/xz/deflate stream, a bad 
 raises :class:`~audiogan.data.download.CorpusError` naming the archive, after the staging
 directory has been removed: nothing half-extracted is left behind.
 
-Fault points (:mod:`audiogan.faults`): ``archives.member`` after each member is written into the
+Fault points (:mod:`audiogan.core.faults`): ``archives.member`` after each member is written into
+the
 staging directory, ``archives.merge`` before each rename of the merge.
 """
 
@@ -36,10 +37,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from audiogan.atomic import fsync_dir
+from audiogan.core.atomic import fsync_dir
+from audiogan.core.errors import describe_os_error, one_line
+from audiogan.core.faults import fault_point
 from audiogan.data.download import CorpusError, UnsafeArchiveError
-from audiogan.errors import describe_os_error, one_line
-from audiogan.faults import fault_point
 
 __all__ = ["ArchiveConflictError", "extract_archive"]
 

@@ -6,7 +6,7 @@ training step (see docs/architecture.md, 'Training data path'). These datasets a
 :class:`WaveDataset`'s behaviour:
 
 * **Sample rate.** :class:`SegmentDataset` and :class:`ClipDataset` resample files at another
-  rate on load (band-limited, :func:`audiogan.audio.load_audio`). :class:`MelWavePairDataset`
+  rate on load (band-limited, :func:`audiogan.audio.io.load_audio`). :class:`MelWavePairDataset`
   refuses them instead, since resampling would break the alignment with the given mels.
 * **Caching.** ``cache=None`` (auto) keeps the whole corpus in RAM when its float32 samples take
   less than :data:`AUTO_CACHE_BYTES`; the files are then read once at construction into one flat
@@ -45,9 +45,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from audiogan.audio import AudioError, audio_info, load_audio, peak_normalize
+from audiogan.audio.io import AudioError, audio_info, load_audio, peak_normalize
+from audiogan.core.errors import AudioganError
 from audiogan.data.manifest import ManifestEntry, failure_reason
-from audiogan.errors import AudioganError
 
 __all__ = [
     "AUTO_CACHE_BYTES",

@@ -13,7 +13,7 @@ file and says how to retry or where to put a manually downloaded archive. A full
 read-only directory or a missing ``file://`` source ends the download at once (retrying cannot
 cure them); the partial file is kept for the next run.
 
-Fault points (:mod:`audiogan.faults`): ``download.block`` after each block is written to the
+Fault points (:mod:`audiogan.core.faults`): ``download.block`` after each block is written to the
 partial file, ``download.before_rename`` before the verified partial file is renamed into place.
 """
 
@@ -35,9 +35,9 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from audiogan.atomic import fsync_dir
-from audiogan.errors import AudioganError, describe_os_error, one_line
-from audiogan.faults import fault_point
+from audiogan.core.atomic import fsync_dir
+from audiogan.core.errors import AudioganError, describe_os_error, one_line
+from audiogan.core.faults import fault_point
 
 __all__ = [
     "Checksum",

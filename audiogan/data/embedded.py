@@ -14,12 +14,13 @@ Building is atomic and safe under concurrent first uses:
 * one lock file per data directory (``runs/tiny/data/.embedded.lock``, ``flock`` where the OS
   has it) serialises builders; whoever gets it second finds the corpus complete and reuses it;
 * the corpus is written into a hidden staging directory beside its target and swapped in whole
-  (:class:`audiogan.atomic.StagedDirectory`), so a killed build never leaves a directory that
+  (:class:`audiogan.core.atomic.StagedDirectory`), so a killed build never leaves a directory that
   looks complete; staging left by a killed build is removed by the next builder (under the lock);
 * a directory already at the target that holds anything but a (partial) synthetic corpus is
   never replaced: the caller gets a :class:`EmbeddedCorpusError` naming it.
 
-Fault point (see :mod:`audiogan.faults`): ``embedded.before_commit``, after the corpus is written
+Fault point (see :mod:`audiogan.core.faults`): ``embedded.before_commit``, after the corpus is
+written
 to the staging directory and before it is swapped in.
 """
 
@@ -32,9 +33,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiogan.atomic import StagedDirectory, remove_stale_temps
-from audiogan.errors import AudioganError
-from audiogan.faults import fault_point
+from audiogan.core.atomic import StagedDirectory, remove_stale_temps
+from audiogan.core.errors import AudioganError
+from audiogan.core.faults import fault_point
 
 __all__ = [
     "LOCK_NAME",

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from audiogan.atomic import write_text
-from audiogan.audio import AudioError, audio_info, is_silent, load_audio
-from audiogan.errors import AudioganError, describe_os_error
+from audiogan.audio.io import AudioError, audio_info, is_silent, load_audio
+from audiogan.core.atomic import write_text
+from audiogan.core.errors import AudioganError, describe_os_error
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -350,7 +350,7 @@ def failure_reason(exc: BaseException, path: str | os.PathLike[str]) -> str:
     """A one-line reason for a failure on ``path``, without the path the message may start with.
 
     Args:
-        exc: The error (usually an :class:`~audiogan.audio.AudioError`, whose message is
+        exc: The error (usually an :class:`~audiogan.audio.io.AudioError`, whose message is
             ``"<path>: <problem>[; <fix>]"``).
         path: The file it concerns.
 

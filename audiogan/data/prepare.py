@@ -37,8 +37,8 @@ from typing import NamedTuple
 import torch
 from tqdm import tqdm
 
-from audiogan.atomic import write_text
-from audiogan.audio import AudioError, audio_info, is_silent, load_audio, save_audio
+from audiogan.audio.io import AudioError, audio_info, is_silent, load_audio, save_audio
+from audiogan.core.atomic import write_text
 from audiogan.data.corpora import (
     SC09_CLIP_LENGTH,
     SC09_MAX_SAMPLES,

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 from torch.utils.data import Sampler
 
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 
 __all__ = ["ResumableSampler", "SamplerStateError", "epoch_permutation"]
 

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiogan.core.registry import Registry
 from audiogan.losses._common import _sum
 from audiogan.models.base import DiscriminatorOutput
-from audiogan.registry import Registry
 
 ADVERSARIAL_LOSSES: Registry[AdversarialLoss] = Registry("adversarial loss")
 

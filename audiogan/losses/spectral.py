@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiogan.features import MelSpectrogram
+from audiogan.features.mel import MelSpectrogram
 from audiogan.losses._common import _as_batch_time, _sum
 
 
@@ -19,7 +19,7 @@ class MelLoss(nn.Module):
     at 8 kHz. Computed in float32 with autocast disabled.
 
     Args:
-        profile: feature profile (see :mod:`audiogan.features`).
+        profile: feature profile (see :mod:`audiogan.features.mel`).
         sample_rate: audio sample rate in Hz.
         n_fft, hop_length, win_length, n_mels, f_min: STFT / mel sizes.
         f_max: highest mel edge in Hz; ``None`` means sample_rate / 2.

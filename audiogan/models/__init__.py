@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from audiogan.core.registry import Registry
 from audiogan.models.base import Discriminator, DiscriminatorOutput, Generator
-from audiogan.registry import Registry
 
 GENERATORS: Registry[Generator] = Registry("generator")
 DISCRIMINATORS: Registry[Discriminator] = Registry("discriminator")

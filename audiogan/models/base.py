@@ -1,6 +1,7 @@
 """Interfaces every generator and discriminator honours.
 
-The trainer and the :class:`~audiogan.vocoder.Vocoder` only talk to these attributes, never to
+The trainer and the :class:`~audiogan.inference.vocoder.Vocoder` only talk to these attributes,
+never to
 architecture names.
 """
 

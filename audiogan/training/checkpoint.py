@@ -5,11 +5,12 @@ A run directory holds ``checkpoints/step_%08d.pt`` (every N steps and at exit) a
 bit-for-bit: models, optimisers, schedulers, grad scaler, EMA, step, RNG states, sampler state and
 the run's identity (``run_id``, see :mod:`audiogan.training.rundir`).
 
-Writes go through :func:`audiogan.atomic.write_with` (temporary file beside the target, fsync,
+Writes go through :func:`audiogan.core.atomic.write_with` (temporary file beside the target, fsync,
 rename, directory fsync; the user's umask decides the mode), so a crash at any point leaves either
 the old file or the new one, never half of one. Loading never runs code from the file.
 
-Fault point (see :mod:`audiogan.faults`): ``checkpoint.write`` - after the state is serialised to
+Fault point (see :mod:`audiogan.core.faults`): ``checkpoint.write`` - after the state is serialised
+to
 the temporary file, before it is committed (``checkpoint.write@2=enospc``: the second checkpoint
 write finds the disk full).
 """
@@ -27,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiogan.atomic import write_with
-from audiogan.errors import AudioganError, describe_os_error
-from audiogan.faults import fault_point
+from audiogan.core.atomic import write_with
+from audiogan.core.errors import AudioganError, describe_os_error
+from audiogan.core.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def step_of(path: str | os.PathLike) -> int | None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``state`` to ``path`` atomically (:func:`audiogan.atomic.write_with`).
+    """Write ``state`` to ``path`` atomically (:func:`audiogan.core.atomic.write_with`).
 
     Args:
         state: tensors, numbers, strings and containers of them (``weights_only``-loadable).

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import Config, OptimizerConfig, SchedulerConfig
-from audiogan.features import MelSpectrogram
+from audiogan.features.mel import MelSpectrogram
 from audiogan.losses import (
     ADVERSARIAL_LOSSES,
     AdversarialLoss,

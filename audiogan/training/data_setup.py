@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from audiogan.audio import load_audio, peak_normalize
+from audiogan.audio.io import load_audio, peak_normalize
 from audiogan.config import Config, ConfigError
 from audiogan.data.datasets import ClipDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
 from audiogan.data.pairs import MelWavePairDataset
 from audiogan.data.sampler import ResumableSampler
-from audiogan.features import compute_stats
+from audiogan.features.mel import compute_stats
 from audiogan.training.distributed import DistContext
 
 log = logging.getLogger(__name__)

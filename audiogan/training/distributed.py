@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 
 
 class DeviceError(AudioganError, ValueError):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from audiogan.atomic import atomic_write
+from audiogan.core.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

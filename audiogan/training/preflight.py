@@ -33,12 +33,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiogan.audio import AudioError, audio_info, load_audio
+from audiogan.audio.io import AudioError, audio_info, load_audio
 from audiogan.config import Config, ConfigError
-from audiogan.config_checks import check_discriminator
+from audiogan.config.checks import check_discriminator
+from audiogan.core.errors import describe_os_error
 from audiogan.data.embedded import EmbeddedCorpusError, ensure_embedded_corpus
 from audiogan.data.manifest import ManifestEntry, ManifestError, failure_reason, read_manifest
-from audiogan.errors import describe_os_error
 
 __all__ = ["DECODE_MAX_SECONDS", "PROBE_ENTRIES", "check_training_inputs", "prepare_command"]
 
@@ -302,7 +302,7 @@ def _check_init_from(config: Config, source: str) -> None:
             ) from None
         return
     if not (path / ckpt.CHECKPOINT_DIR).is_dir():  # another toolkit's checkpoint?
-        from audiogan.imports import ImportSourceError, detect_format, find_reader
+        from audiogan.inference.imports import ImportSourceError, detect_format, find_reader
 
         found = find_reader(path)
         if found is not None:

@@ -21,7 +21,7 @@ A run directory (``audiogan train CONFIG -o RUN``) belongs to one training run:
   Damaged files and other runs' files are never deleted; a step file or ``best.pt`` of another
   run that this run is about to write is renamed aside (``<name>.foreign-<id>``), not overwritten.
 * **Clean start.** Temporary files a killed writer left of the trainer's own files
-  (:func:`audiogan.atomic.remove_stale_temps`) are removed under the lock at start-up.
+  (:func:`audiogan.core.atomic.remove_stale_temps`) are removed under the lock at start-up.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from audiogan.atomic import remove_stale_temps, write_text
-from audiogan.errors import AudioganError
+from audiogan.core.atomic import remove_stale_temps, write_text
+from audiogan.core.errors import AudioganError
 from audiogan.training import checkpoint as ckpt
 
 try:  # POSIX; elsewhere the directory is not locked

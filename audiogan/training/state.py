@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from audiogan.config_versions import legacy_mismatch
+from audiogan.config.versions import legacy_mismatch
 from audiogan.models.layers import load_folded_state_dict
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.checkpoint import CheckpointError
@@ -175,7 +175,7 @@ def _foreign_reader(source: Path) -> str | None:
     checkpoint (never for a model directory, a run directory or an audiogan checkpoint)."""
     if (source / "generator.safetensors").is_file() or (source / ckpt.CHECKPOINT_DIR).is_dir():
         return None
-    from audiogan.imports import find_reader
+    from audiogan.inference.imports import find_reader
 
     found = find_reader(source)
     return None if found is None else found[0].name
@@ -184,7 +184,7 @@ def _foreign_reader(source: Path) -> str | None:
 def _init_from_foreign(trainer: Trainer, source: Path, fmt: str, fix: str) -> Path:
     """Convert another toolkit's checkpoint in memory (as ``audiogan import`` would, nothing
     written) and load its generator, and its discriminators when it has them."""
-    from audiogan.imports import detect_format
+    from audiogan.inference.imports import detect_format
 
     reader, detection = detect_format(source, fmt)
     converted = reader.read(detection, None)

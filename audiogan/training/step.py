@@ -28,9 +28,9 @@ from torch.nn.parallel import DistributedDataParallel
 from audiogan.config import Config
 from audiogan.losses import gradient_penalty
 from audiogan.models.layers import sample_keys
+from audiogan.models.randomness import keyed_latents, keyed_uniform, sample_key
 from audiogan.training.components import EMA, GeneratorLossTerms, clip_gradients
 from audiogan.training.distributed import DistContext
-from audiogan.training.randomness import keyed_latents, keyed_uniform, sample_key
 
 GradientHook = Callable[[str, int, nn.Module], None]
 

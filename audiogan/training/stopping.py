@@ -27,7 +27,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from audiogan.errors import AudioganError
+from audiogan.core.errors import AudioganError
 from audiogan.training.distributed import DistContext
 
 __all__ = ["StopNow", "StopSignals", "TrainingInterrupted", "exit_code_for", "ignore_stop_signals"]

@@ -16,7 +16,8 @@ The run directory's lock, identity, resume point and pruning live in
 :mod:`audiogan.training.rundir`; the checkpoint's contents in :mod:`audiogan.training.state`;
 stopping on ``SIGINT``/``SIGTERM`` at a step boundary in :mod:`audiogan.training.stopping`.
 
-Fault point (see :mod:`audiogan.faults`): ``train.step`` - the start of every optimisation step,
+Fault point (see :mod:`audiogan.core.faults`): ``train.step`` - the start of every optimisation
+step,
 before its batches are fetched; its N-th hit is the start of step N (1-based, counted in this
 process), so ``train.step@3=term`` sends ``SIGTERM`` while step 3 runs and the run stops after it.
 """
@@ -38,9 +39,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from audiogan.config import Config, ConfigError, save_config
-from audiogan.errors import AudioganError
-from audiogan.faults import fault_point
+from audiogan.core.errors import AudioganError
+from audiogan.core.faults import fault_point
 from audiogan.losses import MultiResolutionSTFTLoss
+from audiogan.models.randomness import sample_key
 from audiogan.training import checkpoint as ckpt
 from audiogan.training import state as run_state
 from audiogan.training.components import (
@@ -55,7 +57,6 @@ from audiogan.training.components import (
 from audiogan.training.data_setup import build_training_data, compute_feature_stats
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
-from audiogan.training.randomness import sample_key
 from audiogan.training.rundir import ResumePoint, RunDirectory
 from audiogan.training.step import GANStep
 from audiogan.training.stopping import (

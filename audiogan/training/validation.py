@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from audiogan.audio import load_audio, peak_normalize, save_audio
+from audiogan.audio.io import load_audio, peak_normalize, save_audio
 from audiogan.config import Config
 from audiogan.data.manifest import read_manifest
-from audiogan.features import MelSpectrogram
+from audiogan.features.mel import MelSpectrogram
+from audiogan.models.randomness import keyed_latents, sample_key
 from audiogan.training.monitor import NullMonitor
-from audiogan.training.randomness import keyed_latents, sample_key
 
 
 @torch.no_grad()

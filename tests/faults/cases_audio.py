@@ -325,7 +325,7 @@ def _all_bad(tmp: Path) -> Scenario:
 def _full_disk(tmp: Path) -> Scenario:
     """The first .npy hits a full disk: named, no temporary left, the old file kept, the
     second input written."""
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()  # in-process cases share one process: count hits from this run on
     first, second = _wav(tmp / "in" / "first.wav"), _wav(tmp / "in" / "second.wav")
@@ -339,7 +339,7 @@ def _full_disk(tmp: Path) -> Scenario:
 
 
 def _full_disk_every_file(tmp: Path) -> Scenario:
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()
     path = _wav(tmp / "in" / "only.wav")

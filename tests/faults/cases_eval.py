@@ -91,7 +91,7 @@ def _clips(root: Path, **bad: Callable[[Path], object]) -> Path:
 
 def _reset_faults() -> None:
     """Fault hit counts are per process; in-process cases start from zero."""
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()
 

@@ -16,7 +16,7 @@ from .inference_kit import _mel, _model, _synth, _template, _wavs
 
 
 def _full_disk_clip(tmp: Path) -> Scenario:
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()  # in-process cases share one process: count hits from this run on
     model = _model(tmp)
@@ -38,7 +38,7 @@ def _full_disk_clip(tmp: Path) -> Scenario:
 
 
 def _full_disk_generate(tmp: Path) -> Scenario:
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()
     model = _model(tmp, "wavegan")
@@ -61,8 +61,8 @@ def _label(label: str, phrase: str, kind: str = "wavegan") -> Callable[[Path], S
 def _unconditional_label(tmp: Path) -> Scenario:
     """A label for a model whose generator has no classes (metadata cleared too)."""
     from audiogan.config import load_config, save_config
-    from audiogan.export import export_model
-    from audiogan.loading import LoadedModel
+    from audiogan.inference.export import export_model
+    from audiogan.inference.model_dir import LoadedModel
     from audiogan.training.components import build_generator
 
     config = load_config(_template("wavegan") / "config.yaml")

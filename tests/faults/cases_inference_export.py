@@ -20,7 +20,7 @@ def _export_fault(fault: str, named: str, formats: tuple[str, ...] = ("torchscri
     """A full disk at ``fault`` while re-exporting over a previous export."""
 
     def build(tmp: Path) -> Scenario:
-        from audiogan import faults
+        from audiogan.core import faults
 
         faults._hits.clear()
         source = _model(tmp)

@@ -296,7 +296,7 @@ def _foreign_tiny_dir(tmp: Path) -> Scenario:
 
 
 def _tiny_build_disk_full(tmp: Path) -> Scenario:
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()  # the count is per process; this case must see the first hit
     data = tmp / "runs" / "tiny" / "data"

@@ -85,7 +85,7 @@ def _step(run: Path, step: int) -> Path:
 
 
 def _fresh_faults() -> None:
-    from audiogan import faults
+    from audiogan.core import faults
 
     faults._hits.clear()  # in-process cases share one process: count hits from this run on
 

@@ -77,8 +77,8 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path | None,
     """Run ``audiogan ARGS`` through click's test runner in this process."""
     from click.testing import CliRunner
 
-    from audiogan import faults
-    from audiogan.cli import cli
+    from audiogan.cli.main import cli
+    from audiogan.core import faults
 
     faults._hits.clear()  # each case counts its fault points (``POINT@N``) from zero
     old_cwd = os.getcwd()

@@ -24,8 +24,8 @@ def _template(kind: str) -> Path:
         import torch
 
         from audiogan.config import config_from_dict
-        from audiogan.export import export_model
-        from audiogan.loading import LoadedModel
+        from audiogan.inference.export import export_model
+        from audiogan.inference.model_dir import LoadedModel
         from audiogan.training.components import build_generator
 
         root = Path(tempfile.mkdtemp(prefix="audiogan-fault-models-"))

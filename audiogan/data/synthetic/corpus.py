@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from audiogan.atomic import write_text
-from audiogan.audio import AudioError, audio_info, save_audio
+from audiogan.audio.io import AudioError, audio_info, save_audio
+from audiogan.core.atomic import write_text
 from audiogan.data.manifest import ManifestEntry, write_manifest
 from audiogan.data.synthetic.speech import (
     SYNTH_VERSION,

@@ -1,0 +1,281 @@
+"""Feature settings: the named profiles' conventions and defaults, :class:`FeatureSpec` and
+:func:`resolve_spec` (see :mod:`audiogan.features.mel`, their public home, for the profiles).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from audiogan.core.errors import AudioganError
+
+__all__ = ["DEFAULT", "PROFILES", "FeatureError", "FeatureSpec", "resolve_spec"]
+
+
+class FeatureError(AudioganError, ValueError):
+    """Invalid feature settings or input; the one-line message names the setting."""
+
+
+class _Default(enum.Enum):
+    """Type of the :data:`DEFAULT` sentinel."""
+
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default.DEFAULT
+"""Sentinel meaning "the profile's canonical value" (``f_max=None`` instead means sr/2)."""
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """Conventions and canonical defaults of one named profile (internal table)."""
+
+    center: bool  # True: pad n_fft // 2 each side; False: pad (n_fft - hop) in total
+    magnitude_eps: float | None  # sqrt(re^2 + im^2 + eps); None: plain |X|
+    mel_htk: bool
+    mel_norm: Literal["slaney"] | None
+    log_base: Literal["e", "10"]
+    log_floor: float
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    f_min: float
+    f_max: float | None
+
+
+_PROFILES: Final[dict[str, _Profile]] = {
+    "hifigan": _Profile(False, 1e-9, False, "slaney", "e", 1e-5,
+                        22050, 1024, 256, 1024, 80, 0.0, 8000.0),
+    "tacotron2": _Profile(True, None, False, "slaney", "e", 1e-5,
+                          22050, 1024, 256, 1024, 80, 0.0, 8000.0),
+    "pwg": _Profile(True, None, False, "slaney", "10", 1e-10,
+                    22050, 1024, 256, 1024, 80, 80.0, 7600.0),
+    "melgan": _Profile(False, None, False, "slaney", "10", 1e-5,
+                       22050, 1024, 256, 1024, 80, 0.0, None),
+    "vocos": _Profile(True, None, True, None, "e", 1e-7,
+                      24000, 1024, 256, 1024, 100, 0.0, None),
+}
+
+PROFILES: Final[tuple[str, ...]] = tuple(_PROFILES)
+"""The valid profile names; ``"hifigan"`` is the default."""
+
+
+def _profile(name: str) -> _Profile:
+    try:
+        return _PROFILES[name]
+    except (KeyError, TypeError):
+        raise FeatureError(
+            f"unknown feature profile {name!r}; valid profiles: {', '.join(PROFILES)}"
+        ) from None
+
+
+def _as_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return int(value.__index__())
+    except (AttributeError, TypeError):
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise FeatureError(f"{name} must be finite, got {value!r}")
+    return result
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Fully resolved feature settings: a profile's conventions plus concrete sizes.
+
+    Construct it with :func:`resolve_spec` (profile defaults + overrides); direct construction
+    is validated the same way. Integers are coerced to ``int``, frequencies to ``float``.
+
+    Attributes:
+        profile: one of :data:`PROFILES`.
+        sample_rate: audio rate in Hz.
+        n_fft: FFT size (number of frequency bins is ``n_fft // 2 + 1``).
+        hop_length: samples between frames.
+        win_length: Hann window length, ``<= n_fft`` (centred in the FFT frame).
+        n_mels: number of mel channels.
+        f_min: lowest mel-filter edge in Hz.
+        f_max: highest mel-filter edge in Hz; ``None`` means ``sample_rate / 2``.
+    """
+
+    profile: str
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    f_min: float
+    f_max: float | None
+
+    def __post_init__(self) -> None:
+        _profile(self.profile)
+        for name in ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels"):
+            value = _as_int(name, getattr(self, name))
+            if value <= 0:
+                raise FeatureError(f"{name} must be positive, got {value}")
+            object.__setattr__(self, name, value)
+        f_min = _as_float("f_min", self.f_min)
+        object.__setattr__(self, "f_min", f_min)
+        if self.f_max is not None:
+            object.__setattr__(self, "f_max", _as_float("f_max", self.f_max))
+        if self.win_length > self.n_fft:
+            raise FeatureError(
+                f"win_length ({self.win_length}) must be <= n_fft ({self.n_fft}); "
+                "when lowering n_fft, pass win_length too"
+            )
+        if self.hop_length > self.n_fft:
+            raise FeatureError(
+                f"hop_length ({self.hop_length}) must be <= n_fft ({self.n_fft})"
+            )
+        nyquist = self.sample_rate / 2
+        if f_min < 0:
+            raise FeatureError(f"f_min must be >= 0, got {f_min}")
+        if self.f_max is not None and self.f_max > nyquist:
+            raise FeatureError(
+                f"f_max ({self.f_max:g} Hz) must be <= sample_rate / 2 ({nyquist:g} Hz); "
+                "pass f_max=None for sample_rate / 2"
+            )
+        if f_min >= self.f_max_hz:
+            raise FeatureError(f"f_min ({f_min:g} Hz) must be < f_max ({self.f_max_hz:g} Hz)")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def f_max_hz(self) -> float:
+        """``f_max`` with ``None`` resolved to ``sample_rate / 2``."""
+        return self.sample_rate / 2 if self.f_max is None else float(self.f_max)
+
+    @property
+    def n_freqs(self) -> int:
+        """Number of one-sided STFT bins, ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def center(self) -> bool:
+        """True for centred profiles (``n_fft // 2`` reflect padding each side)."""
+        return _PROFILES[self.profile].center
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """Reflect padding ``(left, right)`` applied before the (uncentred) STFT."""
+        if self.center:
+            half = self.n_fft // 2
+            return half, half
+        total = self.n_fft - self.hop_length
+        return total // 2, total - total // 2
+
+    @property
+    def magnitude_eps(self) -> float | None:
+        """``eps`` in ``sqrt(re^2 + im^2 + eps)``; ``None`` for the plain ``|X|``."""
+        return _PROFILES[self.profile].magnitude_eps
+
+    @property
+    def mel_htk(self) -> bool:
+        """True for the HTK mel scale, False for librosa's slaney scale."""
+        return _PROFILES[self.profile].mel_htk
+
+    @property
+    def mel_norm(self) -> Literal["slaney"] | None:
+        """Mel filter normalisation passed to ``librosa.filters.mel`` (``'slaney'`` or None)."""
+        return _PROFILES[self.profile].mel_norm
+
+    @property
+    def log_base(self) -> Literal["e", "10"]:
+        """Base of the log compression: ``"e"`` (natural log) or ``"10"``."""
+        return _PROFILES[self.profile].log_base
+
+    @property
+    def log_floor(self) -> float:
+        """Values are clamped to at least this before the log."""
+        return _PROFILES[self.profile].log_floor
+
+    @property
+    def log_min(self) -> float:
+        """The smallest possible (un-normalised) log-mel value, ``log(log_floor)``."""
+        log = math.log if self.log_base == "e" else math.log10
+        return log(self.log_floor)
+
+    def frames_for(self, num_samples: int) -> int:
+        """Number of frames :class:`MelSpectrogram` returns for ``num_samples`` samples.
+
+        Args:
+            num_samples: waveform length ``T >= 1``.
+
+        Returns:
+            ``T // hop`` for ``hifigan``/``melgan``; ``T // hop + 1`` for the centred profiles
+            (``(T - 1) // hop + 1`` when ``n_fft`` is odd).
+
+        Raises:
+            ValueError: ``num_samples < 1``.
+        """
+        num_samples = _as_int("num_samples", num_samples)
+        if num_samples < 1:
+            raise FeatureError(f"num_samples must be >= 1, got {num_samples}")
+        left, right = self.padding
+        padded = num_samples + left + right
+        return max(0, (padded - self.n_fft) // self.hop_length + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The eight fields as a plain dict (e.g. for a config file); inverse of ``**``."""
+        return asdict(self)
+
+
+def resolve_spec(
+    profile: str = "hifigan",
+    *,
+    sample_rate: int | _Default = DEFAULT,
+    n_fft: int | _Default = DEFAULT,
+    hop_length: int | _Default = DEFAULT,
+    win_length: int | _Default = DEFAULT,
+    n_mels: int | _Default = DEFAULT,
+    f_min: float | _Default = DEFAULT,
+    f_max: float | None | _Default = DEFAULT,
+) -> FeatureSpec:
+    """Resolve a profile's canonical defaults, overridden by every non-:data:`DEFAULT` argument.
+
+    Overrides change sizes only; the profile's conventions (padding, magnitude, mel basis, log)
+    stay. ``f_max=None`` means ``sample_rate / 2``. A canonical ``f_max`` above the Nyquist
+    frequency of an overridden ``sample_rate`` is an error (pass ``f_max`` explicitly).
+
+    Args:
+        profile: one of :data:`PROFILES`.
+        sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max: overrides.
+
+    Returns:
+        The validated :class:`FeatureSpec`.
+
+    Raises:
+        ValueError: unknown profile (the message lists the valid ones), non-positive sizes,
+            ``win_length > n_fft``, ``hop_length > n_fft``, ``f_max > sample_rate / 2``,
+            ``f_min >= f_max``.
+        TypeError: a size that is not an integer, a frequency that is not a number.
+    """
+    base = _profile(profile)
+    given = {
+        "sample_rate": sample_rate,
+        "n_fft": n_fft,
+        "hop_length": hop_length,
+        "win_length": win_length,
+        "n_mels": n_mels,
+        "f_min": f_min,
+        "f_max": f_max,
+    }
+    values = {
+        name: getattr(base, name) if value is DEFAULT else value for name, value in given.items()
+    }
+    return FeatureSpec(profile=profile, **values)

@@ -1,0 +1,371 @@
+"""ParallelWaveGAN (kan-bayashi) / ESPnet1 vocoder checkpoints -> an audiogan model directory.
+
+Files (the toolkit's naming; ESPnet1 recipes publish the same three):
+
+- ``checkpoint-<N>steps.pkl``: ``torch.save`` of ``{"model": {"generator": state_dict,
+  "discriminator": state_dict}, "optimizer": ..., "scheduler": ..., "steps": N, "epochs": E}``
+  (a directory source picks the highest ``N``).
+- ``config.yml`` beside it (or ``--config``): ``generator_type`` + ``generator_params``, the
+  feature settings (``sampling_rate``, ``fft_size``, ``hop_size``, ``win_length``, ``window``,
+  ``num_mels``, ``fmin``, ``fmax``), ``format`` (``hdf5`` or ``npy``), ``version`` and, for
+  multi-band models, ``pqmf_params``.
+- ``stats.h5`` (datasets ``mean``, ``scale``; needs the optional ``h5py``, ``pip install
+  audiogan[h5py]``) or ``stats.npy`` (``[mean, scale]``): the z-normalisation of the features;
+  the one ``format`` names is preferred, as the toolkit's ``load_model`` does.
+
+Generators: ``HiFiGANGenerator`` -> ``hifigan`` (``input_conv``, ``upsamples.i.1``,
+``blocks.{i*K+j}.convs1.d.1`` / ``convs2.d.1``, ``output_conv.1``; leaky ReLU 0.01 before the
+output conv, which ``post_negative_slope`` reproduces); ``MelGANGenerator`` -> ``melgan``
+(``melgan.<index>``, residual stacks ``stack.2`` / ``stack.4`` / ``skip_layer``, dilations
+``stack_kernel_size ** j``) and, with ``out_channels`` > 1, ``multiband_melgan`` with the PQMF of
+``pqmf_params`` (taps 62, cutoff 0.142, beta 9.0 by default; cutoff 0.15 when ``version`` is
+0.4.2 or older or absent) and the toolkit's unscaled prototype (``pqmf_scaled: false``). Options
+audiogan cannot reproduce exactly (causal convs, no bias, another activation or padding) are
+refused with one line naming the key; so is a config without ``generator_type``, which means
+``ParallelWaveGANGenerator`` (not available in audiogan yet). Features: the ``pwg`` profile with
+the config's values and the statistics.
+
+Discriminators (:mod:`audiogan.inference.imports.pwg_discriminators`):
+``MelGANMultiScaleDiscriminator`` becomes ``melgan_msd``,
+``HiFiGANMultiScaleMultiPeriodDiscriminator`` ``combined`` (MPD output conv kernel 2, as the
+toolkit's), weights included, for ``training.init_from``; options audiogan
+does not reproduce and other types leave the weights out with a note.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor
+
+from audiogan.core.errors import describe_os_error, one_line
+from audiogan.inference.imports.base import (
+    Converted,
+    Detection,
+    FormatReader,
+    ImportSourceError,
+    KnownSource,
+    build_config,
+    register,
+    safe_torch_load,
+)
+from audiogan.inference.imports.melgan_neurips import melgan_layer_map, take_layers
+from audiogan.inference.imports.pwg_discriminators import (
+    hifigan_discriminator,
+    melgan_discriminator,
+)
+
+__all__ = ["ParallelWaveGANReader", "pqmf_design", "pwg_version_le"]
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)steps\.pkl$")
+
+
+def pwg_version_le(version: Any, limit: tuple[int, ...]) -> bool:
+    """True when the config's ``version`` (e.g. ``"0.4.1"``) is <= ``limit``; an absent version
+    counts as ``0.1.0``, as the toolkit's ``load_model`` reads it."""
+    text = "0.1.0" if version is None else str(version)
+    parts = tuple(int(p) for p in re.findall(r"\d+", text)[:len(limit)])
+    return parts <= limit
+
+
+def pqmf_design(hparams: dict[str, Any], subbands: int, where: Path) -> dict[str, Any]:
+    """``pqmf_taps`` / ``pqmf_cutoff_ratio`` / ``pqmf_beta`` / ``pqmf_scaled`` of a config."""
+    design = {"taps": 62, "cutoff_ratio": 0.142, "beta": 9.0}
+    if pwg_version_le(hparams.get("version"), (0, 4, 2)):
+        design["cutoff_ratio"] = 0.15
+    given = hparams.get("pqmf_params")
+    if given is not None:
+        if not isinstance(given, dict):
+            raise ImportSourceError(f"{where}: 'pqmf_params' must be a mapping")
+        unknown = sorted(set(given) - {"subbands", "taps", "cutoff_ratio", "beta"})
+        if unknown:
+            raise ImportSourceError(f"{where}: unknown key 'pqmf_params.{unknown[0]}'")
+        if int(given.get("subbands", subbands)) != subbands:
+            raise ImportSourceError(f"{where}: 'pqmf_params.subbands' differs from "
+                                    f"'generator_params.out_channels' ({subbands})")
+        design = {"taps": 62, "cutoff_ratio": 0.142, "beta": 9.0,
+                  **{k: v for k, v in given.items() if k != "subbands"}}
+    return {"pqmf_taps": int(design["taps"]), "pqmf_cutoff_ratio": float(design["cutoff_ratio"]),
+            "pqmf_beta": float(design["beta"]), "pqmf_scaled": False}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ImportSourceError(describe_os_error(exc, path)) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ImportSourceError(f"{path}: not readable as plain YAML ({one_line(exc)[:140]})"
+                                ) from None
+    if not isinstance(data, dict):
+        raise ImportSourceError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _read_stats(path: Path) -> tuple[Tensor, Tensor]:
+    """(mean, scale) from ``stats.h5`` or ``stats.npy``."""
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except OSError as exc:
+            raise ImportSourceError(describe_os_error(exc, path)) from None
+        except ValueError as exc:
+            raise ImportSourceError(f"{path}: not a plain numpy array ({one_line(exc)[:120]})"
+                                    ) from None
+        if array.ndim < 2 or array.shape[0] != 2:
+            raise ImportSourceError(f"{path}: expected [mean, scale] (shape (2, n_mels)), got "
+                                    f"shape {array.shape}")
+        mean, scale = array[0].reshape(-1), array[1].reshape(-1)
+    else:
+        try:
+            import h5py
+        except ImportError:
+            raise ImportSourceError(f"{path}: reading stats.h5 needs h5py (pip install "
+                                    "'audiogan[h5py]'), or convert it to stats.npy") from None
+        try:
+            with h5py.File(path, "r") as f:
+                for key in ("mean", "scale"):
+                    if key not in f:
+                        raise ImportSourceError(f"{path}: no {key!r} dataset in it")
+                mean, scale = f["mean"][()].reshape(-1), f["scale"][()].reshape(-1)
+        except OSError as exc:
+            raise ImportSourceError(f"{path}: not a readable HDF5 file ({one_line(exc)[:120]})"
+                                    ) from None
+    if mean.shape != scale.shape or not np.isfinite(mean).all() or not (scale > 0).all():
+        raise ImportSourceError(f"{path}: 'mean' and 'scale' must have one finite value per mel "
+                                "band and scale > 0")
+    return torch.from_numpy(np.asarray(mean, np.float32)), torch.from_numpy(
+        np.asarray(scale, np.float32))
+
+
+def _require(params: dict[str, Any], key: str, wanted: Any, where: Path, default: Any) -> None:
+    value = params.get(key, default)
+    if value != wanted:
+        raise ImportSourceError(f"{where}: 'generator_params.{key}' is {value!r}; audiogan "
+                                f"reproduces only {wanted!r} exactly")
+
+
+def _slope(params: dict[str, Any], default: float, where: Path) -> float:
+    _require(params, "nonlinear_activation", "LeakyReLU", where, "LeakyReLU")
+    given = params.get("nonlinear_activation_params") or {}
+    unknown = sorted(set(given) - {"negative_slope"})
+    if unknown:
+        raise ImportSourceError(f"{where}: 'generator_params.nonlinear_activation_params."
+                                f"{unknown[0]}' is not reproduced by audiogan")
+    return float(given.get("negative_slope", default))
+
+
+def _hifigan(params: dict[str, Any], where: Path) -> dict[str, Any]:
+    for key, wanted, default in (("out_channels", 1, 1), ("kernel_size", 7, 7),
+                                 ("bias", True, True), ("use_causal_conv", False, False)):
+        _require(params, key, wanted, where, default)
+    rates = [int(r) for r in params.get("upsample_scales", (8, 8, 2, 2))]
+    kernels = [int(k) for k in params.get("upsample_kernel_sizes", (16, 16, 4, 4))]
+    if kernels != [2 * r for r in rates]:
+        raise ImportSourceError(f"{where}: 'generator_params.upsample_kernel_sizes' must be twice "
+                                "'upsample_scales' (the toolkit asserts it)")
+    return {"preset": "v1", "in_channels": int(params.get("in_channels", 80)),
+            "upsample_rates": rates, "upsample_kernel_sizes": kernels,
+            "upsample_initial_channel": int(params.get("channels", 512)),
+            "resblock": "1" if params.get("use_additional_convs", True) else "2",
+            "resblock_kernel_sizes": [int(k) for k in
+                                      params.get("resblock_kernel_sizes", (3, 7, 11))],
+            "resblock_dilation_sizes": [[int(d) for d in ds] for ds in params.get(
+                "resblock_dilations", [(1, 3, 5)] * 3)],
+            "negative_slope": _slope(params, 0.1, where), "post_negative_slope": 0.01}
+
+
+def _hifigan_layers(gen: dict[str, Any]) -> dict[str, str]:
+    layers = {"input_conv": "conv_pre", "output_conv.1": "conv_post"}
+    blocks = len(gen["resblock_kernel_sizes"])
+    for stage in range(len(gen["upsample_rates"])):
+        layers[f"upsamples.{stage}.1"] = f"upsamples.{stage}"
+        for block, dilations in enumerate(gen["resblock_dilation_sizes"]):
+            theirs, ours = f"blocks.{stage * blocks + block}", f"mrfs.{stage}.blocks.{block}.units"
+            for unit in range(len(dilations)):
+                layers[f"{theirs}.convs1.{unit}.1"] = f"{ours}.{unit}.1"
+                if gen["resblock"] == "1":
+                    layers[f"{theirs}.convs2.{unit}.1"] = f"{ours}.{unit}.3"
+    return layers
+
+
+def _melgan(params: dict[str, Any], hparams: dict[str, Any], where: Path) -> tuple[str, dict]:
+    for key, wanted, default in (("bias", True, True), ("use_causal_conv", False, False),
+                                 ("pad", "ReflectionPad1d", "ReflectionPad1d"),
+                                 ("use_final_nonlinear_activation", True, True)):
+        _require(params, key, wanted, where, default)
+    if params.get("pad_params"):
+        raise ImportSourceError(f"{where}: 'generator_params.pad_params' is not reproduced by "
+                                "audiogan (reflection padding only)")
+    stack_kernel = int(params.get("stack_kernel_size", 3))
+    gen = {"in_channels": int(params.get("in_channels", 80)),
+           "upsample_rates": [int(r) for r in params.get("upsample_scales", (8, 8, 2, 2))],
+           "channels": int(params.get("channels", 512)),
+           "kernel_size": int(params.get("kernel_size", 7)),
+           "resstack_dilations": [stack_kernel ** j for j in range(int(params.get("stacks", 3)))],
+           "resstack_kernel_size": stack_kernel, "negative_slope": _slope(params, 0.2, where)}
+    subbands = int(params.get("out_channels", 1))
+    if subbands == 1:
+        return "melgan", gen
+    return "multiband_melgan", {**gen, "subbands": subbands,
+                                **pqmf_design(hparams, subbands, where)}
+
+
+def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, Any]:
+    def need(key: str) -> Any:
+        if key not in hparams:
+            raise ImportSourceError(f"{where}: key {key!r} is missing; it is part of every "
+                                    "ParallelWaveGAN config")
+        return hparams[key]
+
+    if hparams.get("window", "hann") != "hann":
+        raise ImportSourceError(f"{where}: 'window' is {hparams['window']!r}; the pwg feature "
+                                "profile uses a Hann window")
+    if hparams.get("log_base", 10.0) != 10.0:
+        raise ImportSourceError(f"{where}: 'log_base' is {hparams['log_base']!r}; the pwg "
+                                "feature profile uses log10")
+    if int(need("num_mels")) != n_mels:
+        raise ImportSourceError(f"{where}: 'num_mels' is {hparams['num_mels']} but the "
+                                f"generator takes {n_mels} channels")
+    fmin, fmax = hparams.get("fmin"), hparams.get("fmax")
+    return {"profile": "pwg", "n_fft": int(need("fft_size")), "hop_length": int(need("hop_size")),
+            "win_length": int(hparams.get("win_length") or hparams["fft_size"]),
+            "n_mels": n_mels, "f_min": float(fmin or 0.0),
+            "f_max": None if fmax is None else float(fmax), "stats": True}
+
+
+def _training(name: str, hparams: dict[str, Any], hop: int,
+              discriminator: dict[str, Any]) -> dict[str, Any]:
+    """Training sections in the spirit of the toolkit's recipe for ``name`` (fine-tuning)."""
+    segment = int(hparams.get("batch_max_steps", 8192))
+    sections: dict[str, Any] = {"training": {
+        "batch_size": int(hparams.get("batch_size", 16)),
+        "segment_length": max(hop, segment // hop * hop)}, "discriminator": discriminator}
+    if name == "hifigan":
+        sections["loss"] = {"adversarial": "lsgan",
+                            "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}}
+        sections["optim"] = {part: {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9]}
+                             for part in ("generator", "discriminator")}
+    else:
+        sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0}}
+        sections["optim"] = {part: {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]}
+                             for part in ("generator", "discriminator")}
+        if name == "multiband_melgan":
+            sections["loss"]["weights"] = {"adversarial": 2.5, "stft": 0.5, "subband_stft": 0.5}
+    return sections
+
+
+@register
+class ParallelWaveGANReader(FormatReader):
+    """kan-bayashi/ParallelWaveGAN (and ESPnet1) ``checkpoint-*steps.pkl`` + ``config.yml``."""
+
+    name = "pwg"
+    title = "kan-bayashi/ParallelWaveGAN"
+    files = ("checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy (HiFiGAN, MelGAN, "
+             "multi-band MelGAN generators; also ESPnet1 vocoders)")
+    sources = (
+        KnownSource("pwg", "ParallelWaveGAN / ESPnet1 vocoders: HiFi-GAN, (multi-band) MelGAN "
+                    "(checkpoint-*steps.pkl + config.yml + stats.h5)",
+                    "https://github.com/kan-bayashi/ParallelWaveGAN (README: pretrained models)",
+                    "MIT"),
+    )
+
+    def detect(self, path: Path) -> Detection | None:
+        """A ``checkpoint-<N>steps.pkl`` file, or a directory holding some (the highest N)."""
+        if path.is_dir():
+            found = sorted((p for p in path.iterdir()
+                            if _CHECKPOINT.match(p.name) and p.is_file()),
+                           key=lambda p: int(_CHECKPOINT.match(p.name).group(1)))  # type: ignore
+            return self._detection(found[-1]) if found else None
+        return self._detection(path) if _CHECKPOINT.match(path.name) else None
+
+    def _detection(self, checkpoint: Path) -> Detection:
+        config = checkpoint.with_name("config.yml")
+        extra = {name: checkpoint.with_name(f"stats.{name}") for name in ("h5", "npy")
+                 if checkpoint.with_name(f"stats.{name}").is_file()}
+        parts = [checkpoint.name] + ([config.name] if config.is_file() else []) + [
+            p.name for p in extra.values()]
+        return Detection(checkpoint, config if config.is_file() else None,
+                         f"{self.title} checkpoint ({' + '.join(parts)})", extra)
+
+    def read(self, detection: Detection, config_file: Path | None) -> Converted:
+        """Convert the generator (and the statistics) of a detected checkpoint."""
+        source = detection.checkpoint
+        config_path = config_file or detection.config_file
+        if config_path is None:
+            raise ImportSourceError(f"{source}: no config.yml beside it; pass the training "
+                                    "config with --config")
+        hparams = _read_yaml(config_path)
+        kind = hparams.get("generator_type")
+        if kind is None:
+            raise ImportSourceError(
+                f"{config_path}: no 'generator_type', which means ParallelWaveGANGenerator; "
+                "audiogan has no ParallelWaveGAN generator yet (HiFiGANGenerator and "
+                "MelGANGenerator import)")
+        params = hparams.get("generator_params") or {}
+        if not isinstance(params, dict):
+            raise ImportSourceError(f"{config_path}: 'generator_params' must be a mapping")
+        params = {k.replace("upsample_kernal_sizes", "upsample_kernel_sizes"): v
+                  for k, v in params.items()}  # the toolkit's own workaround for its typo
+        if kind == "HiFiGANGenerator":
+            name, gen = "hifigan", _hifigan(params, config_path)
+            layers = _hifigan_layers(gen)
+        elif kind == "MelGANGenerator":
+            name, gen = _melgan(params, hparams, config_path)
+            layers = melgan_layer_map("melgan", len(gen["upsample_rates"]),
+                                      len(gen["resstack_dilations"]), "stack", "skip_layer")
+        else:
+            raise ImportSourceError(f"{config_path}: 'generator_type' {kind!r} is not supported; "
+                                    "audiogan imports HiFiGANGenerator and MelGANGenerator")
+        state = safe_torch_load(source)
+        model = state.get("model") if isinstance(state, dict) else None
+        weights = model.get("generator") if isinstance(model, dict) else None
+        if not isinstance(weights, dict):
+            raise ImportSourceError(f"{source}: no ['model']['generator'] state dict in it; "
+                                    "give a ParallelWaveGAN checkpoint-*steps.pkl")
+        weights = dict(weights)
+        buffers = {k: weights.pop(k) for k in ("mean", "scale") if k in weights}
+        generator = take_layers(weights, layers, "generator", source)
+        mean, scale, notes = self._stats(detection, hparams, buffers)
+        hop = math.prod(gen["upsample_rates"]) * int(gen.get("subbands", 1))
+        if int(hparams.get("hop_size", hop)) != hop:
+            raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
+                                    f"the generator upsamples by {hop}")
+        convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
+        disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source)
+        notes.append(note)
+        if name == "multiband_melgan":
+            notes.append(f"PQMF: taps {gen['pqmf_taps']}, cutoff {gen['pqmf_cutoff_ratio']}, beta "
+                         f"{gen['pqmf_beta']} (config version {hparams.get('version', 'absent')})")
+        config = {"sample_rate": int(hparams.get("sampling_rate", 22050)),
+                  "features": _features(hparams, gen["in_channels"], config_path),
+                  "generator": {"name": name, "params": gen},
+                  **_training(name, hparams, hop, disc_config)}
+        if "sampling_rate" not in hparams:
+            raise ImportSourceError(f"{config_path}: key 'sampling_rate' is missing")
+        steps = state.get("steps")
+        return Converted(build_config(config, config_path), generator, discriminator,
+                         mean=mean, scale=scale,
+                         step=int(steps) if isinstance(steps, int) else None, notes=notes)
+
+    @staticmethod
+    def _stats(detection: Detection, hparams: dict[str, Any], buffers: dict[str, Any]
+               ) -> tuple[Tensor, Tensor, list[str]]:
+        preferred = "h5" if hparams.get("format", "hdf5") == "hdf5" else "npy"
+        order = [preferred] + [e for e in ("h5", "npy") if e != preferred]
+        for ext in order:
+            if ext in detection.extra:
+                mean, scale = _read_stats(detection.extra[ext])
+                return mean, scale, [f"feature statistics from {detection.extra[ext].name}"]
+        if isinstance(buffers.get("mean"), Tensor) and isinstance(buffers.get("scale"), Tensor):
+            return (buffers["mean"].float().reshape(-1), buffers["scale"].float().reshape(-1),
+                    ["feature statistics from the generator's registered mean/scale"])
+        raise ImportSourceError(
+            f"{detection.checkpoint}: no stats.h5 or stats.npy beside it; the generator expects "
+            "features z-normalised with its training statistics: put that file beside it")
