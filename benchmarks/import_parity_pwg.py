@@ -140,8 +140,8 @@ def _discriminators(checkpoint: Path, model_dir: Path) -> tuple[Any, Any] | None
     import parallel_wavegan.models as models
     from safetensors.torch import load_file
 
+    from audiogan.config.build import build_discriminator_from
     from audiogan.inference.model_dir import load_model
-    from audiogan.training.components import build_discriminator_from
 
     if not (model_dir / "discriminator.safetensors").is_file():
         return None

@@ -59,7 +59,7 @@ def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
 def run_one(config: Any, name: str, run_dir: Path, valid: Path) -> dict[str, Any]:
     """Train ``config`` once; the untrained and trained copy-synthesis log-mel L1."""
     from audiogan.cli.demo import copy_synthesis_mel_l1
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
     from audiogan.training.trainer import Trainer
 
     t = config.training

@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train, evaluate and print the comparison table."""
     import train_throughput
 
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
 
     args = parse_args(argv)
     bc.set_threads(args.threads)

@@ -182,7 +182,7 @@ def test_train_classifier_and_score_an_unconditional_model(tmp_path: Path) -> No
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained tiny HiFi-GAN checkpoint (no training: the faults do not need quality)."""
     from audiogan.config import config_from_dict
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
 
     corpus = _write_corpus(tmp_path_factory.mktemp("c"), n=1, seconds=0.3, sr=22050)
     config = vocoder_config(corpus)

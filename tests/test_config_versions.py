@@ -15,8 +15,8 @@ import yaml
 from safetensors.torch import load_file
 
 from audiogan.config import CONFIG_VERSION, ConfigError, config_from_dict, load_config
+from audiogan.config.build import build_generator
 from audiogan.inference.model_dir import load_model
-from audiogan.training.components import build_generator
 
 DATA = Path(__file__).parent / "data"
 
@@ -86,7 +86,7 @@ def test_init_from_an_old_model_warns_when_the_recipe_changes_a_default(source: 
     # fine-tuned with the new default 0.01 without a word.
     from types import SimpleNamespace
 
-    from audiogan.training.components import build_discriminator_from, build_generator
+    from audiogan.config.build import build_discriminator_from, build_generator
     from audiogan.training.state import init_weights
 
     recipe = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())

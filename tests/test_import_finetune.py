@@ -23,9 +23,9 @@ from safetensors.torch import load_file
 
 from audiogan.cli.main import cli
 from audiogan.config import ConfigError, config_from_dict
+from audiogan.config.build import build_discriminator_from, build_generator
 from audiogan.inference.imports import DISCRIMINATOR_NAME, convert_in_memory, import_model
 from audiogan.models.layers import remove_weight_norm
-from audiogan.training.components import build_discriminator_from, build_generator
 from audiogan.training.preflight import check_training_inputs
 from audiogan.training.state import init_weights
 from audiogan.training.trainer import Trainer

@@ -86,7 +86,7 @@ def test_directory_source_picks_newest_g_and_its_discriminators(tmp_path: Path) 
     # first scale (spectral norm, eval: sigma = u . W v with the stored u, v).
     from safetensors.torch import load_file
 
-    from audiogan.training.components import build_discriminator_from
+    from audiogan.config.build import build_discriminator_from
 
     config = load_model(tmp_path / "model").config
     disc = build_discriminator_from(config).eval()
@@ -99,7 +99,7 @@ def test_directory_source_picks_newest_g_and_its_discriminators(tmp_path: Path) 
     assert torch.allclose(ours[5], _ref_scale0(ref["msd"], wave), atol=1e-4, rtol=1e-4)
 
     # training.init_from loads both parts from the model directory
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
     from audiogan.training.state import init_weights
 
     trainer = SimpleNamespace(generator=build_generator(config),

@@ -26,11 +26,11 @@ from pwg_layout import (
 from safetensors.torch import load_file
 
 from audiogan import Vocoder
+from audiogan.config.build import build_discriminator_from
 from audiogan.inference.imports import ImportSourceError, detect_format, import_model
 from audiogan.inference.model_dir import load_model
 from audiogan.models.melgan import MultiBandMelGANGenerator
 from audiogan.models.pqmf import pqmf_filters
-from audiogan.training.components import build_discriminator_from
 
 FEATURES = {"sampling_rate": 8000, "fft_size": 64, "hop_size": 16, "win_length": None,
             "window": "hann", "num_mels": 8, "fmin": 0, "fmax": 4000}
@@ -323,8 +323,8 @@ def test_melgan_neurips_training_dir_equals_the_independent_forward(tmp_path: Pa
 def test_init_from_an_imported_melgan_starts_generator_and_discriminator(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
+    from audiogan.config.build import build_generator
     from audiogan.models.layers import remove_weight_norm
-    from audiogan.training.components import build_generator
     from audiogan.training.state import init_weights
 
     run = tmp_path / "logs"

@@ -119,8 +119,8 @@ def test_load_errors_are_clear(run: Run, tmp_path: Path) -> None:
 
 def _export_untrained_wavegan(tmp_path: Path) -> Path:
     from audiogan.config import config_from_dict
+    from audiogan.config.build import build_generator
     from audiogan.inference.model_dir import LoadedModel
-    from audiogan.training.components import build_generator
 
     config = config_from_dict({
         "sample_rate": 16000, "features": {"f_max": None}, "training": {"segment_length": 16384},

@@ -23,9 +23,9 @@ import torch
 
 from audiogan.audio.io import load_audio, save_audio
 from audiogan.config import Config, config_from_dict, save_config
+from audiogan.config.build import build_features, build_generator
 from audiogan.data.manifest import read_manifest
 from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpus
-from audiogan.training.components import build_features, build_generator
 from audiogan.training.trainer import Trainer
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ statistics, ``feature_stats.safetensors`` (``mean``, ``scale``); optionally ``ge
 ``training.init_from``; kept by ``audiogan export``), which are never read here.
 
 Loading never executes code from a file: checkpoints go through ``torch.load(weights_only=True)``
-(:func:`audiogan.training.checkpoint.load_checkpoint`), model directories through safetensors and
+(:func:`audiogan.core.checkpoints.load_checkpoint`), model directories through safetensors and
 YAML.
 
 This module also holds the deployable modules (:class:`VocoderModule`,
@@ -36,10 +36,10 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import Config, ConfigError, config_from_dict, load_config
+from audiogan.core import checkpoints as ckpt
 from audiogan.core.errors import AudioganError
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
-from audiogan.training import checkpoint as ckpt
 
 __all__ = [
     "CONFIG_NAME",
@@ -69,7 +69,6 @@ TORCHSCRIPT_NAME = "generator.ts"
 DISCRIMINATOR_NAME = "discriminator.safetensors"
 MODEL_FORMAT = "audiogan-model"
 MODEL_VERSION = 1
-CHECKPOINT_FORMAT = "audiogan-checkpoint"
 MODEL_DIR_FILES = frozenset(
     {CONFIG_NAME, WEIGHTS_NAME, STATS_NAME, ONNX_NAME, ONNX_NAME + ".data", TORCHSCRIPT_NAME,
      DISCRIMINATOR_NAME}
@@ -335,7 +334,7 @@ def _load_checkpoint_file(path: Path) -> LoadedModel:
 
 
 def _from_checkpoint_state(path: Path, state: dict[str, Any]) -> LoadedModel:
-    if state.get("format") != CHECKPOINT_FORMAT or not isinstance(state.get("config"), dict):
+    if state.get("format") != ckpt.CHECKPOINT_FORMAT or not isinstance(state.get("config"), dict):
         raise ckpt.CheckpointError(
             f"{path}: not an audiogan checkpoint (no format/config entries); give a file "
             "written by `audiogan train` or a model directory from `audiogan export`"
@@ -391,7 +390,7 @@ def _stats_from(features_state: Any) -> tuple[Tensor | None, Tensor | None]:
 
 
 def _build(config: Config) -> Generator:
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
 
     return build_generator(config)
 

@@ -1,4 +1,6 @@
-"""Config -> objects: models, loss terms, optimisers, schedulers.
+"""Config -> training parts: loss terms, optimisers, schedulers, EMA.
+
+Models and features are built by :mod:`audiogan.config.build`.
 
 The trainer asks this module for parts and never looks at their names; a new architecture only
 touches ``audiogan/models`` and a YAML file.
@@ -13,7 +15,6 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import Config, OptimizerConfig, SchedulerConfig
-from audiogan.features.mel import MelSpectrogram
 from audiogan.losses import (
     ADVERSARIAL_LOSSES,
     AdversarialLoss,
@@ -22,30 +23,10 @@ from audiogan.losses import (
     SubbandSTFTLoss,
     feature_matching_loss,
 )
-from audiogan.models import GENERATORS, Discriminator, Generator, build_discriminator
-from audiogan.models import build_generator as _build_generator
 from audiogan.models.base import DiscriminatorOutput
 from audiogan.models.pqmf import PQMF
 
 ADVERSARIAL_TERMS = ("adversarial", "feature_matching")
-
-
-def build_generator(config: Config) -> Generator:
-    """The generator of ``config`` (``in_channels`` = ``features.n_mels`` for vocoders)."""
-    params = dict(config.generator.params)
-    if GENERATORS.get(config.generator.name).input_kind == "mel":
-        params.setdefault("in_channels", config.features.n_mels)
-    return _build_generator(config.generator.name, **params)
-
-
-def build_discriminator_from(config: Config) -> Discriminator:
-    """The discriminator of ``config``."""
-    return build_discriminator(config.discriminator.name, **dict(config.discriminator.params))
-
-
-def build_features(config: Config) -> MelSpectrogram:
-    """The model's input features (the one audio -> mel path)."""
-    return MelSpectrogram(**config.feature_kwargs())
 
 
 class GeneratorLossTerms(nn.Module):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from audiogan.config.versions import legacy_mismatch
+from audiogan.core.checkpoints import CHECKPOINT_FORMAT
 from audiogan.models.layers import load_folded_state_dict
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.checkpoint import CheckpointError
@@ -27,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "audiogan-checkpoint"
 CHECKPOINT_VERSION = 1
 
 #: What :func:`restore` needs besides the weights.
@@ -215,8 +215,8 @@ def _compare_outputs(generator: nn.Module, converted: Any, path: Path) -> None:
 
     import torch
 
+    from audiogan.config.build import build_generator
     from audiogan.models.layers import remove_weight_norm
-    from audiogan.training.components import build_generator
 
     if getattr(generator, "input_kind", None) != "mel":
         return

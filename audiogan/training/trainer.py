@@ -39,6 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from audiogan.config import Config, ConfigError, save_config
+from audiogan.config.build import build_discriminator_from, build_features, build_generator
 from audiogan.core.errors import AudioganError
 from audiogan.core.faults import fault_point
 from audiogan.losses import MultiResolutionSTFTLoss
@@ -48,9 +49,6 @@ from audiogan.training import state as run_state
 from audiogan.training.components import (
     EMA,
     GeneratorLossTerms,
-    build_discriminator_from,
-    build_features,
-    build_generator,
     build_optimizer,
     build_scheduler,
 )

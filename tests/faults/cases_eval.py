@@ -42,7 +42,7 @@ def _model(broken: bool = False) -> Path:
     import torch
 
     from audiogan.config import config_from_dict
-    from audiogan.training.components import build_generator
+    from audiogan.config.build import build_generator
 
     config = config_from_dict({
         "sample_rate": SR,

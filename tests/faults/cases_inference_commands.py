@@ -61,9 +61,9 @@ def _label(label: str, phrase: str, kind: str = "wavegan") -> Callable[[Path], S
 def _unconditional_label(tmp: Path) -> Scenario:
     """A label for a model whose generator has no classes (metadata cleared too)."""
     from audiogan.config import load_config, save_config
+    from audiogan.config.build import build_generator
     from audiogan.inference.export import export_model
     from audiogan.inference.model_dir import LoadedModel
-    from audiogan.training.components import build_generator
 
     config = load_config(_template("wavegan") / "config.yaml")
     config.generator.params["num_classes"] = 0

@@ -24,9 +24,9 @@ def _template(kind: str) -> Path:
         import torch
 
         from audiogan.config import config_from_dict
+        from audiogan.config.build import build_generator
         from audiogan.inference.export import export_model
         from audiogan.inference.model_dir import LoadedModel
-        from audiogan.training.components import build_generator
 
         root = Path(tempfile.mkdtemp(prefix="audiogan-fault-models-"))
         atexit.register(shutil.rmtree, root, True)

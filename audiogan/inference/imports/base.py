@@ -330,8 +330,8 @@ def convert_in_memory(source: str | os.PathLike[str], *, fmt: str = "auto",
     Raises:
         ImportSourceError: as :func:`import_model`.
     """
+    from audiogan.config.build import build_generator
     from audiogan.models.layers import remove_weight_norm
-    from audiogan.training.components import build_generator
 
     reader, detection = detect_format(Path(source), fmt)
     detection.generator_only = True
@@ -394,8 +394,8 @@ def _blobs(converted: Converted, reader: FormatReader,
     """The checked safetensors files of the model directory, in memory: name -> bytes."""
     from safetensors.torch import save
 
+    from audiogan.config.build import build_discriminator_from, build_generator
     from audiogan.models.layers import remove_weight_norm
-    from audiogan.training.components import build_discriminator_from, build_generator
 
     config, where = converted.config, detection.checkpoint
     generator = build_generator(config)
