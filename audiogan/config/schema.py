@@ -96,7 +96,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             valid = ", ".join(repr(c) for c in choices)
             raise ConfigError(f"{key}: {value!r} is not one of {valid}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, Mapping):

@@ -87,9 +87,9 @@ def atomic_write(
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(target)
     try:
-        mode = "w" if text else "wb"
-        kwargs = {"encoding": encoding, "newline": "\n"} if text else {}
-        with os.fdopen(fd, mode, **kwargs) as handle:
+        handle: IO[Any] = (os.fdopen(fd, "w", encoding=encoding, newline="\n") if text
+                           else os.fdopen(fd, "wb"))
+        with handle:
             yield handle
             handle.flush()
             fault_point("atomic.before_fsync")
