@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from audiogan.cli.main import Failures, one_line_errors
+from audiogan.cli.main import Failures, device_option, one_line_errors
 
 
 class _Stopped(KeyboardInterrupt):
@@ -46,13 +46,6 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _device_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--device", type=click.Choice(["cpu", "cuda"]), default=None,
-        help="Default: cuda when available.",
-    )(func)
-
-
 @click.command()
 @click.argument("models", nargs=-1, required=True, metavar="MODEL [MODEL...]",
                 type=click.Path(path_type=Path))
@@ -61,7 +54,7 @@ def _device_option(func: click.decorators.FC) -> click.decorators.FC:
 @click.option("-o", "--out-dir", required=True, type=click.Path(path_type=Path),
               help="Report directory (report.html, summary.json, per_clip.csv, audio/, "
                    "images/); an earlier report there is replaced.")
-@_device_option
+@device_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Evaluate only the first N clips.")
 @click.option("--classifier", type=click.Path(path_type=Path), default=None,
@@ -96,13 +89,15 @@ def evaluate(
     evaluated; 1: some failed or were skipped (the report lists them); 2: nothing could be
     done; 130/143: interrupted (SIGINT/SIGTERM). The report appears only when complete.
     """
+    from audiogan.core.devices import resolve_device
     from audiogan.evaluation.run import evaluate as run_evaluation
 
+    run_device = resolve_device(device)  # DeviceError: one line, exit 2, before any model
     failures = Failures()
     try:
         with _sigterm_unwinds():
             result = run_evaluation(
-                models, data, out_dir, device=device, limit=limit, classifier=classifier,
+                models, data, out_dir, device=run_device, limit=limit, classifier=classifier,
                 num_generated=num_generated, seed=seed, normalize=normalize,
                 console=sys.stderr.isatty(), on_problem=failures.add,
             )
@@ -168,7 +163,7 @@ def _model_line(name: str, info: dict[str, Any]) -> str:
 @click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=3e-3,
               show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@_device_option
+@device_option
 @one_line_errors
 def train_classifier(
     data: Path,
@@ -189,9 +184,11 @@ def train_classifier(
     by the folder (SC09 layout), files directly inside by the name before the first "_" (FSDD
     "7_jackson_3.wav" -> 7). Prints the accuracy on held-back clips.
     """
+    from audiogan.core.devices import resolve_device
     from audiogan.evaluation.classifier import train_classifier as run_training
     from audiogan.evaluation.run import collect_clips
 
+    run_device = resolve_device(device)  # DeviceError: one line, exit 2, before any clip
     entries, rejected = collect_clips(data)
     held_entries = collect_clips(held_back)[0] if held_back is not None else None
     for path, reason in rejected:
@@ -199,7 +196,7 @@ def train_classifier(
     result = run_training(
         entries, out, held_back=held_entries, held_back_fraction=held_back_fraction,
         sample_rate=sample_rate, clip_length=clip_length, epochs=epochs,
-        batch_size=batch_size, lr=lr, seed=seed, device=device,
+        batch_size=batch_size, lr=lr, seed=seed, device=run_device,
     )
     click.echo(
         f"classifier: {len(result.classes)} classes ({', '.join(result.classes)}), "

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from audiogan.cli.main import EXIT_FAILED, EXIT_INTERRUPTED, Failures, log, one_line_errors
+from audiogan.cli.main import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    Failures,
+    device_option,
+    log,
+    one_line_errors,
+)
 from audiogan.core.errors import AudioganError
 
 if TYPE_CHECKING:
@@ -39,30 +46,6 @@ class _Input:
 
     path: Path
     output: Path
-
-
-class DeviceError(AudioganError, ValueError):
-    """A --device this machine does not have or torch does not know."""
-
-
-def _device(name: str | None) -> str:
-    """``--device`` checked before any model is loaded (DeviceError: one line, exit 2)."""
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise DeviceError(f"--device {name}: not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA is not available on this machine; "
-                              "use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"--device {name}: this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
-    return name
 
 
 def _expand_inputs(
@@ -159,7 +142,7 @@ def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor]) -> list[torch.Tens
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out-dir", required=True, type=click.Path(path_type=Path),
               help="Directory for <stem>.wav (directory inputs keep their sub-folders).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... Default: cuda when available.")
+@device_option
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1),
               help="Inputs per generator call (padded; each output is exact).")
 @click.option("--dtype", type=click.Choice(_DTYPE_CHOICES), default="float32", show_default=True,
@@ -175,8 +158,10 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     OUT_DIR/<stem>.wav. Bad inputs are reported and skipped; the exit code is 1 when some
     failed and 2 when all did.
     """
+    from audiogan.core.devices import resolve_device
     from audiogan.inference.vocoder import Vocoder
 
+    run_device = resolve_device(device)  # DeviceError: one line, exit 2, before any reading
     failures = Failures()
     items = _expand_inputs(inputs, out_dir, failures)
     if not items:
@@ -185,7 +170,7 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
                        err=True)
             sys.exit(EXIT_FAILED)
         failures.finish("inputs")
-    voc = Vocoder.load(model, device=_device(device), dtype=dtype)
+    voc = Vocoder.load(model, device=run_device, dtype=dtype)
     log.info("synthesising %d input(s) on %s in %s (%s profile, %d Hz)", len(items),
              voc.device, dtype, voc.profile, voc.sample_rate)
     started = time.perf_counter()
@@ -267,7 +252,7 @@ def _safe_name(text: str) -> str:
               help="Clip i uses seed + i, so any clip can be regenerated alone.")
 @click.option("--label", default=None,
               help="Class name or index (class-conditional models); default: cycle classes.")
-@click.option("--device", default=None, help="cpu, cuda, ... Default: cuda when available.")
+@device_option
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--dtype", type=click.Choice(_DTYPE_CHOICES), default="float32", show_default=True)
 @one_line_errors
@@ -278,9 +263,10 @@ def generate(model: Path, num: int, out_dir: Path, seed: int, label: str | None,
     Files are OUT_DIR/{label}_{i:05d}.wav (label "any" for unconditional models); clip i uses
     seed SEED + i, so `generate MODEL -n 1 --seed SEED+i --label L` regenerates it alone.
     """
+    from audiogan.core.devices import resolve_device
     from audiogan.inference.wave_generator import WaveGenerator
 
-    gen = WaveGenerator.load(model, device=_device(device), dtype=dtype)
+    gen = WaveGenerator.load(model, device=resolve_device(device), dtype=dtype)
     conditional = gen.label_ids(label, 1) is not None  # LabelError: one line, exit 2
     started = time.perf_counter()
     try:

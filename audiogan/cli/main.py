@@ -108,6 +108,15 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def device_option(func: F) -> F:
+    """The ``--device`` option every command that runs a model shares (text, resolved by
+    :func:`audiogan.core.devices.resolve_device` inside the command: a bad one is one line)."""
+    return click.option(
+        "--device", default=None, metavar="DEVICE",
+        help="cpu, cuda, cuda:N, mps or auto. Default: cuda when available.",
+    )(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="audiogan")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and full tracebacks.")
@@ -208,8 +217,7 @@ def features(
                    "and logs).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value, e.g. --set training.batch_size=8 (repeatable).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
-              help="Default: cuda when available.")
+@device_option
 @one_line_errors
 def train(config_path: Path, out_dir: Path, resume: bool, overwrite: bool,
           overrides: tuple[str, ...], device: str | None) -> None:
@@ -223,10 +231,12 @@ def train(config_path: Path, out_dir: Path, resume: bool, overwrite: bool,
     Multi-GPU: torchrun --nproc_per_node=N -m audiogan train CONFIG -o DIR
     """
     from audiogan.config import load_config
+    from audiogan.core.devices import resolve_device
     from audiogan.training.distributed import shutdown_distributed
     from audiogan.training.stopping import exit_code_for, signal_name
     from audiogan.training.trainer import Trainer
 
+    resolve_device(device)  # DeviceError before the config or any model is loaded
     config = load_config(config_path, overrides)
     try:
         trainer = Trainer(config, out_dir, device=device, resume=resume, overwrite=overwrite)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import errno
 import os
 
-__all__ = ["AudioganError", "describe_os_error", "one_line"]
+__all__ = ["AudioganError", "DeviceError", "describe_os_error", "one_line"]
 
 
 class AudioganError(Exception):
@@ -25,6 +25,10 @@ class AudioganError(Exception):
 
     #: The CLI's exit status for this error when it ends a command (2: nothing was done).
     exit_code: int = 2
+
+
+class DeviceError(AudioganError, ValueError):
+    """A ``--device`` (or ``device=``) that torch does not know or this machine does not have."""
 
 
 def one_line(text: object) -> str:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from audiogan.core.devices import resolve_device
 from audiogan.data.datasets import ClipDataset
 from audiogan.data.manifest import ManifestEntry
 from audiogan.evaluation.classifier import (
@@ -176,7 +177,8 @@ def train_classifier(
         lr: Peak AdamW learning rate (one-cycle cosine schedule).
         seed: Seed of the split, the initialisation, the batches and the augmentation; the
             global RNG state is left as it was.
-        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` or None (CUDA when
+            available); see :func:`audiogan.core.devices.resolve_device`.
         progress: Called after every epoch with ``{"epoch", "loss", "held_back_accuracy"}``.
 
     Returns:
@@ -206,7 +208,7 @@ def train_classifier(
         channels=tuple(int(c) for c in channels), embedding_dim=embedding_dim,
     )
     target = _checkpoint_path(out_path)
-    run_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run_device = resolve_device(device, option="device=")
     train_x, train_y = _load_clips(train, classes, config, "training clips")
     held_x, held_y = _load_clips(held_back, classes, config, "held-back clips")
     logger.info(

@@ -78,6 +78,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from audiogan.audio.io import AudioError, load_audio, peak_normalize, resample
+from audiogan.core.devices import resolve_device
 from audiogan.core.errors import AudioganError, one_line
 from audiogan.core.faults import fault_point
 from audiogan.data.manifest import ManifestEntry
@@ -202,7 +203,8 @@ def evaluate(
         data: Manifest, audio file or directory of the original clips (for unconditional
             models: the real clips the generated ones are compared with).
         out_dir: Report directory (created; an earlier report there is replaced).
-        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` or None (CUDA when
+            available); see :func:`audiogan.core.devices.resolve_device`.
         limit: Use only the first ``limit`` clips.
         classifier: Checkpoint of ``audiogan train-classifier`` for the unconditional scores.
         num_generated: Clips generated per unconditional model.
@@ -226,7 +228,7 @@ def evaluate(
         raise EvaluationError("give at least one model")
     if num_generated < 2:
         raise EvaluationError(f"--num-generated must be >= 2, got {num_generated}")
-    run_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run_device = resolve_device(device, option="device=")
     entries, rejected = collect_clips(data, limit)
     loaded = load_models([Path(m) for m in models], run_device)
     vocoders = [m for m in loaded if m.kind == "vocoder"]

@@ -43,6 +43,7 @@ from torch import Tensor
 
 from audiogan.audio.io import resample
 from audiogan.config import Config
+from audiogan.core.devices import resolve_device
 from audiogan.features.mel import FeatureSpec, MelSpectrogram
 from audiogan.inference.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.inference.model_dir import (
@@ -158,14 +159,16 @@ class Vocoder:
 
         Args:
             path: model directory (``audiogan export``), run directory or checkpoint file.
-            device: where to run (default CPU).
+            device: where to run (default CPU): cpu, cuda, cuda:N, mps or auto.
             dtype: ``float32`` (default), ``bfloat16`` or ``float16`` for the generator.
 
         Raises:
             CheckpointError, ModelFileError: nothing usable at ``path``.
             ModelFileError: the model is an unconditional generator.
         """
-        return cls.from_loaded(load_model(path)).to(device, dtype)
+        # DeviceError (one line) before anything is read; None keeps the default, CPU
+        run_on = None if device is None else resolve_device(device, option="device=")
+        return cls.from_loaded(load_model(path)).to(run_on, dtype)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> Vocoder:

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from audiogan.config import Config
+from audiogan.core.devices import resolve_device
 from audiogan.core.errors import AudioganError
 from audiogan.inference.model_dir import (
     LoadedModel,
@@ -85,7 +86,9 @@ class WaveGenerator:
     ) -> WaveGenerator:
         """Load from a model directory, run directory (best, else latest; EMA preferred) or
         checkpoint file; see :meth:`Vocoder.load`."""
-        return cls.from_loaded(load_model(path)).to(device, dtype)
+        # DeviceError (one line) before anything is read; None keeps the default, CPU
+        run_on = None if device is None else resolve_device(device, option="device=")
+        return cls.from_loaded(load_model(path)).to(run_on, dtype)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> WaveGenerator:

@@ -9,11 +9,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from audiogan.core.errors import AudioganError
+from audiogan.core.devices import resolve_device
+from audiogan.core.errors import DeviceError
 
-
-class DeviceError(AudioganError, ValueError):
-    """The requested device is not available here."""
+__all__ = ["DeviceError", "DistContext", "init_distributed", "shutdown_distributed"]
 
 
 @dataclass(frozen=True)
@@ -61,22 +60,22 @@ class DistContext:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def init_distributed(device: str | None = None) -> DistContext:
+def init_distributed(device: str | torch.device | None = None) -> DistContext:
     """Join the process group when launched by ``torchrun`` (NCCL on CUDA, gloo on CPU).
 
     Args:
-        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` or None (CUDA when
+            available); see :func:`audiogan.core.devices.resolve_device`. Under ``torchrun``
+            a CUDA process uses ``cuda:LOCAL_RANK``.
+
+    Raises:
+        DeviceError: ``device`` is not a device, or not one of this machine's.
     """
-    want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if want_cuda and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: CUDA is not available here; use --device cpu")
+    chosen = resolve_device(device)
+    want_cuda = chosen.type == "cuda"
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        if want_cuda:
-            dev = torch.device(device if device and ":" in device else "cuda")
-        else:
-            dev = torch.device("cpu")
-        return DistContext(device=dev)
+        return DistContext(device=chosen)
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:
