@@ -63,14 +63,25 @@ class Generator(nn.Module):
     ) -> Tensor:
         """Draw ``(batch, latent_dim)`` latent vectors from this model's prior.
 
-        Standard normal unless a subclass overrides it (WaveGAN: uniform [-1, 1)). Drawn on
-        ``generator``'s device (CPU by default), then moved to ``device``, so a seed gives the
-        same z on any device. Training and :class:`audiogan.WaveGenerator` both draw through
-        this method, so they always agree.
+        Standard normal unless a subclass overrides :meth:`draw_prior` (WaveGAN: uniform
+        [-1, 1)). Drawn on ``generator``'s device (CPU by default), then moved to ``device``
+        (default: :meth:`latent_device`), so a seed gives the same z on any device. Training
+        and :class:`audiogan.WaveGenerator` both draw through this method, so they always agree.
         """
         source = generator.device if generator is not None else torch.device("cpu")
-        z = torch.randn(batch, self.latent_dim, generator=generator, device=source)
+        z = self.draw_prior(batch, generator, source)
+        if device is None:
+            device = self.latent_device()
         return z if device is None else z.to(device)
+
+    def draw_prior(self, batch: int, generator: torch.Generator | None, source: torch.device
+                   ) -> Tensor:
+        """The ``(batch, latent_dim)`` draw behind :meth:`sample_latent`, made on ``source``."""
+        return torch.randn(batch, self.latent_dim, generator=generator, device=source)
+
+    def latent_device(self) -> torch.device | None:
+        """Where :meth:`sample_latent` puts z when no device is given (``None``: where drawn)."""
+        return None
 
 
 class Discriminator(nn.Module):

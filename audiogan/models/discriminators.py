@@ -91,6 +91,35 @@ class _SameInputDiscriminator(Discriminator):
         return DiscriminatorOutput(logits, features)
 
 
+class _PooledScalesDiscriminator(Discriminator):
+    """A discriminator whose sub-discriminator ``i`` sees the waveform passed ``i`` times
+    through ``pool``."""
+
+    discriminators: nn.ModuleList
+    pool: nn.Module
+    names: list[str]
+
+    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
+        """Score a batch.
+
+        Args:
+            wave: (B, 1, T) or (B, T) waveform.
+            labels: ignored (unconditional).
+
+        Returns:
+            ``DiscriminatorOutput`` with one logit (B, N_s) and feature list per scale.
+        """
+        x = _as_batch_channel_time(wave)
+        logits, features = [], []
+        for index, discriminator in enumerate(self.discriminators):
+            if index > 0:
+                x = self.pool(x)
+            logit, feature = discriminator(x)
+            logits.append(logit)
+            features.append(feature)
+        return DiscriminatorOutput(logits, features)
+
+
 # --------------------------------------------------------------------------- multi-period
 
 
@@ -107,16 +136,8 @@ class PeriodDiscriminator(_ConvStack):
             HiFi-GAN; 2 as in ParallelWaveGAN's HiFi-GAN (one more score row), for imports.
     """
 
-    def __init__(
-        self,
-        period: int,
-        *,
-        channels: Sequence[int] = (32, 128, 512, 1024, 1024),
-        kernel_size: int = 5,
-        stride: int = 3,
-        negative_slope: float = 0.1,
-        post_kernel_size: int = 3,
-    ) -> None:
+    def __init__(self, period: int, *, channels: Sequence[int], kernel_size: int, stride: int,
+                 negative_slope: float, post_kernel_size: int) -> None:
         super().__init__()
         if period < 1:
             raise ValueError(f"period must be >= 1, got {period}")
@@ -201,16 +222,9 @@ class ScaleDiscriminator(_ConvStack):
         negative_slope: LeakyReLU slope.
     """
 
-    def __init__(
-        self,
-        *,
-        channels: Sequence[int] = (128, 128, 256, 512, 1024, 1024, 1024),
-        kernel_sizes: Sequence[int] = (15, 41, 41, 41, 41, 41, 5),
-        strides: Sequence[int] = (1, 2, 2, 4, 4, 1, 1),
-        groups: Sequence[int] = (1, 4, 16, 16, 16, 16, 1),
-        use_spectral_norm: bool = False,
-        negative_slope: float = 0.1,
-    ) -> None:
+    def __init__(self, *, channels: Sequence[int], kernel_sizes: Sequence[int],
+                 strides: Sequence[int], groups: Sequence[int], use_spectral_norm: bool,
+                 negative_slope: float) -> None:
         super().__init__()
         if not len(channels) == len(kernel_sizes) == len(strides) == len(groups):
             raise ValueError("channels, kernel_sizes, strides and groups must have equal lengths")
@@ -239,7 +253,7 @@ class ScaleDiscriminator(_ConvStack):
 
 
 @DISCRIMINATORS.register("msd")
-class MultiScaleDiscriminator(Discriminator):
+class MultiScaleDiscriminator(_PooledScalesDiscriminator):
     """Multi-scale discriminator: scale ``s`` sees the signal average-pooled ``s`` times.
 
     Pooling is ``AvgPool1d(kernel_size=4, stride=2, padding=2)``. The first scale (raw audio)
@@ -277,26 +291,6 @@ class MultiScaleDiscriminator(Discriminator):
         )
         self.pool = nn.AvgPool1d(kernel_size=4, stride=2, padding=2)
         self.names = [f"msd_s{index}" for index in range(scales)]
-
-    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
-        """Score a batch.
-
-        Args:
-            wave: (B, 1, T) waveform.
-            labels: ignored (unconditional).
-
-        Returns:
-            ``DiscriminatorOutput`` with ``scales`` logits, each (B, N_s).
-        """
-        x = _as_batch_channel_time(wave)
-        logits, features = [], []
-        for index, discriminator in enumerate(self.discriminators):
-            if index > 0:
-                x = self.pool(x)
-            logit, feature = discriminator(x)
-            logits.append(logit)
-            features.append(feature)
-        return DiscriminatorOutput(logits, features)
 
 
 # --------------------------------------------------------------------------- multi-resolution

@@ -164,7 +164,11 @@ class ExactConvTranspose1d(nn.ConvTranspose1d):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         """x: (B, in_channels, L) -> (B, out_channels, L * stride)."""
-        y = super().forward(x)
+        # What ConvTranspose1d.forward computes without an output_size, written out so that
+        # TorchScript can compile it (it cannot call super()).
+        y = torch.nn.functional.conv_transpose1d(
+            x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+            self.groups, self.dilation)
         return y[..., : y.shape[-1] - self.trim] if self.trim else y
 
 

@@ -158,6 +158,34 @@ class MelGANBody(nn.Module):
         return span
 
 
+def _attach_body(
+    generator: MelGANGenerator | MultiBandMelGANGenerator,
+    out_channels: int,
+    channels: int,
+    kernel_size: int,
+    resstack_dilations: tuple[int, ...],
+    resstack_kernel_size: int,
+    negative_slope: float,
+    weight_norm: bool,
+    init_std: float | None,
+) -> None:
+    """Give a (multi-band) MelGAN generator its ``body`` for its ``in_channels`` and
+    ``upsample_rates``, weight-normed when ``weight_norm`` (before any PQMF is attached)."""
+    generator.body = MelGANBody(
+        in_channels=generator.in_channels,
+        out_channels=out_channels,
+        upsample_rates=generator.upsample_rates,
+        channels=channels,
+        kernel_size=kernel_size,
+        resstack_dilations=tuple(resstack_dilations),
+        resstack_kernel_size=resstack_kernel_size,
+        negative_slope=negative_slope,
+        init_std=init_std,
+    )
+    if weight_norm:
+        apply_weight_norm(generator)
+
+
 @GENERATORS.register("melgan")
 class MelGANGenerator(Generator):
     """MelGAN generator: mel (B, n_mels, frames) -> wave (B, 1, frames * hop) in [-1, 1].
@@ -199,19 +227,8 @@ class MelGANGenerator(Generator):
         self.in_channels = in_channels
         self.upsample_rates = tuple(int(rate) for rate in upsample_rates)
         self.hop_length = math.prod(self.upsample_rates)
-        self.body = MelGANBody(
-            in_channels=in_channels,
-            out_channels=1,
-            upsample_rates=self.upsample_rates,
-            channels=channels,
-            kernel_size=kernel_size,
-            resstack_dilations=tuple(resstack_dilations),
-            resstack_kernel_size=resstack_kernel_size,
-            negative_slope=negative_slope,
-            init_std=init_std,
-        )
-        if weight_norm:
-            apply_weight_norm(self)
+        _attach_body(self, 1, channels, kernel_size, resstack_dilations, resstack_kernel_size,
+                     negative_slope, weight_norm, init_std)
         span = self.body.input_span(Span(0, self.hop_length - 1))
         self.receptive_field_frames = max(-span.lo, span.hi)
 
@@ -250,12 +267,7 @@ class MultiBandMelGANGenerator(Generator):
         pqmf_beta: PQMF Kaiser window beta.
         pqmf_scaled: unit-DC-gain PQMF prototype (default); ``False`` keeps ParallelWaveGAN's
             unscaled windowed sinc (set by ``audiogan import`` for its checkpoints).
-        weight_norm: apply weight norm to every conv.
-        init_std: ``None`` (default) keeps PyTorch's default initialisation, which is what
-            descriptinc/melgan-neurips and ParallelWaveGAN effectively train from: their
-            N(0, 0.02) draw writes into the tensor that old-style weight norm recomputes on the
-            next forward. A float draws conv weights from N(0, init_std) before weight norm,
-            where it takes effect.
+        weight_norm, init_std: as for :class:`MelGANGenerator`.
     """
 
     input_kind = "mel"
@@ -283,19 +295,8 @@ class MultiBandMelGANGenerator(Generator):
         self.subbands = subbands
         self.upsample_rates = tuple(int(rate) for rate in upsample_rates)
         self.hop_length = math.prod(self.upsample_rates) * subbands
-        self.body = MelGANBody(
-            in_channels=in_channels,
-            out_channels=subbands,
-            upsample_rates=self.upsample_rates,
-            channels=channels,
-            kernel_size=kernel_size,
-            resstack_dilations=tuple(resstack_dilations),
-            resstack_kernel_size=resstack_kernel_size,
-            negative_slope=negative_slope,
-            init_std=init_std,
-        )
-        if weight_norm:
-            apply_weight_norm(self)
+        _attach_body(self, subbands, channels, kernel_size, resstack_dilations,
+                     resstack_kernel_size, negative_slope, weight_norm, init_std)
         self.pqmf = PQMF(subbands, pqmf_taps, pqmf_cutoff_ratio, pqmf_beta, pqmf_scaled)
 
         # Full-band samples of output frame 0 -> sub-band samples (the synthesis is a transposed

@@ -22,14 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiogan.models import DISCRIMINATORS
-from audiogan.models.base import Discriminator, DiscriminatorOutput
-from audiogan.models.discriminators import _as_batch_channel_time
+from audiogan.models.discriminators import _ConvStack, _PooledScalesDiscriminator
 from audiogan.models.layers import weight_norm
 
 __all__ = ["MelGANMultiScaleDiscriminator", "MelGANScaleDiscriminator"]
 
 
-class MelGANScaleDiscriminator(nn.Module):
+class MelGANScaleDiscriminator(_ConvStack):
     """One MelGAN scale: ``convs`` (each followed by leaky ReLU) then the 1-channel ``post``.
 
     Args:
@@ -41,15 +40,8 @@ class MelGANScaleDiscriminator(nn.Module):
         negative_slope: leaky-ReLU slope.
     """
 
-    def __init__(
-        self,
-        *,
-        channels: int = 16,
-        downsample_scales: Sequence[int] = (4, 4, 4, 4),
-        max_channels: int = 1024,
-        kernel_sizes: Sequence[int] = (5, 3),
-        negative_slope: float = 0.2,
-    ) -> None:
+    def __init__(self, *, channels: int, downsample_scales: Sequence[int], max_channels: int,
+                 kernel_sizes: Sequence[int], negative_slope: float) -> None:
         super().__init__()
         k0, k1 = (int(k) for k in kernel_sizes)
         if k0 % 2 == 0 or k1 % 2 == 0 or channels % 4:
@@ -73,18 +65,11 @@ class MelGANScaleDiscriminator(nn.Module):
     def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
         """wave (B, 1, T) -> logits (B, frames) and the feature maps (B, C, frames_l) per layer
         (post-activation, then the score map)."""
-        x = F.pad(wave, (self.first_padding, self.first_padding), mode="reflect")
-        features: list[Tensor] = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.negative_slope)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return self._score(F.pad(wave, (self.first_padding, self.first_padding), mode="reflect"))
 
 
 @DISCRIMINATORS.register("melgan_msd")
-class MelGANMultiScaleDiscriminator(Discriminator):
+class MelGANMultiScaleDiscriminator(_PooledScalesDiscriminator):
     """MelGAN's multi-scale discriminator (reference layout; see the module docstring).
 
     Args:
@@ -113,23 +98,3 @@ class MelGANMultiScaleDiscriminator(Discriminator):
             for _ in range(scales))
         self.pool = nn.AvgPool1d(4, stride=2, padding=1, count_include_pad=False)
         self.names = [f"melgan_s{index}" for index in range(scales)]
-
-    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
-        """Score a batch.
-
-        Args:
-            wave: (B, 1, T) or (B, T) waveform.
-            labels: ignored (unconditional).
-
-        Returns:
-            ``DiscriminatorOutput`` with ``scales`` logits (B, N_s) and feature lists.
-        """
-        x = _as_batch_channel_time(wave)
-        logits, features = [], []
-        for index, discriminator in enumerate(self.discriminators):
-            if index > 0:
-                x = self.pool(x)
-            logit, feature = discriminator(x)
-            logits.append(logit)
-            features.append(feature)
-        return DiscriminatorOutput(logits, features)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from audiogan.models import GENERATORS
 from audiogan.models.base import Generator, InputKind
+from audiogan.models.layers import ExactConvTranspose1d
 
 logger = logging.getLogger(__name__)
 
@@ -39,33 +40,15 @@ WAVEGAN_STRIDES: dict[int, tuple[int, ...]] = {
 _INITIAL_LENGTH = 16  # time steps after the dense layer
 
 
-def _transposed_conv(
-    in_channels: int, out_channels: int, kernel_size: int, stride: int
-) -> nn.ConvTranspose1d:
-    """Transposed conv whose output is exactly ``stride`` x its input ("same" padding).
-
-    Output length ``(L - 1) * s - 2 p + k + op`` equals ``s * L`` iff ``2 p - op = k - s``; with
-    ``op`` in {0, 1} that is ``p = ceil((k - s) / 2)``, ``op = 2 p - (k - s)`` (k 25, s 4: p 11,
-    op 1), which is TensorFlow's "same" padding for transposed convs used by the original.
-    """
-    padding = -(-(kernel_size - stride) // 2)
-    output_padding = 2 * padding - (kernel_size - stride)
-    return nn.ConvTranspose1d(
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-    )
-
-
 @GENERATORS.register("wavegan")
 class WaveGANGenerator(Generator):
     """WaveGAN generator: z (B, latent_dim) [+ labels (B,)] -> wave (B, 1, num_samples).
 
     ``hop_length`` is ``num_samples`` (one "frame" of output per latent vector) and
-    ``receptive_field_frames`` is 0: every clip is generated independently and whole.
+    ``receptive_field_frames`` is 0: every clip is generated independently and whole. Each
+    transposed conv outputs exactly ``stride`` x its input (:class:`ExactConvTranspose1d`; for
+    kernel 25, stride 4: padding 11, output padding 1, TensorFlow's "same" padding that the
+    original used).
 
     Args:
         latent_dim: size of z (100 in the paper).
@@ -119,7 +102,7 @@ class WaveGANGenerator(Generator):
         dense_in = latent_dim * (2 if num_classes > 0 else 1)
         self.dense = nn.Linear(dense_in, channels[0] * _INITIAL_LENGTH)
         self.convs = nn.ModuleList(
-            _transposed_conv(c_in, c_out, kernel_size, stride)
+            ExactConvTranspose1d(c_in, c_out, kernel_size, stride)
             for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides, strict=True)
         )
         self.reset_parameters()
@@ -134,30 +117,16 @@ class WaveGANGenerator(Generator):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def sample_latent(
-        self,
-        batch: int,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """Draw z uniformly from [-1, 1), as WaveGAN does.
-
-        The numbers are drawn on ``generator``'s device (CPU by default) and then moved, so a
-        seed gives the same z whichever device the model runs on.
-
-        Args:
-            batch: number of latent vectors.
-            generator: optional seeded ``torch.Generator`` for reproducibility.
-            device: where to put z; defaults to the model's device.
-
-        Returns:
-            z: (batch, latent_dim) float32.
-        """
-        if device is None:
-            device = self.dense.weight.device
-        source = generator.device if generator is not None else torch.device("cpu")
+    def draw_prior(self, batch: int, generator: torch.Generator | None, source: torch.device
+                   ) -> Tensor:
+        """z (batch, latent_dim) float32 drawn uniformly from [-1, 1) on ``source``, as WaveGAN
+        does; :meth:`sample_latent` then moves it to the model's device unless told otherwise."""
         z = torch.rand(batch, self.latent_dim, generator=generator, device=source)
-        return (2.0 * z - 1.0).to(device)
+        return 2.0 * z - 1.0
+
+    def latent_device(self) -> torch.device:
+        """The model's device: where :meth:`sample_latent` puts z by default."""
+        return self.dense.weight.device
 
     def _check_labels(self, z: Tensor, labels: Tensor | None) -> None:
         if self.num_classes == 0:
