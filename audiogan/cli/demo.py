@@ -22,10 +22,11 @@ from typing import Any
 import torch
 
 from audiogan.audio.io import load_audio, save_audio
-from audiogan.config import Config, config_from_dict, save_config
+from audiogan.config import Config, save_config
 from audiogan.config.build import build_features, build_generator
 from audiogan.data.manifest import read_manifest
 from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpus
+from audiogan.recipes import load_tiny_recipe, path_override
 from audiogan.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -46,49 +47,27 @@ class DemoResult:
 
 
 def vocoder_config(train: Path, valid: Path, *, quick: bool) -> Config:
-    """A small HiFi-GAN (V1 layout, 32 initial channels) with slim discriminators."""
+    """The tiny HiFi-GAN recipe (V1 layout, 32 initial channels, slim discriminators) with the
+    demo's schedule: the mel-loss warm-up for 80% of the steps, then the discriminators join."""
     steps = 300 if quick else 1200
-    return config_from_dict({
-        "sample_rate": 22050,
-        "features": {"profile": "hifigan"},
-        "generator": {"name": "hifigan", "params": {
-            "preset": "v1", "upsample_initial_channel": 32}},
-        "discriminator": {"name": "combined", "params": {
-            "periods": [2, 3, 5], "scales": 2,
-            "mpd_params": {"channels": [8, 16, 32, 64, 64]},
-            "msd_params": {"channels": [16, 16, 32, 64, 64, 64, 64]}}},
-        "loss": {"adversarial": "lsgan",
-                 "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}},
-        "optim": {"generator": {"name": "adamw", "lr": 1e-3, "betas": [0.8, 0.99]},
-                  "discriminator": {"name": "adamw", "lr": 1e-3, "betas": [0.8, 0.99]}},
-        "scheduler": {"name": "exponential", "gamma": 0.999, "interval": "epoch"},
-        "training": {"batch_size": 4, "segment_length": 8192, "max_steps": steps,
-                     "discriminator_start_step": int(steps * 0.8), "num_workers": 0,
-                     "log_every": 25, "valid_every": steps, "checkpoint_every": steps,
-                     "keep_last": 1, "valid_clips": 4, "num_samples": 4},
-        "data": {"train": str(train), "valid": str(valid), "normalize": "peak"},
-    })
+    return load_tiny_recipe("hifigan", [
+        f"training.max_steps={steps}", f"training.discriminator_start_step={int(steps * 0.8)}",
+        "training.log_every=25", f"training.valid_every={steps}",
+        f"training.checkpoint_every={steps}", "training.keep_last=1", "training.valid_clips=4",
+        "training.num_samples=4",
+        path_override("data.train", train), path_override("data.valid", valid),
+    ])
 
 
 def wavegan_config(train: Path, *, quick: bool) -> Config:
-    """A small class-conditional WaveGAN (d=8) trained with WGAN-GP."""
+    """The tiny class-conditional WaveGAN recipe (d=8, WGAN-GP) with the demo's schedule; the
+    class names come from the clips' labels (``data.labels`` unset)."""
     steps = 4 if quick else 60
-    return config_from_dict({
-        "sample_rate": 16000,
-        "features": {"profile": "hifigan", "f_max": None},
-        "generator": {"name": "wavegan", "params": {"model_size": 8, "num_classes": 10}},
-        "discriminator": {"name": "wavegan", "params": {"model_size": 8, "num_classes": 10}},
-        "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
-        "optim": {"generator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
-                                "weight_decay": 0.0},
-                  "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
-                                    "weight_decay": 0.0}},
-        "scheduler": {"name": "none"},
-        "training": {"batch_size": 8, "segment_length": 16384, "max_steps": steps,
-                     "n_critic": 5, "num_workers": 0, "log_every": 2, "valid_every": steps,
-                     "checkpoint_every": steps, "keep_last": 1, "num_samples": 10},
-        "data": {"train": str(train)},
-    })
+    return load_tiny_recipe("wavegan", [
+        f"training.max_steps={steps}", "training.log_every=2", f"training.valid_every={steps}",
+        f"training.checkpoint_every={steps}", "training.keep_last=1", "data.labels=null",
+        path_override("data.train", train),
+    ])
 
 
 @torch.no_grad()
