@@ -288,12 +288,7 @@ def _register_command_modules() -> None:
     import importlib
 
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+        module = importlib.import_module(name)
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -15,19 +15,6 @@ GENERATORS: Registry[Generator] = Registry("generator")
 DISCRIMINATORS: Registry[Discriminator] = Registry("discriminator")
 
 
-def _import_all() -> None:
-    # Importing the modules registers their classes.
-    import importlib
-
-    for name in ("hifigan", "melgan", "istft", "wavegan", "discriminators",
-                 "wavegan_discriminator", "melgan_discriminator"):
-        try:
-            importlib.import_module(f"audiogan.models.{name}")
-        except ModuleNotFoundError as exc:  # a module not written yet
-            if exc.name != f"audiogan.models.{name}":
-                raise
-
-
 def build_generator(name: str, **params: Any) -> Generator:
     """Build the generator registered as ``name`` (e.g. ``"hifigan"``) with ``params``."""
     return GENERATORS.build(name, **params)
@@ -38,8 +25,17 @@ def build_discriminator(name: str, **params: Any) -> Discriminator:
     return DISCRIMINATORS.build(name, **params)
 
 
-# Registers every architecture (the modules import GENERATORS/DISCRIMINATORS from here).
-_import_all()
+# Importing the architecture modules registers their classes (they import GENERATORS and
+# DISCRIMINATORS from here, so the import comes after both are defined).
+from audiogan.models import (  # noqa: E402, F401
+    discriminators,
+    hifigan,
+    istft,
+    melgan,
+    melgan_discriminator,
+    wavegan,
+    wavegan_discriminator,
+)
 
 __all__ = [
     "DISCRIMINATORS",
