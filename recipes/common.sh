@@ -32,15 +32,6 @@ recipe_usage() {
   sed -n '/^# Stages/,/^$/p' "$here/../common.sh" | sed 's/^# \{0,1\}//'
 }
 
-has_command() {
-  audiogan --help 2>/dev/null | grep -qE "^  $1( |$)"
-}
-
-missing_command() {
-  echo "run.sh: stage $1 skipped: this audiogan has no '$2' command yet (it comes with the" \
-    "$3 commands); stages before it are done, rerun with --stage $1 once it is installed" >&2
-}
-
 recipe_main() {
   local stage=0 stop_stage=4 root="data/$corpus" out="exp/$corpus"
   local config="$here/$default_config" device="" jobs="" num_synth=20
@@ -107,44 +98,34 @@ recipe_main() {
 
   if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     if [ "$kind" = wavegan ]; then
-      if has_command generate; then
-        echo "== stage 3: generate $num_synth clips into $exp/generated"
-        audiogan generate "$exp" -n "$num_synth" -o "$exp/generated"
-      else
-        missing_command 3 generate inference
-      fi
-    elif has_command synthesize; then
+      echo "== stage 3: generate $num_synth clips into $exp/generated"
+      audiogan generate "$exp" -n "$num_synth" -o "$exp/generated"
+    else
       local -a clips=()
       mapfile -t clips < <(awk -F'\t' -v d="$data" -v n="$num_synth" \
         'NR > 1 && NR <= n + 1 { p = $1; if (substr(p, 1, 1) != "/") p = d "/" p; print p }' \
         "$data/test.tsv")
       echo "== stage 3: copy-synthesise ${#clips[@]} test clips into $exp/synthesized"
       audiogan synthesize "$exp" "${clips[@]}" -o "$exp/synthesized" ${dev[@]+"${dev[@]}"}
-    else
-      missing_command 3 synthesize inference
     fi
   fi
 
   if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-    if has_command evaluate; then
-      local -a scoring=()
-      if [ "$kind" = wavegan ] && has_command train-classifier; then
-        # inception score / Frechet distance need a word classifier trained on the real clips
-        local classifier="$out/classifier/classifier.safetensors"
-        if [ ! -f "$classifier" ]; then
-          echo "== stage 4: train the digit classifier into $out/classifier"
-          mkdir -p "$out/classifier"
-          audiogan train-classifier "$data/train.tsv" --held-back "$data/valid.tsv" \
-            -o "$out/classifier" ${dev[@]+"${dev[@]}"}
-        fi
-        scoring=(--classifier "$classifier")
+    local -a scoring=()
+    if [ "$kind" = wavegan ]; then
+      # inception score / Frechet distance need a word classifier trained on the real clips
+      local classifier="$out/classifier/classifier.safetensors"
+      if [ ! -f "$classifier" ]; then
+        echo "== stage 4: train the digit classifier into $out/classifier"
+        mkdir -p "$out/classifier"
+        audiogan train-classifier "$data/train.tsv" --held-back "$data/valid.tsv" \
+          -o "$out/classifier" ${dev[@]+"${dev[@]}"}
       fi
-      echo "== stage 4: evaluate $exp on $data/test.tsv into $exp/eval"
-      audiogan evaluate "$exp" --data "$data/test.tsv" -o "$exp/eval" \
-        ${scoring[@]+"${scoring[@]}"} ${dev[@]+"${dev[@]}"}
-    else
-      missing_command 4 evaluate evaluation
+      scoring=(--classifier "$classifier")
     fi
+    echo "== stage 4: evaluate $exp on $data/test.tsv into $exp/eval"
+    audiogan evaluate "$exp" --data "$data/test.tsv" -o "$exp/eval" \
+      ${scoring[@]+"${scoring[@]}"} ${dev[@]+"${dev[@]}"}
   fi
   echo "run.sh: done (stages $stage..$stop_stage); run directory: $exp"
 }

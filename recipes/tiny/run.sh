@@ -36,7 +36,6 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 speech="$out/data/speech"
 digits="$out/data/digits"
-has_command() { audiogan --help | grep -qE "^  $1 "; }
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "== stage 0: synthesise the corpora under $out/data"
@@ -64,32 +63,22 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for model in $models; do
     if [ "$model" = wavegan ]; then
-      if has_command generate; then
-        echo "== stage 2: generate with $model"
-        audiogan generate "$out/$model" -n 10 -o "$out/generated/$model"
-      else
-        echo "== stage 2: 'audiogan generate' is not available in this version; skipped"
-      fi
-    elif has_command synthesize; then
+      echo "== stage 2: generate with $model"
+      audiogan generate "$out/$model" -n 10 -o "$out/generated/$model"
+    else
       echo "== stage 2: copy-synthesise the valid clips with $model"
       audiogan synthesize "$out/$model" "$speech/wavs" -o "$out/synthesized/$model" \
         --device "$device"
-    else
-      echo "== stage 2: 'audiogan synthesize' is not available in this version; skipped"
     fi
   done
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  if has_command evaluate; then
-    vocoders=()
-    for model in $models; do [ "$model" = wavegan ] || vocoders+=("$out/$model"); done
-    if [ ${#vocoders[@]} -gt 0 ]; then
-      echo "== stage 3: evaluate ${vocoders[*]}"
-      audiogan evaluate "${vocoders[@]}" --data "$speech/valid.tsv" -o "$out/report"
-    fi
-  else
-    echo "== stage 3: 'audiogan evaluate' is not available in this version; skipped"
+  vocoders=()
+  for model in $models; do [ "$model" = wavegan ] || vocoders+=("$out/$model"); done
+  if [ ${#vocoders[@]} -gt 0 ]; then
+    echo "== stage 3: evaluate ${vocoders[*]}"
+    audiogan evaluate "${vocoders[@]}" --data "$speech/valid.tsv" -o "$out/report"
   fi
 fi
 echo "done: $out"
