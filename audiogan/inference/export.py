@@ -48,9 +48,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audiogan.config import save_config
+from audiogan.config import Config, save_config
 from audiogan.core.atomic import StagedDirectory, write_bytes
 from audiogan.core.errors import AudioganError, describe_os_error
+from audiogan.inference.kinds import model_kind
 from audiogan.inference.model_dir import (
     CONFIG_NAME,
     DISCRIMINATOR_NAME,
@@ -63,7 +64,6 @@ from audiogan.inference.model_dir import (
     WEIGHTS_NAME,
     LoadedModel,
     ModelFileError,
-    VocoderModule,
     load_model,
 )
 from audiogan.models.layers import has_weight_norm, remove_weight_norm
@@ -156,7 +156,7 @@ def export_model(
     if "torchscript" in wanted:
         data, errors["torchscript"] = _export_torchscript(module, atol)
         blobs["torchscript"] = (TORCHSCRIPT_NAME, data)
-    _write_model_dir(loaded, blobs, out_dir)
+    write_model_dir(loaded.config, blobs.values(), out_dir, ExportError, "exported")
     files = {"config": out_dir / CONFIG_NAME,
              **{kind: out_dir / name for kind, (name, _) in blobs.items()}}
     for name, error in errors.items():
@@ -247,56 +247,36 @@ def _discriminator_blob(loaded: LoadedModel) -> bytes | None:
     return data
 
 
-def _write_model_dir(loaded: LoadedModel, blobs: dict[str, tuple[str, bytes]],
-                     out_dir: Path) -> None:
-    """Build the model directory beside ``out_dir`` and swap it in; ExportError naming the file
-    when a write fails (the staging directory removed, ``out_dir`` as it was)."""
+def write_model_dir(config: Config, files: Iterable[tuple[str, bytes]], out_dir: Path,
+                    error: type[AudioganError], verb: str) -> None:
+    """Build a model directory (``config.yaml`` + each ``(name, data)`` file) beside ``out_dir``
+    and swap it in whole: what ``audiogan export`` and ``audiogan import`` write.
+
+    Raises:
+        error: a write failed, naming the file, "nothing was <verb>" and whether ``out_dir``
+            was left as it was (the staging directory is removed).
+    """
     current = out_dir
     try:
         with StagedDirectory(out_dir) as staging:
             current = out_dir / CONFIG_NAME
-            save_config(loaded.config, staging / CONFIG_NAME)
-            for name, data in blobs.values():
+            save_config(config, staging / CONFIG_NAME)
+            for name, data in files:
                 current = out_dir / name
                 write_bytes(staging / name, data)
             current = out_dir
     except OSError as exc:
         line = describe_os_error(OSError(exc.errno, exc.strerror or str(exc)), current)
         state = "left as it was" if out_dir.exists() else "not created"
-        raise ExportError(f"{line}; nothing was exported ({out_dir} {state})") from exc
+        raise error(f"{line}; nothing was {verb} ({out_dir} {state})") from exc
 
 
 # --- example inputs and parity -----------------------------------------------------------------
 
 
 def _examples(module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
-    """Inputs of two lengths / batch sizes to trace with and to compare on."""
-    gen = torch.Generator().manual_seed(seed)
-    if isinstance(module, VocoderModule):
-        generator = module.generator
-        context = max(int(generator.receptive_field_frames), 4)
-        low = float(module.mean.mean()) if module.normalize else -4.0
-        shapes = [(1, 2 * context + 24), (2, 2 * context + 57), (3, context + 7)]
-        return [
-            (low + 2.0 * torch.randn(batch, generator.in_channels, frames, generator=gen),)
-            for batch, frames in shapes
-        ]
-    generator = module.generator
-    out: list[tuple[Tensor, ...]] = []
-    for batch in (2, 1, 3):
-        z = torch.randn(batch, generator.latent_dim, generator=gen)
-        if generator.num_classes:
-            labels = torch.randint(0, generator.num_classes, (batch,), generator=gen)
-            out.append((z, labels))
-        else:
-            out.append((z,))
-    return out
-
-
-def _input_names(module: nn.Module, example: tuple[Tensor, ...]) -> list[str]:
-    if isinstance(module, VocoderModule):
-        return ["mel"]
-    return ["z", "labels"][: len(example)]
+    """Inputs of two lengths / batch sizes to trace with and to compare on (the kind's)."""
+    return model_kind(module).example_inputs(module, seed)
 
 
 def _max_error(reference: Tensor, other: Tensor) -> float:
@@ -343,10 +323,11 @@ def _export_onnx(module: nn.Module, atol: float) -> tuple[bytes, float]:
             "ONNX export needs onnxruntime to check the result: pip install 'audiogan[onnx]'"
         ) from None
     examples = _examples(module)
-    names = _input_names(module, examples[0])
+    kind = model_kind(module)
+    names = kind.input_names(examples[0])
     axes: dict[str, dict[int, str]] = {name: {0: "batch"} for name in names}
-    if isinstance(module, VocoderModule):
-        axes["mel"][2] = "frames"
+    for name, more in kind.dynamic_axes().items():
+        axes[name].update(more)
     axes["wave"] = {0: "batch", 2: "samples"}
     buffer = io.BytesIO()
     try:

@@ -77,19 +77,7 @@ from audiogan.inference.imports.base import (
 from audiogan.inference.imports.sources import SOURCES, list_lines
 
 __all__ = [
-    "DISCRIMINATOR_NAME",
-    "READERS",
-    "SOURCES",
-    "Converted",
-    "Detection",
-    "FormatReader",
-    "ImportResult",
-    "ImportSourceError",
-    "KnownSource",
-    "convert_in_memory",
-    "detect_format",
-    "find_reader",
-    "import_model",
-    "list_lines",
-    "safe_torch_load",
+    "DISCRIMINATOR_NAME", "READERS", "SOURCES", "Converted", "Detection", "FormatReader",
+    "ImportResult", "ImportSourceError", "KnownSource", "convert_in_memory", "detect_format",
+    "find_reader", "import_model", "list_lines", "safe_torch_load"
 ]

@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from audiogan.config import Config, ConfigError, config_from_dict, save_config
-from audiogan.core.atomic import StagedDirectory, write_bytes
+from audiogan.config import Config, ConfigError, config_from_dict
 from audiogan.core.errors import describe_os_error, one_line
+from audiogan.inference.export import write_model_dir
 from audiogan.inference.model_dir import (
     CONFIG_NAME,
     DISCRIMINATOR_NAME,
@@ -157,6 +157,31 @@ class FormatReader:
         """``path`` (a file or directory) in this format, or None. Reads file names and at
         most safe headers; must not raise for a foreign source."""
         raise NotImplementedError
+
+    def detection(self, checkpoint: Path, config_name: str,
+                  extra: dict[str, Path] | None = None, what: str = "checkpoint") -> Detection:
+        """The :class:`Detection` of ``checkpoint`` with the toolkit's ``config_name`` beside it
+        (when there) and the ``extra`` files, described as "<title> <what> (<file> + ...)"."""
+        config = checkpoint.with_name(config_name)
+        found = config if config.is_file() else None
+        extra = {} if extra is None else extra
+        parts = [checkpoint.name] + ([config.name] if found else []) + [
+            p.name for p in extra.values()]
+        return Detection(checkpoint, found, f"{self.title} {what} ({' + '.join(parts)})", extra)
+
+    @staticmethod
+    def config_path(detection: Detection, config_file: Path | None, config_name: str,
+                    wanted: str) -> Path:
+        """``--config`` when given, else the config found beside the checkpoint.
+
+        Raises:
+            ImportSourceError: neither, naming the checkpoint and asking for ``wanted``.
+        """
+        path = config_file or detection.config_file
+        if path is None:
+            raise ImportSourceError(f"{detection.checkpoint}: no {config_name} beside it; "
+                                    f"pass {wanted} with --config")
+        return path
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert the detected source. ``config_file`` (``--config``) overrides
@@ -426,19 +451,7 @@ def _blobs(converted: Converted, reader: FormatReader,
 
 
 def _write(config: Config, blobs: dict[str, bytes], out_dir: Path) -> list[Path]:
-    current = out_dir
-    try:
-        with StagedDirectory(out_dir) as staging:
-            current = out_dir / CONFIG_NAME
-            save_config(config, staging / CONFIG_NAME)
-            for name, data in blobs.items():
-                current = out_dir / name
-                write_bytes(staging / name, data)
-            current = out_dir
-    except OSError as exc:
-        line = describe_os_error(OSError(exc.errno, exc.strerror or str(exc)), current)
-        state = "left as it was" if out_dir.exists() else "not created"
-        raise ImportSourceError(f"{line}; nothing was imported ({out_dir} {state})") from exc
+    write_model_dir(config, blobs.items(), out_dir, ImportSourceError, "imported")
     return [out_dir / CONFIG_NAME, *(out_dir / name for name in blobs)]
 
 

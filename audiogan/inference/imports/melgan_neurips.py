@@ -37,17 +37,8 @@ import yaml
 from torch import Tensor
 
 from audiogan.core.errors import describe_os_error, one_line
-from audiogan.inference.imports.base import (
-    Converted,
-    Detection,
-    FormatReader,
-    ImportSourceError,
-    KnownSource,
-    build_config,
-    fold_weight_norm,
-    register,
-    safe_torch_load,
-)
+from audiogan.inference.imports import base
+from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 
 __all__ = ["MelGANNeuripsReader", "convert_melgan_discriminator", "melgan_layer_map",
            "read_args_yml", "take_layers"]
@@ -115,7 +106,8 @@ def take_layers(weights: dict[str, Any], layers: dict[str, str], what: str,
     used: set[str] = set()
     for theirs, ours in layers.items():
         if f"{theirs}.weight_g" in weights or f"{theirs}.weight_v" in weights:
-            weight = fold_weight_norm(tensor(f"{theirs}.weight_g"), tensor(f"{theirs}.weight_v"))
+            weight = base.fold_weight_norm(tensor(f"{theirs}.weight_g"),
+                                           tensor(f"{theirs}.weight_v"))
             used.update((f"{theirs}.weight_g", f"{theirs}.weight_v"))
         else:
             weight = tensor(f"{theirs}.weight")
@@ -208,7 +200,7 @@ def _shape(weights: dict[str, Any], where: Path) -> tuple[int, int, int]:
     return input_size, channels // 16, stacks
 
 
-@register
+@base.register
 class MelGANNeuripsReader(FormatReader):
     """descriptinc/melgan-neurips generator state dicts (released ``.pt`` or ``netG.pt`` +
     ``args.yml``)."""
@@ -218,9 +210,9 @@ class MelGANNeuripsReader(FormatReader):
     files = ("linda_johnson.pt / multi_speaker.pt, or a training directory: netG.pt "
              "(best_netG.pt) + args.yml [+ netD.pt discriminator]")
     sources = (
-        KnownSource("melgan", "MelGAN linda_johnson.pt (LJSpeech) and multi_speaker.pt "
-                    "(Generator(80, 32, 3) state dicts)",
-                    "https://github.com/descriptinc/melgan-neurips (mel2wav/models/)", "MIT"),
+        base.KnownSource("melgan", "MelGAN linda_johnson.pt (LJSpeech) and multi_speaker.pt "
+                         "(Generator(80, 32, 3) state dicts)",
+                         "https://github.com/descriptinc/melgan-neurips (mel2wav/models/)", "MIT"),
     )
 
     def detect(self, path: Path) -> Detection | None:
@@ -238,22 +230,18 @@ class MelGANNeuripsReader(FormatReader):
         return None
 
     def _detection(self, checkpoint: Path) -> Detection:
-        args = checkpoint.with_name("args.yml")
-        config = args if args.is_file() else None
+        has_args = checkpoint.with_name("args.yml").is_file()
         extra: dict[str, Path] = {}
         discriminator = checkpoint.with_name(checkpoint.name.replace("netG", "netD"))
-        if config is not None and "netG" in checkpoint.name and discriminator.is_file():
+        if has_args and "netG" in checkpoint.name and discriminator.is_file():
             extra["discriminator"] = discriminator
-        parts = [checkpoint.name] + ([args.name] if config else []) + [
-            p.name for p in extra.values()]
-        what = "generator (Generator(80, 32, 3), no config)" if config is None else "generator"
-        return Detection(checkpoint, config, f"{self.title} {what} ({' + '.join(parts)})",
-                         extra)
+        what = "generator" if has_args else "generator (Generator(80, 32, 3), no config)"
+        return self.detection(checkpoint, "args.yml", extra, what)
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert the generator; the architecture comes from its weights."""
         source = detection.checkpoint
-        state = safe_torch_load(source)
+        state = base.safe_torch_load(source)
         if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
             raise ImportSourceError(f"{source}: not a state dict; give a melgan-neurips "
                                     "Generator's saved state_dict")
@@ -282,7 +270,7 @@ class MelGANNeuripsReader(FormatReader):
         if "discriminator" in detection.extra:
             path = detection.extra["discriminator"]
             discriminator = convert_melgan_discriminator(
-                safe_torch_load(path), disc_params["scales"],
+                base.safe_torch_load(path), disc_params["scales"],
                 len(disc_params["downsample_scales"]), "model.disc_{i}", "model.layer_{j}", path)
             notes.append(f"discriminator imported from {path.name} (optimiser states are not)")
         else:
@@ -308,5 +296,5 @@ class MelGANNeuripsReader(FormatReader):
                          "segment_length": max(hop, segment // hop * hop)},
         }
         where = args_path or source
-        return Converted(build_config(config, where), generator, discriminator, notes=notes)
+        return Converted(base.build_config(config, where), generator, discriminator, notes=notes)
 

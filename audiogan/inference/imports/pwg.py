@@ -45,16 +45,8 @@ import yaml
 from torch import Tensor
 
 from audiogan.core.errors import describe_os_error, one_line
-from audiogan.inference.imports.base import (
-    Converted,
-    Detection,
-    FormatReader,
-    ImportSourceError,
-    KnownSource,
-    build_config,
-    register,
-    safe_torch_load,
-)
+from audiogan.inference.imports import base
+from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 from audiogan.inference.imports.melgan_neurips import melgan_layer_map, take_layers
 from audiogan.inference.imports.pwg_discriminators import (
     hifigan_discriminator,
@@ -261,7 +253,7 @@ def _training(name: str, hparams: dict[str, Any], hop: int,
     return sections
 
 
-@register
+@base.register
 class ParallelWaveGANReader(FormatReader):
     """kan-bayashi/ParallelWaveGAN (and ESPnet1) ``checkpoint-*steps.pkl`` + ``config.yml``."""
 
@@ -270,10 +262,12 @@ class ParallelWaveGANReader(FormatReader):
     files = ("checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy (HiFiGAN, MelGAN, "
              "multi-band MelGAN generators; also ESPnet1 vocoders)")
     sources = (
-        KnownSource("pwg", "ParallelWaveGAN / ESPnet1 vocoders: HiFi-GAN, (multi-band) MelGAN "
-                    "(checkpoint-*steps.pkl + config.yml + stats.h5)",
-                    "https://github.com/kan-bayashi/ParallelWaveGAN (README: pretrained models)",
-                    "MIT"),
+        base.KnownSource("pwg",
+                         "ParallelWaveGAN / ESPnet1 vocoders: HiFi-GAN, (multi-band) MelGAN "
+                         "(checkpoint-*steps.pkl + config.yml + stats.h5)",
+                         "https://github.com/kan-bayashi/ParallelWaveGAN "
+                         "(README: pretrained models)",
+                         "MIT"),
     )
 
     def detect(self, path: Path) -> Detection | None:
@@ -286,21 +280,14 @@ class ParallelWaveGANReader(FormatReader):
         return self._detection(path) if _CHECKPOINT.match(path.name) else None
 
     def _detection(self, checkpoint: Path) -> Detection:
-        config = checkpoint.with_name("config.yml")
         extra = {name: checkpoint.with_name(f"stats.{name}") for name in ("h5", "npy")
                  if checkpoint.with_name(f"stats.{name}").is_file()}
-        parts = [checkpoint.name] + ([config.name] if config.is_file() else []) + [
-            p.name for p in extra.values()]
-        return Detection(checkpoint, config if config.is_file() else None,
-                         f"{self.title} checkpoint ({' + '.join(parts)})", extra)
+        return self.detection(checkpoint, "config.yml", extra)
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert the generator (and the statistics) of a detected checkpoint."""
         source = detection.checkpoint
-        config_path = config_file or detection.config_file
-        if config_path is None:
-            raise ImportSourceError(f"{source}: no config.yml beside it; pass the training "
-                                    "config with --config")
+        config_path = self.config_path(detection, config_file, "config.yml", "the training config")
         hparams = _read_yaml(config_path)
         kind = hparams.get("generator_type")
         if kind is None:
@@ -323,7 +310,7 @@ class ParallelWaveGANReader(FormatReader):
         else:
             raise ImportSourceError(f"{config_path}: 'generator_type' {kind!r} is not supported; "
                                     "audiogan imports HiFiGANGenerator and MelGANGenerator")
-        state = safe_torch_load(source)
+        state = base.safe_torch_load(source)
         model = state.get("model") if isinstance(state, dict) else None
         weights = model.get("generator") if isinstance(model, dict) else None
         if not isinstance(weights, dict):
@@ -350,7 +337,7 @@ class ParallelWaveGANReader(FormatReader):
         if "sampling_rate" not in hparams:
             raise ImportSourceError(f"{config_path}: key 'sampling_rate' is missing")
         steps = state.get("steps")
-        return Converted(build_config(config, config_path), generator, discriminator,
+        return Converted(base.build_config(config, config_path), generator, discriminator,
                          mean=mean, scale=scale,
                          step=int(steps) if isinstance(steps, int) else None, notes=notes)
 

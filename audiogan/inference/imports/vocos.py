@@ -59,16 +59,8 @@ import yaml
 from torch import Tensor
 
 from audiogan.core.errors import describe_os_error, one_line
-from audiogan.inference.imports.base import (
-    Converted,
-    Detection,
-    FormatReader,
-    ImportSourceError,
-    KnownSource,
-    build_config,
-    register,
-    safe_torch_load,
-)
+from audiogan.inference.imports import base
+from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 
 __all__ = ["VocosReader", "convert_vocos", "read_yaml", "vocos_config"]
 
@@ -113,7 +105,7 @@ def _is_vocos_config(path: Path) -> bool:
                for s in sections)
 
 
-@register
+@base.register
 class VocosReader(FormatReader):
     """Vocos mel vocoders (``pytorch_model.bin`` + ``config.yaml``) -> ``istft`` + ``vocos``
     features."""
@@ -123,8 +115,8 @@ class VocosReader(FormatReader):
     files = (f"{WEIGHTS_FILE} + {CONFIG_FILE} (MelSpectrogramFeatures + VocosBackbone + "
              "ISTFTHead; a directory holding both)")
     sources = (
-        KnownSource("vocos", "Vocos mel 24 kHz (pytorch_model.bin + config.yaml)",
-                    "https://huggingface.co/charactr/vocos-mel-24khz", "MIT"),
+        base.KnownSource("vocos", "Vocos mel 24 kHz (pytorch_model.bin + config.yaml)",
+                         "https://huggingface.co/charactr/vocos-mel-24khz", "MIT"),
     )
 
     def detect(self, path: Path) -> Detection | None:
@@ -147,27 +139,21 @@ class VocosReader(FormatReader):
         return self._detection(path) if lone else None
 
     def _detection(self, weights: Path) -> Detection:
-        config = weights.with_name(CONFIG_FILE)
-        found = config if config.is_file() else None
-        parts = [weights.name] + ([config.name] if found else [])
-        return Detection(weights, found, f"{self.title} checkpoint ({' + '.join(parts)})")
+        return self.detection(weights, CONFIG_FILE)
 
     def read(self, detection: Detection, config_file: Path | None) -> Converted:
         """Convert a detected Vocos mel checkpoint."""
         source = detection.checkpoint
-        config_path = config_file or detection.config_file
-        if config_path is None:
-            raise ImportSourceError(f"{source}: no {CONFIG_FILE} beside it; pass Vocos' "
-                                    "config.yaml with --config")
+        config_path = self.config_path(detection, config_file, CONFIG_FILE, "Vocos' config.yaml")
         hparams = read_yaml(config_path)
         config_map, notes = vocos_config(hparams, config_path)
-        state = safe_torch_load(source)
+        state = base.safe_torch_load(source)
         if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
             raise ImportSourceError(f"{source}: expected a state dict (name -> tensor), found "
                                     f"{type(state).__name__}; give Vocos' pytorch_model.bin")
         params = config_map["generator"]["params"]
         generator = convert_vocos(state, params["num_layers"], params["n_fft"], source)
-        config = build_config(config_map, config_path)
+        config = base.build_config(config_map, config_path)
         if params["padding"] == "center":
             notes.append("output length: Vocos returns (frames - 1) * hop samples, audiogan "
                          "frames * hop; the first (frames - 1) * hop are the same samples")
