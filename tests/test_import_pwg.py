@@ -199,10 +199,22 @@ def test_pwg_multiband_melgan_with_the_toolkit_pqmf(tmp_path: Path, extra: dict,
 def test_pqmf_default_is_unchanged_and_the_option_is_the_plain_windowed_sinc() -> None:
     scaled, _ = pqmf_filters()
     plain, _ = pqmf_filters(scaled=False)
-    assert MultiBandMelGANGenerator(channels=16, upsample_rates=(2,)).pqmf.synthesis_filter.sum(
-    ) == pytest.approx(float(4 * pqmf_filters()[1].sum()), rel=1e-6)
-    ratio = plain / scaled
-    assert np.allclose(ratio, ratio.flat[0]) and abs(ratio.flat[0] - 1) > 1e-5  # only the gain
+    # Reference values of the default bank (4 bands, 62 taps, cut-off 0.142, Kaiser beta 9,
+    # unit-DC-gain prototype h with h[31] = 0.1419958657): analysis 2 h[n] cos(phase_k(n) +
+    # (-1)^k pi/4); the generator's synthesis buffer is 4 x the mirrored synthesis filters.
+    pqmf = MultiBandMelGANGenerator(channels=16, upsample_rates=(2,)).pqmf
+    analysis = pqmf.analysis_filter.reshape(4, 63).double()
+    synthesis = pqmf.synthesis_filter.reshape(4, 63).double()
+    assert analysis[:, 31].tolist() == pytest.approx([0.200812474] * 4, rel=1e-6)
+    assert analysis[:, 10].tolist() == pytest.approx(
+        [7.11931352e-05, 1.71875436e-04, -1.71875436e-04, -7.11931352e-05], rel=1e-5)
+    assert synthesis[:, 31].tolist() == pytest.approx([0.803249896] * 4, rel=1e-6)
+    assert synthesis[:, 20].tolist() == pytest.approx(
+        [0.120949641, -0.0500989817, 0.0500989817, -0.120949641], rel=1e-6)
+    assert float(synthesis.sum()) == pytest.approx(4.00199823, rel=1e-6)
+    ratio = plain / scaled  # only the gain differs: the unscaled prototype's DC gain
+    assert np.allclose(ratio, ratio.flat[0]) and ratio.flat[0] == pytest.approx(1.0000291159,
+                                                                                rel=1e-9)
 
 
 def test_pwg_stats_h5_read_with_h5py(tmp_path: Path) -> None:
