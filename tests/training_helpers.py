@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import yaml
 
-from audiogan.config import Config, config_from_dict
+from audiogan.config import Config
+from audiogan.recipes import load_tiny_recipe, path_override
 
 SR = 22050
 
@@ -35,40 +37,45 @@ def _write_corpus(root: Path, n: int = 8, seconds: float = 0.6, sr: int = SR,
     return root / "train.tsv"
 
 
+def _value(value: object) -> str:
+    """``value`` as the YAML text of a ``key=value`` override (reads back as the same value)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix("...\n").strip()
+
+
+def _training(values: dict[str, object]) -> list[str]:
+    return [f"training.{key}={_value(value)}" for key, value in values.items()]
+
+
 def vocoder_config(data: Path, **training) -> Config:
-    return config_from_dict({
-        "sample_rate": SR,
-        "generator": {"name": "hifigan", "params": {
-            "preset": "v1", "upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
-            "resblock_dilation_sizes": [[1, 3]]}},
-        "discriminator": {"name": "combined", "params": {
-            "periods": [2, 3], "scales": 1,
-            "mpd_params": {"channels": [4, 8, 16, 16, 16]},
-            "msd_params": {"channels": [16, 16, 32, 32, 32, 32, 32]}}},
-        "training": {"batch_size": 4, "segment_length": 2048, "max_steps": 4, "num_workers": 0,
-                     "log_every": 1, "valid_every": 1000, "checkpoint_every": 2,
-                     "valid_clips": 1, "num_samples": 1, "seed": 7, **training},
-        "data": {"train": str(data / "train.tsv"), "valid": str(data / "valid.tsv")},
-    })
+    """The tiny HiFi-GAN recipe shrunk further (16 channels, one resblock, slim discriminators),
+    default optimiser and no loudness normalisation, a few steps; ``training`` overrides."""
+    return load_tiny_recipe("hifigan", [
+        "generator.params.upsample_initial_channel=16",
+        "generator.params.resblock_kernel_sizes=[3]",
+        "generator.params.resblock_dilation_sizes=[[1, 3]]",
+        "discriminator.params.periods=[2, 3]", "discriminator.params.scales=1",
+        "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
+        "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
+        "optim.generator.lr=2.0e-4", "optim.discriminator.lr=2.0e-4", "data.normalize=none",
+        *_training({"segment_length": 2048, "max_steps": 4, "discriminator_start_step": 0,
+                    "log_every": 1, "valid_every": 1000, "checkpoint_every": 2, "keep_last": 5,
+                    "valid_clips": 1, "num_samples": 1, "seed": 7, **training}),
+        path_override("data.train", data / "train.tsv"),
+        path_override("data.valid", data / "valid.tsv"),
+    ])
 
 
 def wavegan_config(data: Path, **training) -> Config:
-    return config_from_dict({
-        "sample_rate": 16000,
-        "features": {"profile": "hifigan", "f_max": None},
-        "generator": {"name": "wavegan", "params": {"model_size": 4, "num_classes": 2}},
-        "discriminator": {"name": "wavegan", "params": {"model_size": 4, "num_classes": 2}},
-        "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
-        "optim": {"generator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
-                                "weight_decay": 0},
-                  "discriminator": {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
-                                    "weight_decay": 0}},
-        "scheduler": {"name": "none"},
-        "training": {"batch_size": 4, "segment_length": 16384, "max_steps": 3, "n_critic": 2,
-                     "num_workers": 0, "log_every": 1, "valid_every": 1000,
-                     "checkpoint_every": 1000, "num_samples": 2, "seed": 3, **training},
-        "data": {"train": str(data / "train.tsv")},
-    })
+    """The tiny WaveGAN recipe at d=4 with two classes (named by the clips' labels), a few
+    steps; ``training`` overrides."""
+    return load_tiny_recipe("wavegan", [
+        "generator.params.model_size=4", "generator.params.num_classes=2",
+        "discriminator.params.model_size=4", "discriminator.params.num_classes=2",
+        *_training({"batch_size": 4, "max_steps": 3, "n_critic": 2, "log_every": 1,
+                    "valid_every": 1000, "checkpoint_every": 1000, "keep_last": 5,
+                    "num_samples": 2, "seed": 3, **training}),
+        "data.labels=null", path_override("data.train", data / "train.tsv"),
+    ])
 
 
 def _free_port() -> int:
