@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from audiogan.inference.vocoder import Vocoder
     from audiogan.inference.wave_generator import WaveGenerator
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"})
 MEL_EXTENSIONS = frozenset({".npy", ".pt"})
 _DTYPE_CHOICES = ("float32", "bfloat16", "float16")
 
@@ -51,22 +50,29 @@ class _Input:
 def _expand_inputs(
     inputs: tuple[str, ...], out_dir: Path, failures: Failures
 ) -> list[_Input]:
-    """Files, directories (recursively) and globs -> inputs with unique output names."""
-    wanted = AUDIO_EXTENSIONS | MEL_EXTENSIONS
+    """Files, directories (recursively) and globs -> inputs with unique output names.
+
+    Directories are searched with :func:`~audiogan.audio.files.find_audio_files` (audio and
+    mel suffixes; hidden files and OUT_DIR left out), in path order.
+    """
+    from audiogan.audio.files import AUDIO_SUFFIXES, find_audio_files, has_audio_suffix
+
+    wanted = frozenset(AUDIO_SUFFIXES) | MEL_EXTENSIONS
     out_root = out_dir.resolve()
     found: list[_Input] = []
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if (file.is_file() and file.suffix.lower() in wanted
-                        and out_root not in file.resolve().parents):
-                    found.append(_Input(file, file.relative_to(path).with_suffix(".wav")))
+            inside = path.resolve()
+            if inside == out_root or out_root in inside.parents:
+                continue  # OUT_DIR itself: its files are outputs, not inputs
+            for file in sorted(find_audio_files(path, suffixes=wanted, skip=out_dir)):
+                found.append(_Input(file, file.relative_to(path).with_suffix(".wav")))
         elif path.is_file():
             found.append(_Input(path, Path(path.stem + ".wav")))
         elif glob.has_magic(text):
             matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-            files = [m for m in matches if m.is_file() and m.suffix.lower() in wanted]
+            files = [m for m in matches if m.is_file() and has_audio_suffix(m, wanted)]
             if not files:
                 failures.add(text, "the pattern matches no audio or mel files")
             found.extend(_Input(m, Path(m.stem + ".wav")) for m in files)

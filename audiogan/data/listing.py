@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from audiogan.audio.files import AUDIO_SUFFIXES, find_audio_files
 from audiogan.data.corpora import (
     SC09_WORDS,
     CorpusError,
@@ -26,11 +26,6 @@ from audiogan.data.corpora import (
 __all__ = ["AUDIO_SUFFIXES", "Utterance", "assign_splits", "list_utterances", "split_by_hash"]
 
 logger = logging.getLogger(__name__)
-
-#: The file name suffixes a ``folder`` corpus takes as audio.
-AUDIO_SUFFIXES = frozenset(
-    ".wav .flac .ogg .oga .opus .mp3 .aif .aiff .aifc .au .snd .w64 .caf .rf64 .sd2".split()
-)
 
 
 @dataclass(frozen=True)
@@ -115,25 +110,17 @@ def _list_speech_commands(data: Path, words: Sequence[str] | None) -> list[Utter
 
 
 def _list_folder(data: Path, skip: Path, unreadable: list[tuple[Path, str]]) -> list[Utterance]:
-    utterances = []
-    skip_real = os.path.realpath(skip)
-
     def onerror(exc: OSError) -> None:
         folder = Path(exc.filename) if exc.filename is not None else data
         reason = exc.strerror or type(exc).__name__
         unreadable.append((folder, f"folder not readable ({reason}): its files were not "
                            "listed; check its permissions"))
 
-    for directory, dirs, files in os.walk(data, onerror=onerror):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and os.path.realpath(os.path.join(directory, d)) != skip_real
-        )
-        for name in sorted(files):
-            file = Path(directory) / name
-            if file.suffix.lower() in AUDIO_SUFFIXES and not name.startswith("."):
-                rel = file.relative_to(data).as_posix()
-                utterances.append(Utterance(rel, file, rel.rsplit(".", 1)[0]))
+    utterances = []
+    # special files (FIFOs, broken links) are listed: the reader refuses each in one line
+    for file in find_audio_files(data, skip=skip, onerror=onerror, special_files=True):
+        rel = file.relative_to(data).as_posix()
+        utterances.append(Utterance(rel, file, rel.rsplit(".", 1)[0]))
     stems = Counter(u.cache_name for u in utterances)
     # a.wav and a.flac side by side: their converted copies keep the extension in the name
     return [replace(u, cache_name=u.uid) if stems[u.cache_name] > 1 else u for u in utterances]

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
+from audiogan.audio.files import AUDIO_SUFFIXES, find_audio_files, has_audio_suffix
 from audiogan.audio.io import AudioError, audio_info
 from audiogan.core.errors import AudioganError
 from audiogan.data.manifest import ManifestEntry, read_manifest
@@ -42,8 +43,6 @@ __all__ = [
     "screen_clip",
 ]
 
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
-"""Audio files picked up when ``--data`` is a directory."""
 
 SILENCE_PEAK_DBFS = -60.0
 """A reference whose peak is below this level (dBFS) is silent: skipped, never averaged."""
@@ -86,8 +85,10 @@ def collect_clips(
 ) -> tuple[list[ManifestEntry], list[tuple[str, str]]]:
     """The clips of a manifest, an audio file or a directory of audio files.
 
-    A directory is searched recursively for :data:`AUDIO_SUFFIXES` (hidden files and folders
-    skipped, sorted by path); labels follow :func:`label_from_path`. Unreadable files are left
+    A directory is searched recursively with
+    :func:`~audiogan.audio.files.find_audio_files` (the suffixes of
+    :data:`~audiogan.audio.files.AUDIO_SUFFIXES`; hidden files and folders skipped; sorted by
+    path); labels follow :func:`label_from_path`. Unreadable files are left
     out and reported.
 
     Args:
@@ -111,10 +112,10 @@ def collect_clips(
     if limit is not None and limit < 1:
         raise EvaluationError(f"--limit must be >= 1, got {limit}")
     rejected: list[tuple[str, str]] = []
-    if source.is_file() and source.suffix.lower() not in AUDIO_SUFFIXES:
+    if source.is_file() and not has_audio_suffix(source):
         entries = read_manifest(source)[:limit]
     else:
-        files = [source] if source.is_file() else _audio_files(source)
+        files = [source] if source.is_file() else sorted(find_audio_files(source))
         entries = []
         for file in files:
             if limit is not None and len(entries) >= limit:
@@ -137,19 +138,6 @@ def collect_clips(
             "of clips, an audio file or a manifest"
         )
     return entries, rejected
-
-
-def _audio_files(root: Path) -> list[Path]:
-    found = []
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            Path(directory) / name
-            for name in files
-            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
-            and (Path(directory) / name).is_file()  # no FIFOs or devices (they would block)
-        ]
-    return sorted(found)
 
 
 def reason_without_path(item: str, error: BaseException | str) -> str:
