@@ -63,6 +63,7 @@ mean.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import warnings
@@ -317,10 +318,7 @@ def pesq_wb(reference: Wave, estimate: Wave, sample_rate: int) -> float:
     Raises:
         ImportError: ``pesq`` is not installed (message says how to install it).
     """
-    try:
-        from pesq import pesq
-    except ImportError as exc:
-        raise ImportError(f"PESQ needs the package 'pesq'; {_EVAL_HINT}") from exc
+    pesq = _optional_package("pesq", "PESQ").pesq
     sr = check_rate(sample_rate)
     ref, est = pair(reference, estimate)
     ref16, est16 = resample_array(ref, sr, 16000), resample_array(est, sr, 16000)
@@ -335,9 +333,7 @@ def stoi(reference: Wave, estimate: Wave, sample_rate: int) -> float:
     """STOI (Taal et al., 2011) via ``pystoi`` (which resamples to 10 kHz itself).
 
     Args:
-        reference: ``(T,)`` samples.
-        estimate: ``(T',)`` samples.
-        sample_rate: Their rate in Hz.
+        reference, estimate, sample_rate: as for :func:`pesq_wb`.
 
     Returns:
         Intelligibility in ``[0, 1]`` (about 1 for identical signals).
@@ -345,15 +341,20 @@ def stoi(reference: Wave, estimate: Wave, sample_rate: int) -> float:
     Raises:
         ImportError: ``pystoi`` is not installed (message says how to install it).
     """
-    try:
-        from pystoi import stoi as _stoi
-    except ImportError as exc:
-        raise ImportError(f"STOI needs the package 'pystoi'; {_EVAL_HINT}") from exc
+    pystoi = _optional_package("pystoi", "STOI")
     sr = check_rate(sample_rate)
     ref, est = pair(reference, estimate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(_stoi(ref, est, sr, extended=False))
+        return float(pystoi.stoi(ref, est, sr, extended=False))
+
+
+def _optional_package(module: str, metric: str) -> Any:
+    """Import an optional metric package, or ImportError saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{metric} needs the package {module!r}; {_EVAL_HINT}") from exc
 
 
 # --------------------------------------------------------------------------- suites

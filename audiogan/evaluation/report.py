@@ -43,16 +43,8 @@ from audiogan.evaluation.report_dir import REPORT_FORMAT, ReportDirectory, Repor
 from audiogan.features.mel import MelSpectrogram
 
 __all__ = [
-    "REPORT_FORMAT",
-    "ClipRow",
-    "GeneratedGrid",
-    "Media",
-    "ModelRow",
-    "ReportContent",
-    "ReportDirectory",
-    "ReportError",
-    "display_mel_db",
-    "render_html",
+    "REPORT_FORMAT", "ClipRow", "GeneratedGrid", "Media", "ModelRow", "ReportContent",
+    "ReportDirectory", "ReportError", "display_mel_db", "render_html"
 ]
 
 logger = logging.getLogger(__name__)

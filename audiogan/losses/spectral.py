@@ -38,16 +38,9 @@ class MelLoss(nn.Module):
         f_max: float | None = None,
     ) -> None:
         super().__init__()
-        self.mel = MelSpectrogram(
-            profile,
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            hop_length=hop_length,
-            win_length=win_length,
-            n_mels=n_mels,
-            f_min=f_min,
-            f_max=f_max,
-        )
+        self.mel = MelSpectrogram(profile, sample_rate=sample_rate, n_fft=n_fft,
+                                  hop_length=hop_length, win_length=win_length, n_mels=n_mels,
+                                  f_min=f_min, f_max=f_max)
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
         """L1 between log-mels.
@@ -105,18 +98,9 @@ class MultiResolutionMelLoss(nn.Module):
             if len(resolution) != 4:
                 raise ValueError(f"a resolution is (n_fft, hop, win, n_mels), got {resolution}")
             n_fft, hop, win, n_mels = (int(value) for value in resolution)
-            losses.append(
-                MelLoss(
-                    profile=profile,
-                    sample_rate=sample_rate,
-                    n_fft=n_fft,
-                    hop_length=hop,
-                    win_length=win,
-                    n_mels=n_mels,
-                    f_min=f_min,
-                    f_max=f_max,
-                )
-            )
+            losses.append(MelLoss(profile=profile, sample_rate=sample_rate, n_fft=n_fft,
+                                  hop_length=hop, win_length=win, n_mels=n_mels, f_min=f_min,
+                                  f_max=f_max))
         self.losses = nn.ModuleList(losses)
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:

@@ -252,14 +252,10 @@ class HiFiGANGenerator(Generator):
     ) -> None:
         super().__init__()
         self.config = resolve_preset(
-            preset,
-            upsample_rates=upsample_rates,
-            upsample_kernel_sizes=upsample_kernel_sizes,
-            upsample_initial_channel=upsample_initial_channel,
-            resblock=resblock,
+            preset, upsample_rates=upsample_rates, upsample_kernel_sizes=upsample_kernel_sizes,
+            upsample_initial_channel=upsample_initial_channel, resblock=resblock,
             resblock_kernel_sizes=resblock_kernel_sizes,
-            resblock_dilation_sizes=resblock_dilation_sizes,
-        )
+            resblock_dilation_sizes=resblock_dilation_sizes)
         cfg = self.config
         self.in_channels = in_channels
         self.hop_length = math.prod(cfg.upsample_rates)
