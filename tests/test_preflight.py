@@ -204,7 +204,9 @@ def test_readme_training_example_works_on_a_fresh_clone(tmp_path: Path, monkeypa
     from audiogan.cli.main import cli
 
     clone = tmp_path / "clone"
-    shutil.copytree(ROOT / "recipes" / "tiny", clone / "recipes" / "tiny")
+    # recipes/tiny/*.yaml link to the packaged tiny recipes: a clone has both
+    shutil.copytree(ROOT / "recipes" / "tiny", clone / "recipes" / "tiny", symlinks=True)
+    shutil.copytree(ROOT / "audiogan" / "recipes" / "tiny", clone / "audiogan" / "recipes" / "tiny")
     readme = (ROOT / "README.md").read_text()
     line = next(x for x in readme.splitlines() if x.startswith("audiogan train recipes/tiny/"))
     args = line.split("#")[0].split()[1:]
