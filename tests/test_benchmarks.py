@@ -72,7 +72,10 @@ def test_train_throughput_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "loader overhead:" in text and "target" in text
     payload = json.loads(out.read_text())
     assert [row["mode"] for row in payload["rows"]] == ["synthetic", "loader"]
-    assert isinstance(payload["loader_overhead_pct"], float)
+    medians = {row["mode"]: row["median_step_s"] for row in payload["rows"]}
+    overhead = 100.0 * (medians["loader"] / medians["synthetic"] - 1.0)
+    assert payload["loader_overhead_pct"] == pytest.approx(overhead, rel=1e-9, abs=1e-9)
+    assert f"loader overhead: {overhead:+.1f}%" in text
 
 
 def test_peers_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,7 +92,11 @@ def test_peers_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     payload = json.loads(out.read_text())
     assert "ours_istft_base" in {row["model"] for row in payload["inference"]}
     assert [row["model"] for row in payload["memory"]][0] == "ours_istft_base"
-    assert all(row["peak_delta_MiB"] >= 0 for row in payload["memory"])
+    # 0.25 s at 22050 Hz, hop 256: ceil(21.5) = 22 frames of audio; the delta in MiB, not bytes
+    assert [row["audio_s"] for row in payload["memory"]] == pytest.approx(
+        [22 * 256 / 22050] * len(payload["memory"]))
+    assert all(row["method"].startswith("peak RSS") and 0 <= row["peak_delta_MiB"] < 512
+               for row in payload["memory"])
     # ... and the HiFi-GAN training-step comparison in-process
     import torch
 

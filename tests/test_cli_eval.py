@@ -77,7 +77,8 @@ def test_evaluate_two_vocoders_on_real_speech(
     assert names == ["tiny", "tiny/step_00000002"]
     for info in summary["models"].values():
         assert info["kind"] == "vocoder" and info["num_clips"] == 2 and info["num_failed"] == 0
-        assert info["rtf"] > 0 and info["sample_rate"] == 22050
+        assert info["rtf"] == pytest.approx(info["compute_seconds"] / info["audio_seconds"])
+        assert info["compute_seconds"] > 0 and info["sample_rate"] == 22050
         for key in INTRUSIVE_METRICS:
             assert key in info["metrics"], key
         assert info["metrics"]["log_mel_l1_db"]["count"] == 2
@@ -87,6 +88,11 @@ def test_evaluate_two_vocoders_on_real_speech(
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4 and {r["model"] for r in rows} == set(names)
     assert all(float(r["log_mel_l1_db"]) > 0 and float(r["rtf"]) > 0 for r in rows)
+    for name, info in summary["models"].items():  # the summary aggregates the per-clip rows
+        values = [float(r["log_mel_l1_db"]) for r in rows if r["model"] == name]
+        stats = info["metrics"]["log_mel_l1_db"]
+        assert [stats["mean"], stats["min"], stats["max"]] == pytest.approx(
+            [np.mean(values), min(values), max(values)], rel=1e-4)
 
     links = assert_report_structure(out)
     assert links.audio_elements == 2 * 3  # original + two models per clip
@@ -166,13 +172,39 @@ def test_train_classifier_and_score_an_unconditional_model(tmp_path: Path) -> No
     info = json.loads((out / "summary.json").read_text())["models"]["wavegan"]
     scores = info["scores"]
     assert info["kind"] == "unconditional" and info["num_generated"] == 4
-    assert 1.0 <= scores["inception_score"] <= 10.0
-    assert scores["frechet_distance"] >= 0.0
+    # the printed and saved scores are the library's, on the same generated and real clips
+    expected_is, expected_fd = _scores_by_hand(run, classifier, digits["valid"], count=4, seed=0)
+    assert scores["inception_score"] == pytest.approx(expected_is, rel=1e-5)
+    assert scores["frechet_distance"] == pytest.approx(expected_fd, rel=1e-4, abs=1e-6)
+    assert f"IS {scores['inception_score']:.3f}" in result.output
+    assert f"FD {scores['frechet_distance']:.3f}" in result.output
     assert scores["classifier_accuracy_real"] >= 0.5 and scores["num_real_labelled"] == 20
     links = assert_report_structure(out)
     assert links.audio_elements == 4
     page = (out / "report.html").read_text()
     assert "Generated clips: wavegan" in page and "asked: a" in page and "classified:" in page
+
+
+def _scores_by_hand(run: Path, classifier: Path, manifest: Path, *, count: int,
+                    seed: int) -> tuple[float, float]:
+    """Inception score and Fréchet distance of ``count`` clips sampled from ``run`` at ``seed``
+    against the clips of ``manifest``, through the library's public functions."""
+    from audiogan import WaveGenerator
+    from audiogan.audio import load_audio
+    from audiogan.data.manifest import read_manifest
+    from audiogan.evaluation.classifier import load_classifier, predict, prepare_clips
+    from audiogan.evaluation.metrics import frechet_distance, inception_score
+
+    model = load_classifier(classifier)
+    config = model.config
+    generator = WaveGenerator.load(run)
+    generated = predict(model, prepare_clips(generator.sample(count, seed=seed).float(),
+                                             generator.sample_rate, config))
+    real_waves = [load_audio(entry.path, sample_rate=config.sample_rate)[0][0]
+                  for entry in read_manifest(manifest)]
+    real = predict(model, prepare_clips(real_waves, config.sample_rate, config))
+    return (inception_score(generated.probabilities),
+            frechet_distance(generated.embeddings, real.embeddings))
 
 
 # --------------------------------------------------------------------------- faults (untrained)
