@@ -6,6 +6,7 @@ Layers, top to bottom (packages on one line are siblings and may not import each
     cli
     training, evaluation
     inference
+    recipes
     config
     losses
     models, data
@@ -34,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli",),
     ("training", "evaluation"),
     ("inference",),
+    ("recipes",),
     ("config",),
     ("losses",),
     ("models", "data"),

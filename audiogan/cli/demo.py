@@ -26,6 +26,7 @@ from audiogan.config import Config, save_config
 from audiogan.config.build import build_features, build_generator
 from audiogan.data.manifest import read_manifest
 from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpus
+from audiogan.inference.kinds import copy_synthesis
 from audiogan.recipes import load_tiny_recipe, path_override
 from audiogan.training.trainer import Trainer
 
@@ -86,9 +87,8 @@ def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: 
     distances, written = [], []
     for entry in read_manifest(manifest):
         wave, _ = load_audio(entry.path, sample_rate=config.sample_rate)
-        wave = wave[:, : wave.shape[-1] // hop * hop]
-        mel = features(wave)
-        fake = generator(mel).reshape(1, -1)
+        _, mel, fake = copy_synthesis(generator, features, wave, hop_length=hop)
+        fake = fake.reshape(1, -1)
         distances.append(float((features(fake) - mel).abs().mean()))
         if out_dir is not None:
             written.append(save_audio(out_dir / f"{Path(entry.path).stem}.wav", fake[0],

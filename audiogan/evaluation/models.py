@@ -66,7 +66,7 @@ def load_models(paths: Sequence[Path], device: torch.device) -> list[EvalModel]:
     Raises:
         ModelFileError, CheckpointError: A path holds no usable model (one line naming it).
     """
-    from audiogan import Vocoder, WaveGenerator
+    from audiogan.inference.kinds import model_kind
     from audiogan.inference.model_dir import load_model
 
     models: list[EvalModel] = []
@@ -79,12 +79,9 @@ def load_models(paths: Sequence[Path], device: torch.device) -> list[EvalModel]:
             name, counter = f"{base}-{counter}", counter + 1
         used.add(name)
         slug = _SAFE.sub("_", name).strip("._") or "model"
-        if loaded.input_kind == "mel":
-            runner: Any = Vocoder.from_loaded(loaded).to(device)
-            kind = "vocoder"
-        else:
-            runner = WaveGenerator.from_loaded(loaded).to(device)
-            kind = "unconditional"
+        model_type = model_kind(loaded)
+        kind = model_type.label  # "vocoder" or "unconditional"
+        runner: Any = model_type.wrap(loaded).to(device)
         logger.info("%s: %s at %d Hz from %s", name, kind, runner.sample_rate, loaded.source)
         models.append(EvalModel(name, slug, Path(path), kind, runner, int(runner.sample_rate)))
     slugs: set[str] = set()

@@ -109,6 +109,7 @@ from audiogan.evaluation.report import (
     display_mel_db,
     render_html,
 )
+from audiogan.inference.kinds import copy_synthesis
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -429,16 +430,24 @@ def _copy_synthesis(
         EvaluationError: The model's output holds NaN or Inf samples.
     """
     vocoder = model.runner
-    mel = vocoder.features(wave)
-    if not model.warmed_up:  # first call pays for lazy initialisation: keep it out of the RTF
-        vocoder(mel[..., : min(mel.shape[-1], 32)])
-        model.warmed_up = True
-    synchronize(device)
-    start = time.perf_counter()
-    estimate = vocoder(mel)
-    synchronize(device)
-    elapsed = time.perf_counter() - start
-    estimate = estimate.detach().float().cpu()[..., : wave.numel()].reshape(-1)
+    elapsed = 0.0
+
+    def timed(mel: Tensor) -> Tensor:
+        nonlocal elapsed
+        if not model.warmed_up:  # first call pays for lazy initialisation: not in the RTF
+            vocoder(mel[..., : min(mel.shape[-1], 32)])
+            model.warmed_up = True
+        synchronize(device)
+        start = time.perf_counter()
+        out = vocoder(mel)
+        synchronize(device)
+        elapsed = time.perf_counter() - start
+        return out
+
+    # all frames of the clip, the output cut to its length (T,)
+    _, _, estimate = copy_synthesis(timed, vocoder.features, wave,
+                                    hop_length=vocoder.hop_length, whole_hops=False)
+    estimate = estimate.detach().float().cpu().reshape(-1)
     if not bool(torch.isfinite(estimate).all()):
         raise EvaluationError(
             f"the output of {model.name} holds NaN/Inf samples; the model is broken (pick "

@@ -246,11 +246,13 @@ class LoadedModel:
         """Parameters of the (folded) generator."""
         return sum(p.numel() for p in self.generator.parameters())
 
-    def module(self) -> VocoderModule | WaveGeneratorModule:
-        """The deployable module: :class:`VocoderModule` or :class:`WaveGeneratorModule`."""
-        if self.input_kind == "mel":
-            return VocoderModule(self.generator, self.mean, self.scale)
-        return WaveGeneratorModule(self.generator)
+    def module(self) -> nn.Module:
+        """The deployable module of the model kind (:meth:`ModelKind.module
+        <audiogan.inference.kinds.ModelKind.module>`): :class:`VocoderModule` or
+        :class:`WaveGeneratorModule`."""
+        from audiogan.inference.kinds import model_kind
+
+        return model_kind(self).module(self)
 
 
 def is_model_dir(path: str | os.PathLike[str]) -> bool:

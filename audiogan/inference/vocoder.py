@@ -34,7 +34,6 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -43,8 +42,8 @@ from torch import Tensor
 
 from audiogan.audio.io import resample
 from audiogan.config import Config
-from audiogan.core.devices import resolve_device
 from audiogan.features.mel import FeatureSpec, MelSpectrogram
+from audiogan.inference.kinds import VOCODER, copy_synthesis
 from audiogan.inference.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.inference.model_dir import (
     DTYPES,
@@ -52,11 +51,11 @@ from audiogan.inference.model_dir import (
     ModelFileError,
     VocoderModule,
     inference_context,
-    load_model,
     resolve_dtype,
 )
 from audiogan.inference.streaming import Streamer
 from audiogan.inference.wave_generator import WaveGenerator
+from audiogan.inference.wrapper import InferenceModel
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
 
@@ -78,11 +77,12 @@ log = logging.getLogger(__name__)
 _MIN_FRAMES_FOR_BASE_CHECK = 50
 
 
-class Vocoder:
+class Vocoder(InferenceModel):
     """A trained vocoder: raw profile log-mel features -> waveform.
 
-    Build it with :meth:`load`; the constructor wraps a generator you already hold (it folds
-    the generator's weight norm in place and puts it in eval mode).
+    Build it with :meth:`load` (from :class:`~audiogan.inference.wrapper.InferenceModel`, like
+    :meth:`to`, :attr:`generator` and :attr:`dtype`); the constructor wraps a generator you
+    already hold (it folds the generator's weight norm in place and puts it in eval mode).
 
     Args:
         generator: a mel generator (``input_kind == "mel"``).
@@ -106,6 +106,9 @@ class Vocoder:
             or hop length (a ``ValueError``).
     """
 
+    kind_name = VOCODER.name
+    other_kind = ("an unconditional (latent) generator, not a vocoder: use "
+                  "audiogan.WaveGenerator.load")
     chunk_frames: int = 1024
     max_frames: int = 2048
 
@@ -119,11 +122,7 @@ class Vocoder:
         ema: bool = False,
         source: str | os.PathLike[str] | None = None,
     ) -> None:
-        if generator.input_kind != "mel":
-            raise ModelFileError(
-                "this is an unconditional (latent) generator, not a vocoder: use "
-                "audiogan.WaveGenerator.load"
-            )
+        self._check_kind(generator)
         if int(generator.in_channels) != features.n_mels:
             raise ModelFileError(
                 f"generator takes {generator.in_channels} mel channels but the features have "
@@ -139,56 +138,19 @@ class Vocoder:
         device = first.device if first is not None else features.mel_basis.device
         self.module = VocoderModule(generator, features.mean, features.scale).to(device).eval()
         self._features = MelSpectrogram.from_spec(features.spec).to(device)
-        self.config = config
-        self.step = step
-        self.ema = ema
-        self.source = Path(source) if source is not None else None
+        self._keep_provenance(config, step, ema, source)
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | str | None = None,
-    ) -> Vocoder:
-        """Load a vocoder from a model directory, a run directory or a checkpoint file.
-
-        A run directory gives ``checkpoints/best.pt``, else the newest step checkpoint; EMA
-        weights are preferred. Loading never executes code from the files.
-
-        Args:
-            path: model directory (``audiogan export``), run directory or checkpoint file.
-            device: where to run (default CPU): cpu, cuda, cuda:N, mps or auto.
-            dtype: ``float32`` (default), ``bfloat16`` or ``float16`` for the generator.
-
-        Raises:
-            CheckpointError, ModelFileError: nothing usable at ``path``.
-            ModelFileError: the model is an unconditional generator.
-        """
-        # DeviceError (one line) before anything is read; None keeps the default, CPU
-        run_on = None if device is None else resolve_device(device, option="device=")
-        return cls.from_loaded(load_model(path)).to(run_on, dtype)
-
-    @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> Vocoder:
         """Wrap a :class:`~audiogan.inference.model_dir.LoadedModel` (see ``load_model``)."""
-        if loaded.input_kind != "mel":
-            raise ModelFileError(
-                f"{loaded.source}: an unconditional (latent) generator, not a vocoder: use "
-                "audiogan.WaveGenerator.load"
-            )
+        cls._check_kind(loaded.generator, loaded.source)
         features = MelSpectrogram(**loaded.config.feature_kwargs(), mean=loaded.mean,
                                   scale=loaded.scale)
         return cls(loaded.generator, features, config=loaded.config, step=loaded.step,
                    ema=loaded.ema, source=loaded.source)
 
     # ------------------------------------------------------------------ properties
-    @property
-    def generator(self) -> Generator:
-        """The generator inside :attr:`module` (expects normalised features when stats exist)."""
-        return self.module.generator
-
     @property
     def spec(self) -> FeatureSpec:
         """The feature settings (profile, sample rate, n_fft, hop, ...)."""
@@ -224,30 +186,9 @@ class Vocoder:
         """Where the generator runs."""
         return self._features.mel_basis.device
 
-    @property
-    def dtype(self) -> torch.dtype:
-        """The generator's dtype (features are always computed in float32)."""
-        return self.module.input_dtype
-
-    def to(
-        self,
-        device: str | torch.device | torch.dtype | None = None,
-        dtype: torch.dtype | str | None = None,
-    ) -> Vocoder:
-        """Move to ``device`` and/or cast the generator to ``dtype``; returns ``self``.
-
-        Args:
-            device: e.g. ``"cuda"``; a dtype here is taken as ``dtype``.
-            dtype: ``float32``, ``bfloat16`` or ``float16`` (features stay float32).
-        """
-        if isinstance(device, torch.dtype):
-            device, dtype = None, device
-        if device is not None:
-            self.module.to(torch.device(device))
-            self._features.to(torch.device(device))
-        if dtype is not None:
-            self.module.to(resolve_dtype(dtype))
-        return self
+    def _move(self, device: torch.device) -> None:
+        self.module.to(device)
+        self._features.to(device)
 
     def __repr__(self) -> str:
         return (
@@ -374,8 +315,9 @@ class Vocoder:
         x = as_float_tensor(wave, "wave").float()
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             x = resample(x, int(sample_rate), self.sample_rate)
-        out = self(self.features(x), check_range=False)
-        return out[..., : x.shape[-1]]
+        # every frame of the clip, the output cut to its length
+        return copy_synthesis(lambda mel: self(mel, check_range=False), self.features, x,
+                              hop_length=self.hop_length, whole_hops=False).fake
 
     def validate(self, mel: Tensor | np.ndarray, check_range: bool = True) -> Tensor:
         """Check ``mel`` as :meth:`__call__` does and return it ready for synthesis.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,16 +11,15 @@ import torch
 from torch import Tensor
 
 from audiogan.config import Config
-from audiogan.core.devices import resolve_device
 from audiogan.core.errors import AudioganError
+from audiogan.inference.kinds import UNCONDITIONAL
 from audiogan.inference.model_dir import (
     LoadedModel,
     ModelFileError,
     WaveGeneratorModule,
     inference_context,
-    load_model,
-    resolve_dtype,
 )
+from audiogan.inference.wrapper import InferenceModel
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
 from audiogan.models.randomness import keyed_latents
@@ -33,8 +31,11 @@ class LabelError(AudioganError, ValueError):
     """A class label the model does not have; the message lists the classes it has."""
 
 
-class WaveGenerator:
+class WaveGenerator(InferenceModel):
     """A trained unconditional (optionally class-conditional) generator: z -> clips.
+
+    Build it with :meth:`load` (from :class:`~audiogan.inference.wrapper.InferenceModel`, like
+    :meth:`to`, :attr:`generator` and :attr:`dtype`).
 
     Clip ``i`` of :meth:`sample` uses the latent vector drawn from a generator seeded with
     ``seed + i`` (standard normal, the training distribution), so any clip can be regenerated
@@ -50,6 +51,10 @@ class WaveGenerator:
         source: where the weights came from.
     """
 
+    kind_name = UNCONDITIONAL.name
+    other_kind = ("a vocoder (mel input), not an unconditional generator: use "
+                  "audiogan.Vocoder.load")
+
     def __init__(
         self,
         generator: Generator,
@@ -61,9 +66,7 @@ class WaveGenerator:
         ema: bool = False,
         source: str | os.PathLike[str] | None = None,
     ) -> None:
-        if generator.input_kind != "latent":
-            raise ModelFileError("this is a vocoder (mel input), not an unconditional generator: "
-                             "use audiogan.Vocoder.load")
+        self._check_kind(generator)
         remove_weight_norm(generator)
         self.module = WaveGeneratorModule(generator).eval()
         self.sample_rate = int(sample_rate)
@@ -72,40 +75,15 @@ class WaveGenerator:
             raise ModelFileError(
                 f"{len(self.classes)} class names for a generator with {self.num_classes} classes"
             )
-        self.config = config
-        self.step = step
-        self.ema = ema
-        self.source = Path(source) if source is not None else None
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | str | None = None,
-    ) -> WaveGenerator:
-        """Load from a model directory, run directory (best, else latest; EMA preferred) or
-        checkpoint file; see :meth:`Vocoder.load`."""
-        # DeviceError (one line) before anything is read; None keeps the default, CPU
-        run_on = None if device is None else resolve_device(device, option="device=")
-        return cls.from_loaded(load_model(path)).to(run_on, dtype)
+        self._keep_provenance(config, step, ema, source)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> WaveGenerator:
         """Wrap a :class:`~audiogan.inference.model_dir.LoadedModel` (see ``load_model``)."""
-        if loaded.input_kind != "latent":
-            raise ModelFileError(
-                f"{loaded.source}: a vocoder (mel input), not an unconditional generator: use "
-                "audiogan.Vocoder.load"
-            )
+        cls._check_kind(loaded.generator, loaded.source)
         return cls(loaded.generator, sample_rate=loaded.config.sample_rate,
                    classes=loaded.classes, config=loaded.config, step=loaded.step,
                    ema=loaded.ema, source=loaded.source)
-
-    @property
-    def generator(self) -> Generator:
-        """The generator inside :attr:`module`."""
-        return self.module.generator
 
     @property
     def num_samples(self) -> int:
@@ -126,25 +104,6 @@ class WaveGenerator:
     def device(self) -> torch.device:
         """Where the generator runs."""
         return next(self.module.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The generator's dtype."""
-        return self.module.input_dtype
-
-    def to(
-        self,
-        device: str | torch.device | torch.dtype | None = None,
-        dtype: torch.dtype | str | None = None,
-    ) -> WaveGenerator:
-        """Move to ``device`` and/or cast to ``dtype`` (see :meth:`Vocoder.to`); returns self."""
-        if isinstance(device, torch.dtype):
-            device, dtype = None, device
-        if device is not None:
-            self.module.to(torch.device(device))
-        if dtype is not None:
-            self.module.to(resolve_dtype(dtype))
-        return self
 
     def latents(self, n: int, seed: int = 0) -> Tensor:
         """``(n, latent_dim)`` float32 CPU: row ``i`` drawn from the model's prior

@@ -1,4 +1,4 @@
-"""The training data of a run: the dataset its generator's input kind needs, its sampler, and
+"""The training data of a run: the dataset its model kind chooses, its sampler, and
 the feature statistics some recipes normalise with (moved out of the trainer, unchanged)."""
 
 from __future__ import annotations
@@ -12,24 +12,24 @@ from torch import Tensor
 
 from audiogan.audio.io import load_audio, peak_normalize
 from audiogan.config import Config, ConfigError
-from audiogan.data.datasets import ClipDataset, SegmentDataset
 from audiogan.data.manifest import read_manifest
-from audiogan.data.pairs import MelWavePairDataset
 from audiogan.data.sampler import ResumableSampler
 from audiogan.features.mel import compute_stats
+from audiogan.inference.kinds import ModelKind
 from audiogan.training.distributed import DistContext
 
 log = logging.getLogger(__name__)
 
 
 def build_training_data(
-    config: Config, *, input_kind: str, hop_length: int, dist: DistContext
+    config: Config, *, kind: ModelKind, hop_length: int, dist: DistContext
 ) -> tuple[torch.utils.data.Dataset, ResumableSampler]:
     """The training dataset and its resumable ``(epoch, index)`` sampler for this rank.
 
-    Vocoders (``input_kind == "mel"``) get waveform segments of ``training.segment_length``
-    samples, or (mel, wave) pairs when the manifest has a ``mel_path`` column; unconditional
-    generators (``"latent"``) get whole clips of ``hop_length`` samples.
+    The dataset is the model kind's choice (:meth:`ModelKind.training_dataset`): vocoders get
+    waveform segments of ``training.segment_length`` samples, or (mel, wave) pairs when the
+    manifest has a ``mel_path`` column; unconditional generators get whole clips of
+    ``hop_length`` samples.
 
     Raises:
         ConfigError: no ``data.train``, or fewer clips than ``training.batch_size``.
@@ -37,26 +37,7 @@ def build_training_data(
     c, t = config, config.training
     if not c.data.train:
         raise ConfigError("data.train: give the training manifest (TSV)")
-    entries = read_manifest(c.data.train)
-    if input_kind == "mel" and any(e.mel_path for e in entries):
-        # Fine-tuning on (mel from a TTS model, ground-truth wave) pairs.
-        dataset: Any = MelWavePairDataset(
-            entries, segment_frames=t.segment_length // hop_length,
-            hop_length=hop_length, n_mels=c.features.n_mels,
-            sample_rate=c.sample_rate, short=c.data.short_clips,
-            normalize=c.data.normalize, cache=c.data.cache, seed=t.seed,
-        )
-    elif input_kind == "latent":
-        dataset = ClipDataset(
-            entries, clip_length=hop_length, sample_rate=c.sample_rate,
-            labels=list(c.data.labels) if c.data.labels else None,
-        )
-    else:
-        dataset = SegmentDataset(
-            entries, segment_length=t.segment_length, sample_rate=c.sample_rate,
-            normalize=c.data.normalize, short=c.data.short_clips, cache=c.data.cache,
-            seed=t.seed,
-        )
+    dataset: Any = kind.training_dataset(config, read_manifest(c.data.train), hop_length)
     if len(dataset) < t.batch_size:
         raise ConfigError(
             f"{c.data.train}: {len(dataset)} clips are fewer than training.batch_size="

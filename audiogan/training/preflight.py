@@ -39,6 +39,7 @@ from audiogan.config.checks import check_discriminator
 from audiogan.core.errors import describe_os_error
 from audiogan.data.embedded import EmbeddedCorpusError, ensure_embedded_corpus
 from audiogan.data.manifest import ManifestEntry, ManifestError, failure_reason, read_manifest
+from audiogan.inference.kinds import model_kind
 
 __all__ = ["DECODE_MAX_SECONDS", "PROBE_ENTRIES", "check_training_inputs", "prepare_command"]
 
@@ -64,7 +65,7 @@ def check_training_inputs(config: Config) -> list[str]:
         ConfigError: One line naming the config key, the file and the fix.
     """
     notes: list[str] = []
-    kind = config.input_kind
+    kind = model_kind(config)
     t, data = config.training, config.data
     if not data.train:
         raise ConfigError(
@@ -79,11 +80,11 @@ def check_training_inputs(config: Config) -> list[str]:
             f"training.batch_size={t.batch_size} is more than the {len(train)} clips in "
             f"data.train ({data.train}); lower training.batch_size or add data"
         )
-    if kind == "latent":
+    if kind.labelled:
         _check_labels(config, train)
     if data.valid:
         valid = _read(config, "data.valid", data.valid)
-        probe = max(PROBE_ENTRIES, t.valid_clips) if kind == "mel" else PROBE_ENTRIES
+        probe = max(PROBE_ENTRIES, kind.valid_entries(config))
         _check_entries(config, "data.valid", data.valid, valid, probe, notes)
     if t.init_from:
         _check_init_from(config, t.init_from)
@@ -176,7 +177,7 @@ def _check_entries(config: Config, key: str, manifest: str, entries: Sequence[Ma
             f"{key}: {len(missing)} file(s) listed in {manifest} do not exist or are not files "
             f"(first: {missing[0]}); {fix}"
         )
-    pairs = config.input_kind == "mel" and any(e.mel_path for e in entries)
+    pairs = model_kind(config).mel_pairs and any(e.mel_path for e in entries)
     if pairs:
         bare = [e.path for e in entries if e.mel_path is None]
         if bare:

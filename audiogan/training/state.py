@@ -44,7 +44,7 @@ def capture(trainer: Trainer) -> dict[str, Any]:
         "step": trainer.step,
         "epoch": trainer.epoch,
         "config": trainer.config.to_dict(),
-        "input_kind": trainer.input_kind,
+        "input_kind": trainer.kind.name,
         "generator": trainer.generator.state_dict(),
         "discriminator": trainer.discriminator.state_dict(),
         "features": trainer.features.state_dict(),

@@ -10,8 +10,10 @@
 Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
 last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
 own modules); non-finite losses skip the update on every rank alike. The step never branches on
-an architecture's name: it reads ``input_kind``, ``hop_length`` and ``num_classes`` from the
-generator and the loss recipe from :class:`~audiogan.training.components.GeneratorLossTerms`.
+an architecture's name nor on the model kind: the kind object
+(:func:`audiogan.inference.kinds.model_kind`) turns a batch into the generator's input, and the
+step reads ``num_classes`` from the generator and the loss recipe from
+:class:`~audiogan.training.components.GeneratorLossTerms`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from audiogan.config import Config
+from audiogan.inference.kinds import ModelKind, model_kind
 from audiogan.losses import gradient_penalty
 from audiogan.models.layers import sample_keys
-from audiogan.models.randomness import keyed_latents, keyed_uniform, sample_key
+from audiogan.models.randomness import keyed_uniform, sample_key
 from audiogan.training.components import EMA, GeneratorLossTerms, clip_gradients
 from audiogan.training.distributed import DistContext
 
@@ -69,8 +72,9 @@ class GANStep:
     on_gradients: GradientHook | None = None
 
     @property
-    def input_kind(self) -> str:
-        return str(self.generator.input_kind)
+    def kind(self) -> ModelKind:
+        """The generator's model kind."""
+        return model_kind(self.generator)
 
     def discriminator_active(self, step: int) -> bool:
         """Whether the discriminator trains (and feeds G's loss) at ``step``."""
@@ -117,7 +121,7 @@ class GANStep:
         d_total = 0.0
         for critic, batch in enumerate(batches):
             for m, micro in enumerate(self._split(batch)):
-                keep = accum == 1 and critic == len(batches) - 1 and self.input_kind == "mel"
+                keep = accum == 1 and critic == len(batches) - 1 and self.kind.reconstructs
                 inputs, labels, real = self._inputs(micro, step, salt=critic)
                 with self._autocast():
                     if keep:
@@ -177,7 +181,7 @@ class GANStep:
                         inputs, labels, real = self._inputs(micro, step, salt=1000)
                         fake = self._generate(self.g_model, inputs, labels)
                 parts = (self.losses.reconstruction(fake.float(), real)
-                         if self.input_kind == "mel" else {})
+                         if self.kind.reconstructs else {})
                 if adversarial:
                     with self._autocast(), sample_keys(self._sample_keys(micro, step, 300)):
                         fake_out = d_module(fake, labels)
@@ -215,19 +219,14 @@ class GANStep:
         labels = None
         if self.generator.num_classes > 0:
             labels = micro["label"].long()
-        if "mel" in micro:  # ground-truth-aligned mels given with the data
-            return micro["mel"], labels, real
-        if self.input_kind == "mel":
-            mel = self.features(real.squeeze(1))
-            frames = real.shape[-1] // self.generator.hop_length
-            return mel[..., :frames], labels, real
-        z = keyed_latents(self.generator, self._sample_keys(micro, step, salt), self.device)
-        return z, labels, real
+        inputs = self.kind.generator_inputs(
+            micro, generator=self.generator, features=self.features,
+            keys=lambda: self._sample_keys(micro, step, salt), device=self.device,
+        )
+        return inputs, labels, real
 
     def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
-        if self.input_kind == "mel":
-            return model(inputs)
-        return model(inputs, labels)
+        return self.kind.generate(model, inputs, labels)
 
     def _split(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         n = self.config.training.grad_accumulation

@@ -2,9 +2,10 @@
 
 Models, losses, features and data come from their own modules through
 :mod:`audiogan.training.components`; the trainer never branches on an architecture's name. It
-only reads what every generator exposes (``input_kind``, ``hop_length``, ``latent_dim``,
-``num_classes``) and what the loss recipe says (which terms are weighted, whether the adversarial
-loss needs a gradient penalty).
+asks the generator's model kind (:func:`audiogan.inference.kinds.model_kind`) for what depends
+on it (the dataset, the generator inputs, validation), reads what every generator exposes
+(``hop_length``, ``latent_dim``, ``num_classes``) and what the loss recipe says (which terms
+are weighted, whether the adversarial loss needs a gradient penalty).
 
 One optimisation step (D updates, then the G update) lives in :mod:`audiogan.training.step`.
 
@@ -42,6 +43,7 @@ from audiogan.config import Config, ConfigError, save_config
 from audiogan.config.build import build_discriminator_from, build_features, build_generator
 from audiogan.core.errors import AudioganError
 from audiogan.core.faults import fault_point
+from audiogan.inference.kinds import ValidationRun, model_kind
 from audiogan.losses import MultiResolutionSTFTLoss
 from audiogan.models.randomness import sample_key
 from audiogan.training import checkpoint as ckpt
@@ -63,7 +65,6 @@ from audiogan.training.stopping import (
     ignore_stop_signals,
     signal_name,
 )
-from audiogan.training.validation import sample_clips, validate_vocoder
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +169,8 @@ class Trainer:
         self.generator = build_generator(config).to(self.device)
         self.discriminator = build_discriminator_from(config).to(self.device)
         self.losses = GeneratorLossTerms(config).to(self.device)
-        self.input_kind = self.generator.input_kind
-        if self.input_kind == "latent" and any(
+        self.kind = model_kind(self.generator)
+        if not self.kind.reconstructs and any(
             k in self.losses.weights for k in ("mel", "stft", "subband_stft")
         ):
             raise ConfigError(
@@ -196,9 +197,9 @@ class Trainer:
         self.ema = EMA.of(self.generator, t.ema_decay) if t.ema_decay else None
 
         self.train_set, self.sampler = build_training_data(
-            config, input_kind=self.input_kind, hop_length=self.generator.hop_length,
+            config, kind=self.kind, hop_length=self.generator.hop_length,
             dist=self.dist)
-        if config.features.stats and self.input_kind == "mel" and resume_point is None:
+        if config.features.stats and self.kind.reconstructs and resume_point is None:
             compute_feature_stats(self.features, config, self.device)
         self.step = 0
         self.epoch = 0
@@ -338,16 +339,12 @@ class Trainer:
         """Mel L1 and MR-STFT distance on the valid clips (vocoders), or sample clips."""
         model = self.eval_generator()
         sample_dir = self.run_dir / "samples" / f"step_{self.step:08d}"
-        if self.input_kind == "latent":
-            return sample_clips(
-                model, config=self.config, classes=getattr(self.train_set, "classes", None),
-                device=self.device, sample_dir=sample_dir, monitor=self.monitor, step=self.step,
-            )
-        return validate_vocoder(
-            model, config=self.config, features=self.features,
+        return self.kind.validate(model, ValidationRun(
+            config=self.config, features=self.features,
             mel_metric=getattr(self.losses, "mel", None), stft_metric=self.valid_metric,
             device=self.device, sample_dir=sample_dir, monitor=self.monitor, step=self.step,
-        )
+            classes=getattr(self.train_set, "classes", None),
+        ))
 
     def _score(self, metrics: dict[str, float]) -> float | None:
         return metrics.get("mel_l1", metrics.get("mr_stft"))

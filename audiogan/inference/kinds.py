@@ -1,0 +1,461 @@
+"""One object per model kind: what a vocoder (mel -> waveform) and an unconditional generator
+(latent -> clip) each need from training, validation, export and inference.
+
+A generator says which kind it is with its ``input_kind`` class attribute (``"mel"`` or
+``"latent"``); :func:`model_kind` turns that (or a config, a loaded model, a generator) into the
+kind object, and every decision that depends on the kind is a method here:
+
+- the training data: which dataset a run reads (:meth:`ModelKind.training_dataset`);
+- the generator inputs: how a batch becomes the generator's input
+  (:meth:`ModelKind.generator_inputs`, :meth:`ModelKind.generate`);
+- validation during training (:meth:`ModelKind.validate`): copy synthesis with log-mel L1 and
+  MR-STFT for vocoders, sample clips otherwise;
+- export example inputs and input names (:meth:`ModelKind.example_inputs`,
+  :meth:`ModelKind.input_names`);
+- the inference wrapper (:meth:`ModelKind.module`: ``VocoderModule`` / ``WaveGeneratorModule``;
+  :meth:`ModelKind.wrap`: ``Vocoder`` / ``WaveGenerator``).
+
+Copy synthesis (features of a clip, then the generator) is written once,
+:func:`copy_synthesis`, and used by training validation, the demo, evaluation and
+:meth:`Vocoder.resynthesize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from audiogan.audio.io import load_audio, peak_normalize, save_audio
+from audiogan.config import Config
+from audiogan.inference.model_dir import LoadedModel, VocoderModule, WaveGeneratorModule
+from audiogan.models.randomness import keyed_latents, sample_key
+
+if TYPE_CHECKING:  # the data package is imported where used: inference alone needs none of it
+    from audiogan.data.manifest import ManifestEntry
+    from audiogan.inference.vocoder import Vocoder
+    from audiogan.inference.wave_generator import WaveGenerator
+
+__all__ = [
+    "KINDS",
+    "UNCONDITIONAL",
+    "VOCODER",
+    "CopySynthesis",
+    "ModelKind",
+    "UnconditionalKind",
+    "ValidationRun",
+    "VocoderKind",
+    "copy_synthesis",
+    "model_kind",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Copy synthesis
+# --------------------------------------------------------------------------------------------
+
+
+class CopySynthesis(NamedTuple):
+    """The result of :func:`copy_synthesis`.
+
+    Attributes:
+        wave: the clip the output lines up with: ``(..., T')`` (cut to whole hops, or as given).
+        mel: its features, ``(..., n_mels, frames)`` as given to the generator.
+        fake: the generator's output, cut as documented in :func:`copy_synthesis`.
+    """
+
+    wave: Tensor
+    mel: Tensor
+    fake: Tensor
+
+
+def copy_synthesis(
+    generator: Callable[[Tensor], Tensor],
+    features: Callable[[Tensor], Tensor],
+    wave: Tensor,
+    *,
+    hop_length: int,
+    whole_hops: bool = True,
+) -> CopySynthesis:
+    """Resynthesise ``wave`` from its own features: ``generator(features(wave))``.
+
+    Two trimming rules, ``T = wave.shape[-1]``, ``hop = hop_length``:
+
+    - ``whole_hops=True`` (training validation, the demo): the clip is cut to
+      ``T' = T // hop * hop`` samples and its features to ``T' // hop`` frames (centred
+      profiles give one frame more, which is dropped), so ``fake`` is ``(..., 1, T')`` and lines
+      up sample for sample with the returned ``wave`` ``(..., T')``.
+    - ``whole_hops=False`` (``Vocoder.resynthesize``, evaluation): every frame of the whole
+      clip's features is synthesised and the output is cut to at most ``T`` samples
+      (``fake[..., :T]``); ``wave`` is returned as given.
+
+    Args:
+        generator: features ``(..., n_mels, frames)`` -> wave ``(..., frames * hop)`` (a raw
+            generator gives ``(B, 1, frames * hop)``; a :class:`Vocoder` drops the channel).
+        features: wave ``(..., T)`` -> ``(..., n_mels, frames)`` (a ``MelSpectrogram`` or
+            ``Vocoder.features``).
+        wave: ``(T,)``, ``(B, T)`` or ``(1, T)`` samples.
+        hop_length: samples per feature frame.
+        whole_hops: the rule above.
+
+    Returns:
+        :class:`CopySynthesis` ``(wave, mel, fake)``; ``fake`` in the generator's dtype.
+
+    Raises:
+        ValueError: ``whole_hops`` and a clip shorter than one hop (callers skip such clips).
+    """
+    if not whole_hops:
+        mel = features(wave)
+        return CopySynthesis(wave, mel, generator(mel)[..., : wave.shape[-1]])
+    frames = wave.shape[-1] // hop_length
+    wave = wave[..., : frames * hop_length]
+    if frames == 0:
+        raise ValueError(f"a clip of {wave.shape[-1]} samples is shorter than one hop "
+                         f"({hop_length}): nothing to resynthesise")
+    mel = features(wave)[..., :frames]
+    return CopySynthesis(wave, mel, generator(mel))
+
+
+# --------------------------------------------------------------------------------------------
+# Validation context
+# --------------------------------------------------------------------------------------------
+
+
+class ValidationMonitor(Protocol):
+    """Where validation logs clips and spectrograms (the training monitor)."""
+
+    def audio(self, step: int, tag: str, wave: Tensor, sample_rate: int) -> None: ...
+
+    def image(self, step: int, tag: str, mel: Tensor) -> None: ...
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    """What one validation pass of a training run sees.
+
+    Attributes:
+        config: the run's recipe.
+        features: the run's features (``(1, T)`` -> ``(1, n_mels, frames)``).
+        mel_metric: the loss's mel term ``(fake, real) -> scalar`` or None.
+        stft_metric: the multi-resolution STFT distance ``(fake, real) -> scalar``.
+        device: where the model runs.
+        sample_dir: where sample clips are written.
+        monitor: where clips and spectrograms are logged.
+        step: the training step.
+        classes: class names of the training data (label index -> name), or None.
+    """
+
+    config: Config
+    features: nn.Module
+    mel_metric: nn.Module | None
+    stft_metric: nn.Module
+    device: torch.device
+    sample_dir: Path
+    monitor: ValidationMonitor
+    step: int
+    classes: Sequence[str] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# The kinds
+# --------------------------------------------------------------------------------------------
+
+
+class ModelKind:
+    """What one kind of model does in training, validation, export and inference.
+
+    A new kind subclasses this in this module, sets :attr:`name` (the ``input_kind`` its
+    generators declare), :attr:`label` and the flags below, implements every method below,
+    and adds its instance to :data:`KINDS`; nothing else in the package branches on the kind.
+    """
+
+    #: The generators' ``input_kind``.
+    name: str = ""
+    #: How reports and logs call it.
+    label: str = ""
+    #: Whether the generator reconstructs a target waveform (spectral losses, feature
+    #: statistics, reuse of G's output between the D and G updates).
+    reconstructs: bool = False
+    #: Whether training data carries class labels.
+    labelled: bool = False
+    #: Whether a manifest may pair each clip with a mel file (``mel_path`` column).
+    mel_pairs: bool = False
+
+    def training_dataset(
+        self, config: Config, entries: list[ManifestEntry], hop_length: int
+    ) -> torch.utils.data.Dataset:
+        """The dataset a run trains on; its items are dicts with ``wave`` ``(1, T)``,
+        ``index`` and, by kind, ``mel`` ``(n_mels, frames)`` or ``label``."""
+        raise NotImplementedError
+
+    def valid_entries(self, config: Config) -> int:
+        """How many ``data.valid`` entries validation reads (at least the preflight probe)."""
+        raise NotImplementedError
+
+    def generator_inputs(
+        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        keys: Callable[[], list[int]], device: torch.device,
+    ) -> Tensor:
+        """The generator's input for one micro-batch (``micro["wave"]`` is ``(B, 1, T)``):
+        mel ``(B, n_mels, T // hop)`` or latents ``(B, latent_dim)`` drawn with ``keys()``."""
+        raise NotImplementedError
+
+    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        """``model``'s waveform ``(B, 1, T)`` for ``inputs`` [and ``labels``]."""
+        raise NotImplementedError
+
+    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+        """One validation pass of the eval-mode ``model``; returns the metrics to log."""
+        raise NotImplementedError
+
+    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+        """Inputs of several batch sizes / lengths for the deployable ``module`` (export)."""
+        raise NotImplementedError
+
+    def input_names(self, example: tuple[Tensor, ...]) -> list[str]:
+        """Names of ``example``'s tensors in exported graphs."""
+        raise NotImplementedError
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """ONNX dynamic axes of the inputs besides the batch."""
+        raise NotImplementedError
+
+    def module(self, loaded: LoadedModel) -> nn.Module:
+        """The deployable ``nn.Module`` of ``loaded``."""
+        raise NotImplementedError
+
+    def wrap(self, loaded: LoadedModel) -> Vocoder | WaveGenerator:
+        """The inference API object of ``loaded`` (CPU, float32)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class VocoderKind(ModelKind):
+    """Mel features -> waveform."""
+
+    name = "mel"
+    label = "vocoder"
+    reconstructs = True
+    mel_pairs = True
+
+    def training_dataset(
+        self, config: Config, entries: list[ManifestEntry], hop_length: int
+    ) -> torch.utils.data.Dataset:
+        """Waveform segments of ``training.segment_length`` samples, or (mel, wave) pairs
+        when the manifest has a ``mel_path`` column."""
+        from audiogan.data.datasets import SegmentDataset
+        from audiogan.data.pairs import MelWavePairDataset
+
+        c, t = config, config.training
+        if any(e.mel_path for e in entries):
+            # Fine-tuning on (mel from a TTS model, ground-truth wave) pairs.
+            return MelWavePairDataset(
+                entries, segment_frames=t.segment_length // hop_length,
+                hop_length=hop_length, n_mels=c.features.n_mels,
+                sample_rate=c.sample_rate, short=c.data.short_clips,
+                normalize=c.data.normalize, cache=c.data.cache, seed=t.seed,
+            )
+        return SegmentDataset(
+            entries, segment_length=t.segment_length, sample_rate=c.sample_rate,
+            normalize=c.data.normalize, short=c.data.short_clips, cache=c.data.cache,
+            seed=t.seed,
+        )
+
+    def valid_entries(self, config: Config) -> int:
+        return int(config.training.valid_clips)
+
+    def generator_inputs(
+        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        keys: Callable[[], list[int]], device: torch.device,
+    ) -> Tensor:
+        if "mel" in micro:  # ground-truth-aligned mels given with the data
+            return micro["mel"]
+        real = micro["wave"]
+        mel = features(real.squeeze(1))
+        return mel[..., : real.shape[-1] // generator.hop_length]
+
+    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        return model(inputs)
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+        """Copy-synthesise up to ``training.valid_clips`` clips of ``data.valid``.
+
+        Returns:
+            ``{"mr_stft": mean multi-resolution STFT distance, "mel_l1": mean loss-mel L1}``
+            (``mel_l1`` only when the recipe has a mel loss); empty without a valid manifest.
+            The first ``training.num_samples`` clips are written to ``sample_dir`` and logged.
+        """
+        from audiogan.data.manifest import read_manifest
+
+        config, t = run.config, run.config.training
+        if not config.data.valid:
+            return {}
+        mel_l1, stft = [], []
+        for i, entry in enumerate(read_manifest(config.data.valid)[: t.valid_clips]):
+            wave, _ = load_audio(entry.path, sample_rate=config.sample_rate)
+            if config.data.normalize == "peak":
+                wave = peak_normalize(wave)
+            if wave.shape[-1] < config.features.hop_length:
+                continue
+            real, _, fake = copy_synthesis(model, run.features, wave.to(run.device),
+                                           hop_length=config.features.hop_length)
+            fake, real = fake.float(), real.unsqueeze(0)
+            if run.mel_metric is not None:
+                mel_l1.append(float(run.mel_metric(fake, real)))
+            stft.append(float(run.stft_metric(fake, real)))
+            if i < t.num_samples:
+                save_audio(run.sample_dir / f"{Path(entry.path).stem}.wav", fake[0, 0].cpu(),
+                           config.sample_rate)
+                run.monitor.audio(run.step, f"valid/{i}", fake[0, 0], config.sample_rate)
+                run.monitor.image(run.step, f"valid_mel/{i}", run.features(fake[0])[0])
+        out = {"mr_stft": sum(stft) / max(len(stft), 1)}
+        if mel_l1:
+            out["mel_l1"] = sum(mel_l1) / len(mel_l1)
+        return out
+
+    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+        """Mels ``(B, n_mels, frames)`` around the statistics' mean (or -4), three lengths."""
+        gen = torch.Generator().manual_seed(seed)
+        generator = module.generator
+        context = max(int(generator.receptive_field_frames), 4)
+        low = float(module.mean.mean()) if module.normalize else -4.0
+        shapes = [(1, 2 * context + 24), (2, 2 * context + 57), (3, context + 7)]
+        return [
+            (low + 2.0 * torch.randn(batch, generator.in_channels, frames, generator=gen),)
+            for batch, frames in shapes
+        ]
+
+    def input_names(self, example: tuple[Tensor, ...]) -> list[str]:
+        return ["mel"]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"mel": {2: "frames"}}
+
+    def module(self, loaded: LoadedModel) -> nn.Module:
+        return VocoderModule(loaded.generator, loaded.mean, loaded.scale)
+
+    def wrap(self, loaded: LoadedModel) -> Vocoder:
+        from audiogan.inference.vocoder import Vocoder
+
+        return Vocoder.from_loaded(loaded)
+
+
+class UnconditionalKind(ModelKind):
+    """Latent vector [+ class label] -> fixed-length clip."""
+
+    name = "latent"
+    label = "unconditional"
+    labelled = True
+
+    def training_dataset(
+        self, config: Config, entries: list[ManifestEntry], hop_length: int
+    ) -> torch.utils.data.Dataset:
+        """Whole clips of ``hop_length`` (the generator's clip length) samples, labelled by
+        the manifest's ``label`` column (``data.labels`` fixes the class order)."""
+        from audiogan.data.datasets import ClipDataset
+
+        return ClipDataset(
+            entries, clip_length=hop_length, sample_rate=config.sample_rate,
+            labels=list(config.data.labels) if config.data.labels else None,
+        )
+
+    def valid_entries(self, config: Config) -> int:
+        return 0
+
+    def generator_inputs(
+        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        keys: Callable[[], list[int]], device: torch.device,
+    ) -> Tensor:
+        return keyed_latents(generator, keys(), device)
+
+    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+        return model(inputs, labels)
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+        """Generate ``training.num_samples`` clips from fixed latents (cycling through classes).
+
+        Files are ``{class}_{i:05d}.wav`` (``any`` when unconditional). Returns the clips' RMS
+        and whether all samples are finite.
+        """
+        config, t = run.config, run.config.training
+        n = t.num_samples
+        z = keyed_latents(model, [sample_key(t.seed, 0, 7, i) for i in range(n)], run.device)
+        labels = None
+        if model.num_classes:
+            labels = torch.arange(n, device=run.device) % model.num_classes
+        clips = model(z, labels).float().cpu()
+        for i, clip in enumerate(clips):
+            name = run.classes[int(labels[i])] if labels is not None and run.classes else "any"
+            save_audio(run.sample_dir / f"{name}_{i:05d}.wav", clip[0], config.sample_rate)
+            run.monitor.audio(run.step, f"sample/{i}", clip[0], config.sample_rate)
+        return {"sample_rms": float(clips.pow(2).mean().sqrt()),
+                "sample_finite": float(torch.isfinite(clips).all())}
+
+    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+        """Latents ``(B, latent_dim)`` [and labels ``(B,)``] for batches of 2, 1 and 3."""
+        gen = torch.Generator().manual_seed(seed)
+        generator = module.generator
+        out: list[tuple[Tensor, ...]] = []
+        for batch in (2, 1, 3):
+            z = torch.randn(batch, generator.latent_dim, generator=gen)
+            if generator.num_classes:
+                labels = torch.randint(0, generator.num_classes, (batch,), generator=gen)
+                out.append((z, labels))
+            else:
+                out.append((z,))
+        return out
+
+    def input_names(self, example: tuple[Tensor, ...]) -> list[str]:
+        return ["z", "labels"][: len(example)]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {}
+
+    def module(self, loaded: LoadedModel) -> nn.Module:
+        return WaveGeneratorModule(loaded.generator)
+
+    def wrap(self, loaded: LoadedModel) -> WaveGenerator:
+        from audiogan.inference.wave_generator import WaveGenerator
+
+        return WaveGenerator.from_loaded(loaded)
+
+
+VOCODER = VocoderKind()
+UNCONDITIONAL = UnconditionalKind()
+
+#: ``input_kind`` -> kind object.
+KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (VOCODER, UNCONDITIONAL)}
+
+
+def model_kind(source: Any) -> ModelKind:
+    """The kind of ``source``: an ``input_kind`` string, a :class:`Config`, a
+    :class:`LoadedModel`, a generator (anything with ``input_kind``) or a deployable module
+    (anything with ``generator``).
+
+    Raises:
+        ValueError: ``source`` names no known kind.
+    """
+    if isinstance(source, str):
+        name = source
+    elif isinstance(source, Config):
+        name = source.input_kind
+    elif isinstance(source, LoadedModel):
+        name = source.input_kind
+    elif hasattr(source, "input_kind"):
+        name = str(source.input_kind)
+    elif hasattr(source, "generator"):
+        name = str(source.generator.input_kind)
+    else:
+        raise ValueError(f"{type(source).__name__} has no model kind")
+    if name not in KINDS:
+        raise ValueError(f"unknown model kind {name!r}; known: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
+
