@@ -33,15 +33,9 @@ from audiogan.core.atomic import write_text
 from audiogan.core.errors import AudioganError, describe_os_error
 
 __all__ = [
-    "OPTIONAL_COLUMNS",
-    "REQUIRED_COLUMNS",
-    "ManifestBuildResult",
-    "ManifestEntry",
-    "ManifestError",
-    "build_manifest_from_audio",
-    "read_manifest",
-    "rejected_path_for",
-    "write_manifest",
+    "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "ManifestBuildResult", "ManifestEntry",
+    "ManifestError", "build_manifest_from_audio", "read_manifest", "rejected_path_for",
+    "write_manifest"
 ]
 
 logger = logging.getLogger(__name__)
@@ -370,25 +364,19 @@ def failure_reason(exc: BaseException, path: str | os.PathLike[str]) -> str:
 def _parse_header(manifest: Path, number: int, fields: list[str]) -> list[str]:
     columns = [field.strip() for field in fields]
     unknown = [name for name in columns if name not in _ALL_COLUMNS]
-    if unknown:
-        raise ManifestError(
-            manifest,
-            f"unknown column(s) {', '.join(map(repr, unknown))} in the header (the first line "
-            f"must name the columns); valid columns: {', '.join(_ALL_COLUMNS)}",
-            number,
-        )
     repeated = sorted({name for name in columns if columns.count(name) > 1})
-    if repeated:
-        raise ManifestError(manifest, f"repeated column(s) {', '.join(repeated)}", number)
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise ManifestError(
-            manifest,
-            f"header lacks required column(s) {', '.join(missing)} (need "
-            f"{', '.join(REQUIRED_COLUMNS)}, tab-separated)",
-            number,
-        )
-    return columns
+    if unknown:
+        problem = (f"unknown column(s) {', '.join(map(repr, unknown))} in the header (the first "
+                   f"line must name the columns); valid columns: {', '.join(_ALL_COLUMNS)}")
+    elif repeated:
+        problem = f"repeated column(s) {', '.join(repeated)}"
+    elif missing:
+        problem = (f"header lacks required column(s) {', '.join(missing)} (need "
+                   f"{', '.join(REQUIRED_COLUMNS)}, tab-separated)")
+    else:
+        return columns
+    raise ManifestError(manifest, problem, number)
 
 
 def _parse_entry(manifest: Path, number: int, base: Path, row: dict[str, str]) -> ManifestEntry:

@@ -86,15 +86,8 @@ def build_synthetic_corpus(
         raise ValueError(f"labels needs one name per speaker ({num_speakers}), got {len(labels)}")
     _check_common(seed, sample_rate)
     root = Path(root)
-    stamp = {
-        "kind": "corpus",
-        "version": SYNTH_VERSION,
-        "sample_rate": sample_rate,
-        "num_utterances": num_utterances,
-        "duration_range": [float(low), float(high)],
-        "num_speakers": num_speakers,
-        "seed": seed,
-    }
+    stamp = _stamp("corpus", sample_rate=sample_rate, num_utterances=num_utterances,
+                   duration_range=[float(low), float(high)], num_speakers=num_speakers, seed=seed)
     jobs: list[_Job] = []
     for index in range(num_utterances):
         rng = np.random.default_rng([seed, index, 0xC0FFEE])
@@ -161,16 +154,9 @@ def build_synthetic_clips(
         else [f"class{k:02d}" for k in range(num_classes)]
     )
     root = Path(root)
-    stamp = {
-        "kind": "clips",
-        "version": SYNTH_VERSION,
-        "num_clips": num_clips,
-        "clip_length": clip_length,
-        "sample_rate": sample_rate,
-        "num_classes": num_classes,
-        "num_speakers": num_speakers,
-        "seed": seed,
-    }
+    stamp = _stamp("clips", num_clips=num_clips, clip_length=clip_length,
+                   sample_rate=sample_rate, num_classes=num_classes, num_speakers=num_speakers,
+                   seed=seed)
     jobs: list[_Job] = []
     for index in range(num_clips):
         rng = np.random.default_rng([seed, index, 0xC11B])
@@ -268,6 +254,12 @@ def _materialize(
         )
         for job in jobs
     ]
+
+
+def _stamp(kind: str, **settings: object) -> dict[str, object]:
+    """What a corpus directory's stamp file records: its kind, the synthesiser version and the
+    settings it was built with (a rebuild with other settings starts afresh)."""
+    return {"kind": kind, "version": SYNTH_VERSION, **settings}
 
 
 def _read_stamp(path: Path) -> dict[str, object] | None:

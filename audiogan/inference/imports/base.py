@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import yaml
 from torch import Tensor
 
 from audiogan.config import Config, ConfigError, config_from_dict
@@ -56,6 +57,7 @@ __all__ = [
     "fold_weight_norm",
     "import_model",
     "read_json",
+    "read_yaml",
     "register",
     "safe_torch_load",
 ]
@@ -246,6 +248,19 @@ def read_json(path: Path) -> dict[str, Any]:
         raise ImportSourceError(f"{path}: not valid JSON ({one_line(exc)[:120]})") from None
     if not isinstance(data, dict):
         raise ImportSourceError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (safe loader); ImportSourceError naming the file otherwise."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ImportSourceError(describe_os_error(exc, path)) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ImportSourceError(f"{path}: not valid YAML ({one_line(exc)[:120]})") from None
+    if not isinstance(data, dict):
+        raise ImportSourceError(f"{path}: expected a YAML mapping at the top level")
     return data
 
 

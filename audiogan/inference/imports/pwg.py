@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor
 
 from audiogan.core.errors import describe_os_error, one_line
@@ -85,19 +84,6 @@ def pqmf_design(hparams: dict[str, Any], subbands: int, where: Path) -> dict[str
                   **{k: v for k, v in given.items() if k != "subbands"}}
     return {"pqmf_taps": int(design["taps"]), "pqmf_cutoff_ratio": float(design["cutoff_ratio"]),
             "pqmf_beta": float(design["beta"]), "pqmf_scaled": False}
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ImportSourceError(describe_os_error(exc, path)) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ImportSourceError(f"{path}: not readable as plain YAML ({one_line(exc)[:140]})"
-                                ) from None
-    if not isinstance(data, dict):
-        raise ImportSourceError(f"{path}: expected a mapping at the top level")
-    return data
 
 
 def _read_stats(path: Path) -> tuple[Tensor, Tensor]:
@@ -288,7 +274,7 @@ class ParallelWaveGANReader(FormatReader):
         """Convert the generator (and the statistics) of a detected checkpoint."""
         source = detection.checkpoint
         config_path = self.config_path(detection, config_file, "config.yml", "the training config")
-        hparams = _read_yaml(config_path)
+        hparams = base.read_yaml(config_path)
         kind = hparams.get("generator_type")
         if kind is None:
             raise ImportSourceError(

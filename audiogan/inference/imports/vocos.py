@@ -58,7 +58,6 @@ import torch
 import yaml
 from torch import Tensor
 
-from audiogan.core.errors import describe_os_error, one_line
 from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 
@@ -76,17 +75,7 @@ _KERNEL = 7  # VocosBackbone's embed and ConvNeXtBlock's dwconv are hard-coded t
 _MAX_CONFIG_BYTES = 1 << 20  # detection reads a config.yaml only up to this size
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path`` (safe loader); ImportSourceError naming the file otherwise."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ImportSourceError(describe_os_error(exc, path)) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ImportSourceError(f"{path}: not valid YAML ({one_line(exc)[:120]})") from None
-    if not isinstance(data, dict):
-        raise ImportSourceError(f"{path}: expected a YAML mapping at the top level")
-    return data
+read_yaml = base.read_yaml  # kept importable from here
 
 
 def _is_vocos_config(path: Path) -> bool:
