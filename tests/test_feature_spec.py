@@ -113,3 +113,62 @@ def test_type_errors() -> None:
     with pytest.raises(TypeError):
         resolve_spec(bogus=1)
     assert resolve_spec(n_fft=np.int64(512), win_length=512).n_fft == 512
+
+
+# --------------------------------------------------------------------------- one FeatureSpec
+
+
+def test_size_fields_are_the_spec_fields_after_profile() -> None:
+    from audiogan.features import SIZE_FIELDS
+
+    assert SIZE_FIELDS == ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels",
+                           "f_min", "f_max")
+    assert tuple(resolve_spec().to_dict()) == ("profile", *SIZE_FIELDS)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_spec_builds_the_same_module_as_its_fields(profile: str) -> None:
+    spec = resolve_spec(profile, n_mels=64, hop_length=200, sample_rate=16000, f_max=None)
+    by_spec = MelSpectrogram(spec)
+    by_fields = MelSpectrogram(profile, n_mels=64, hop_length=200, sample_rate=16000,
+                               f_max=None)
+    assert by_spec.spec == by_fields.spec == MelSpectrogram.from_spec(spec).spec == spec
+    assert torch.equal(by_spec.mel_basis, by_fields.mel_basis)
+    wave = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(by_spec(wave), by_fields(wave))
+
+
+def test_a_spec_with_overrides_and_statistics() -> None:
+    spec = resolve_spec("pwg")
+    mel = MelSpectrogram(spec, n_mels=40, mean=torch.zeros(40), scale=torch.ones(40))
+    assert mel.spec == resolve_spec("pwg", n_mels=40) and mel.has_stats
+    assert resolve_spec(spec) == spec and resolve_spec(spec, n_fft=DEFAULT) == spec
+    with pytest.raises(ValueError, match="win_length"):
+        resolve_spec(spec, n_fft=512)  # the spec's win_length 1024 no longer fits
+    with pytest.raises(TypeError, match="'bogus'; the sizes are sample_rate, n_fft"):
+        MelSpectrogram(spec, bogus=1)
+
+
+def test_differences_name_each_field_that_differs() -> None:
+    ours = resolve_spec("hifigan")
+    assert ours.differences(ours) == [] and ours.differences(resolve_spec()) == []
+    theirs = resolve_spec("tacotron2", n_mels=100, f_max=None)
+    assert ours.differences(theirs) == [
+        "profile: 'hifigan' -> 'tacotron2'", "n_mels: 80 -> 100", "f_max: 8000.0 -> None",
+    ]
+
+
+def test_config_feature_spec_is_what_the_model_is_built_with() -> None:
+    from audiogan.config import config_from_dict
+    from audiogan.config.build import build_features
+
+    config = config_from_dict({
+        "sample_rate": 16000,
+        "features": {"profile": "vocos", "n_mels": 64},
+        "generator": {"name": "hifigan", "params": {"preset": "v1"}},
+        "discriminator": {"name": "combined", "params": {}},
+    }, check_models=False)
+    spec = config.feature_spec()
+    assert spec == resolve_spec("vocos", sample_rate=16000, n_mels=64)
+    assert build_features(config).spec == spec
+    assert config.feature_kwargs() == spec.to_dict()

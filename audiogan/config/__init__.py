@@ -39,7 +39,7 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -54,6 +54,9 @@ from audiogan.config.schema import (
 )
 from audiogan.config.versions import CONFIG_VERSION, upgrade
 from audiogan.core.atomic import write_text
+
+if TYPE_CHECKING:
+    from audiogan.features.spec import FeatureSpec
 
 __all__ = [
     "CONFIG_VERSION",
@@ -250,19 +253,24 @@ class Config:
 
         return GENERATORS.get(self.generator.name).input_kind
 
-    def feature_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`audiogan.features.mel.MelSpectrogram`."""
+    def feature_spec(self) -> FeatureSpec:
+        """The features as a :class:`~audiogan.features.spec.FeatureSpec` (``sample_rate`` plus
+        the ``features`` section): ``MelSpectrogram(config.feature_spec())``.
+
+        Raises:
+            FeatureError, TypeError: the features are not resolved (a config not made by
+                :func:`load_config` / :func:`config_from_dict`) or not valid.
+        """
+        from audiogan.features.spec import FeatureSpec
+
         f = self.features
-        return {
-            "profile": f.profile,
-            "sample_rate": self.sample_rate,
-            "n_fft": f.n_fft,
-            "hop_length": f.hop_length,
-            "win_length": f.win_length,
-            "n_mels": f.n_mels,
-            "f_min": f.f_min,
-            "f_max": f.f_max,
-        }
+        return FeatureSpec(f.profile, self.sample_rate, f.n_fft, f.hop_length, f.win_length,
+                           f.n_mels, f.f_min, f.f_max)
+
+    def feature_kwargs(self) -> dict[str, Any]:
+        """:meth:`feature_spec` as keyword arguments of
+        :class:`audiogan.features.mel.MelSpectrogram` (``profile`` and the sizes)."""
+        return self.feature_spec().to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python (YAML-ready) form; loading it back gives an equal config."""

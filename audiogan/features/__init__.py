@@ -5,8 +5,16 @@ The public names are re-exported here: ``from audiogan.features import MelSpectr
 """
 
 from audiogan.features.mel import MelSpectrogram
-from audiogan.features.spec import DEFAULT, PROFILES, FeatureError, FeatureSpec, resolve_spec
+from audiogan.features.spec import (
+    DEFAULT,
+    PROFILES,
+    SIZE_FIELDS,
+    FeatureError,
+    FeatureSpec,
+    SizeOverrides,
+    resolve_spec,
+)
 from audiogan.features.stats import compute_stats
 
-__all__ = ["DEFAULT", "PROFILES", "FeatureError", "FeatureSpec", "MelSpectrogram",
-           "compute_stats", "resolve_spec"]
+__all__ = ["DEFAULT", "PROFILES", "SIZE_FIELDS", "FeatureError", "FeatureSpec", "MelSpectrogram",
+           "SizeOverrides", "compute_stats", "resolve_spec"]

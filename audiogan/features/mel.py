@@ -54,7 +54,7 @@ computed and returned in float64 (used by the reference tests).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import librosa
 import numpy as np
@@ -67,10 +67,13 @@ from audiogan.features.spec import (
     PROFILES,
     FeatureError,
     FeatureSpec,
-    _Default,
+    SizeOverrides,
     resolve_spec,
 )
 from audiogan.features.stats import compute_stats
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 __all__ = [
     "DEFAULT",
@@ -117,14 +120,18 @@ class MelSpectrogram(nn.Module):
         torch.Size([2, 80, 32])
         >>> MelSpectrogram("vocos", f_max=None).spec.f_max_hz
         12000.0
+        >>> MelSpectrogram(resolve_spec("pwg", n_mels=64)).n_mels   # a resolved FeatureSpec
+        64
 
     Args:
-        profile: one of :data:`PROFILES`.
-        sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max: overrides of the
-            profile's canonical defaults (:data:`DEFAULT` keeps them; ``f_max=None`` is sr/2).
+        profile: one of :data:`PROFILES`, or a resolved :class:`FeatureSpec` (e.g.
+            ``config.feature_spec()``), whose values then stand in for the canonical ones.
         mean: optional per-channel mean, shape ``(n_mels,)``.
         scale: optional per-channel scale (standard deviation), shape ``(n_mels,)``;
             ``mean`` and ``scale`` are given together or not at all.
+        **overrides: ``sample_rate``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``,
+            ``f_min``, ``f_max`` (:class:`~audiogan.features.spec.SizeOverrides`): overrides of
+            the profile's values (:data:`DEFAULT` keeps one; ``f_max=None`` is sr/2).
     """
 
     mean: Tensor | None
@@ -134,29 +141,14 @@ class MelSpectrogram(nn.Module):
 
     def __init__(
         self,
-        profile: str = "hifigan",
+        profile: str | FeatureSpec = "hifigan",
         *,
-        sample_rate: int | _Default = DEFAULT,
-        n_fft: int | _Default = DEFAULT,
-        hop_length: int | _Default = DEFAULT,
-        win_length: int | _Default = DEFAULT,
-        n_mels: int | _Default = DEFAULT,
-        f_min: float | _Default = DEFAULT,
-        f_max: float | None | _Default = DEFAULT,
         mean: Tensor | None = None,
         scale: Tensor | None = None,
+        **overrides: Unpack[SizeOverrides],
     ) -> None:
         super().__init__()
-        spec = resolve_spec(
-            profile,
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            hop_length=hop_length,
-            win_length=win_length,
-            n_mels=n_mels,
-            f_min=f_min,
-            f_max=f_max,
-        )
+        spec = resolve_spec(profile, **overrides)
         self.spec = spec
         basis = librosa.filters.mel(
             sr=spec.sample_rate,
@@ -192,8 +184,7 @@ class MelSpectrogram(nn.Module):
             mean: optional ``(n_mels,)`` statistics, see :class:`MelSpectrogram`.
             scale: optional ``(n_mels,)`` statistics.
         """
-        fields = spec.to_dict()
-        return cls(fields.pop("profile"), **fields, mean=mean, scale=scale)
+        return cls(spec, mean=mean, scale=scale)
 
     # ------------------------------------------------------------------ settings
     @property

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Final, Literal
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 import numpy as np
 
 from audiogan.core.errors import AudioganError
 
-__all__ = ["DEFAULT", "PROFILES", "FeatureError", "FeatureSpec", "resolve_spec"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
+
+__all__ = [
+    "DEFAULT", "PROFILES", "SIZE_FIELDS", "FeatureError", "FeatureSpec", "SizeOverrides",
+    "resolve_spec",
+]
 
 
 class FeatureError(AudioganError, ValueError):
@@ -33,9 +39,27 @@ DEFAULT: Final = _Default.DEFAULT
 """Sentinel meaning "the profile's canonical value" (``f_max=None`` instead means sr/2)."""
 
 
+class SizeOverrides(TypedDict, total=False):
+    """The size fields of a :class:`FeatureSpec`, as keyword overrides of a profile's canonical
+    values (:data:`DEFAULT` keeps one; ``f_max=None`` means ``sample_rate / 2``)."""
+
+    sample_rate: int | _Default
+    n_fft: int | _Default
+    hop_length: int | _Default
+    win_length: int | _Default
+    n_mels: int | _Default
+    f_min: float | _Default
+    f_max: float | None | _Default
+
+
+SIZE_FIELDS: Final[tuple[str, ...]] = tuple(SizeOverrides.__annotations__)
+"""``sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max``: what a profile's
+conventions leave open, in :class:`FeatureSpec` order."""
+
+
 @dataclass(frozen=True)
 class _Profile:
-    """Conventions and canonical defaults of one named profile (internal table)."""
+    """Conventions and canonical sizes of one named profile (internal table)."""
 
     center: bool  # True: pad n_fft // 2 each side; False: pad (n_fft - hop) in total
     magnitude_eps: float | None  # sqrt(re^2 + im^2 + eps); None: plain |X|
@@ -43,26 +67,25 @@ class _Profile:
     mel_norm: Literal["slaney"] | None
     log_base: Literal["e", "10"]
     log_floor: float
-    sample_rate: int
-    n_fft: int
-    hop_length: int
-    win_length: int
-    n_mels: int
-    f_min: float
-    f_max: float | None
+    sizes: tuple[int, int, int, int, int, float, float | None]  # the SIZE_FIELDS, in order
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """``{size field: canonical value}``."""
+        return dict(zip(SIZE_FIELDS, self.sizes))
 
 
 _PROFILES: Final[dict[str, _Profile]] = {
     "hifigan": _Profile(False, 1e-9, False, "slaney", "e", 1e-5,
-                        22050, 1024, 256, 1024, 80, 0.0, 8000.0),
+                        (22050, 1024, 256, 1024, 80, 0.0, 8000.0)),
     "tacotron2": _Profile(True, None, False, "slaney", "e", 1e-5,
-                          22050, 1024, 256, 1024, 80, 0.0, 8000.0),
+                          (22050, 1024, 256, 1024, 80, 0.0, 8000.0)),
     "pwg": _Profile(True, None, False, "slaney", "10", 1e-10,
-                    22050, 1024, 256, 1024, 80, 80.0, 7600.0),
+                    (22050, 1024, 256, 1024, 80, 80.0, 7600.0)),
     "melgan": _Profile(False, None, False, "slaney", "10", 1e-5,
-                       22050, 1024, 256, 1024, 80, 0.0, None),
+                       (22050, 1024, 256, 1024, 80, 0.0, None)),
     "vocos": _Profile(True, None, True, None, "e", 1e-7,
-                      24000, 1024, 256, 1024, 100, 0.0, None),
+                      (24000, 1024, 256, 1024, 100, 0.0, None)),
 }
 
 PROFILES: Final[tuple[str, ...]] = tuple(_PROFILES)
@@ -234,17 +257,18 @@ class FeatureSpec:
         """The eight fields as a plain dict (e.g. for a config file); inverse of ``**``."""
         return asdict(self)
 
+    def differences(self, other: FeatureSpec) -> list[str]:
+        """``"field: ours -> theirs"`` for each field where ``other`` differs (``[]`` when
+        ``self == other``), in field order; e.g. ``["n_mels: 80 -> 100"]``."""
+        return [
+            f"{f.name}: {getattr(self, f.name)!r} -> {getattr(other, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
 
 def resolve_spec(
-    profile: str = "hifigan",
-    *,
-    sample_rate: int | _Default = DEFAULT,
-    n_fft: int | _Default = DEFAULT,
-    hop_length: int | _Default = DEFAULT,
-    win_length: int | _Default = DEFAULT,
-    n_mels: int | _Default = DEFAULT,
-    f_min: float | _Default = DEFAULT,
-    f_max: float | None | _Default = DEFAULT,
+    profile: str | FeatureSpec = "hifigan", **overrides: Unpack[SizeOverrides]
 ) -> FeatureSpec:
     """Resolve a profile's canonical defaults, overridden by every non-:data:`DEFAULT` argument.
 
@@ -253,8 +277,10 @@ def resolve_spec(
     frequency of an overridden ``sample_rate`` is an error (pass ``f_max`` explicitly).
 
     Args:
-        profile: one of :data:`PROFILES`.
-        sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max: overrides.
+        profile: one of :data:`PROFILES`, or a :class:`FeatureSpec` whose values stand in for
+            the canonical ones.
+        **overrides: ``sample_rate``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``,
+            ``f_min``, ``f_max`` (:class:`SizeOverrides`; keyword only).
 
     Returns:
         The validated :class:`FeatureSpec`.
@@ -263,19 +289,15 @@ def resolve_spec(
         ValueError: unknown profile (the message lists the valid ones), non-positive sizes,
             ``win_length > n_fft``, ``hop_length > n_fft``, ``f_max > sample_rate / 2``,
             ``f_min >= f_max``.
-        TypeError: a size that is not an integer, a frequency that is not a number.
+        TypeError: a size that is not an integer, a frequency that is not a number, or a
+            keyword that is not a size field.
     """
-    base = _profile(profile)
-    given = {
-        "sample_rate": sample_rate,
-        "n_fft": n_fft,
-        "hop_length": hop_length,
-        "win_length": win_length,
-        "n_mels": n_mels,
-        "f_min": f_min,
-        "f_max": f_max,
-    }
-    values = {
-        name: getattr(base, name) if value is DEFAULT else value for name, value in given.items()
-    }
+    unknown = [name for name in overrides if name not in SIZE_FIELDS]
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}; the sizes are "
+                        f"{', '.join(SIZE_FIELDS)}")
+    given = {name: value for name, value in overrides.items() if value is not DEFAULT}
+    if isinstance(profile, FeatureSpec):
+        return replace(profile, **given)
+    values = {**_profile(profile).defaults, **given}
     return FeatureSpec(profile=profile, **values)

@@ -145,7 +145,7 @@ class Vocoder(InferenceModel):
     def from_loaded(cls, loaded: LoadedModel) -> Vocoder:
         """Wrap a :class:`~audiogan.inference.model_dir.LoadedModel` (see ``load_model``)."""
         cls._check_kind(loaded.generator, loaded.source)
-        features = MelSpectrogram(**loaded.config.feature_kwargs(), mean=loaded.mean,
+        features = MelSpectrogram(loaded.config.feature_spec(), mean=loaded.mean,
                                   scale=loaded.scale)
         return cls(loaded.generator, features, config=loaded.config, step=loaded.step,
                    ema=loaded.ema, source=loaded.source)
