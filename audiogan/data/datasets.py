@@ -93,6 +93,19 @@ class _Unusable(Exception):
     """Internal: a file was read but cannot serve this dataset (e.g. shorter than a segment)."""
 
 
+def _check_positive(name: str, value: int) -> None:
+    """DataSettingsError "<name> must be > 0, got <value>" unless ``value > 0``."""
+    if value <= 0:
+        raise DataSettingsError(f"{name} must be > 0, got {value}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, str]) -> None:
+    """DataSettingsError "<name> must be 'a' or 'b', got <value>" unless ``value`` is one."""
+    if value not in choices:
+        raise DataSettingsError(
+            f"{name} must be {choices[0]!r} or {choices[1]!r}, got {value!r}")
+
+
 def crop_offset(seed: int, epoch: int, index: int, max_offset: int) -> int:
     """A crop start in ``[0, max_offset]`` that depends only on ``(seed, epoch, index)``.
 
@@ -138,8 +151,7 @@ class WaveDataset(Dataset[Item]):
         seed: int = 0,
         probe: bool = True,
     ) -> None:
-        if normalize not in ("none", "peak"):
-            raise DataSettingsError(f"normalize must be 'none' or 'peak', got {normalize!r}")
+        _check_choice("normalize", normalize, ("none", "peak"))
         if seed < 0:
             raise DataSettingsError(f"seed must be >= 0, got {seed}")
         if sample_rate is not None and sample_rate <= 0:
@@ -329,10 +341,8 @@ class SegmentDataset(WaveDataset):
         seed: int = 0,
         probe: bool = True,
     ) -> None:
-        if segment_length <= 0:
-            raise DataSettingsError(f"segment_length must be > 0, got {segment_length}")
-        if short not in ("pad", "skip"):
-            raise DataSettingsError(f"short must be 'pad' or 'skip', got {short!r}")
+        _check_positive("segment_length", segment_length)
+        _check_choice("short", short, ("pad", "skip"))
         self.segment_length = int(segment_length)
         self.short: Short = short
         self.skipped: list[Path] = []
@@ -424,10 +434,8 @@ class ClipDataset(WaveDataset):
         cache: bool | None = None,
         probe: bool = True,
     ) -> None:
-        if clip_length <= 0:
-            raise DataSettingsError(f"clip_length must be > 0, got {clip_length}")
-        if align not in ("start", "center"):
-            raise DataSettingsError(f"align must be 'start' or 'center', got {align!r}")
+        _check_positive("clip_length", clip_length)
+        _check_choice("align", align, ("start", "center"))
         self.clip_length = int(clip_length)
         self.align = align
         entries = list(entries)

@@ -12,7 +12,7 @@ arguments so tests can build tiny versions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -93,11 +93,23 @@ class _SameInputDiscriminator(Discriminator):
 
 class _PooledScalesDiscriminator(Discriminator):
     """A discriminator whose sub-discriminator ``i`` sees the waveform passed ``i`` times
-    through ``pool``."""
+    through ``pool``.
 
-    discriminators: nn.ModuleList
-    pool: nn.Module
-    names: list[str]
+    Args:
+        scales: number of sub-discriminators (>= 1).
+        build: makes the sub-discriminator of scale ``index``.
+        pool: the downsampling between scales.
+        name: prefix of the log names (``<name>_s<index>``).
+    """
+
+    def __init__(self, scales: int, build: Callable[[int], nn.Module], pool: nn.Module,
+                 name: str) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        self.discriminators = nn.ModuleList(build(index) for index in range(scales))
+        self.pool = pool
+        self.names = [f"{name}_s{index}" for index in range(scales)]
 
     def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
         """Score a batch.
@@ -275,22 +287,14 @@ class MultiScaleDiscriminator(_PooledScalesDiscriminator):
         groups: Sequence[int] = (1, 4, 16, 16, 16, 16, 1),
         negative_slope: float = 0.1,
     ) -> None:
-        super().__init__()
-        if scales < 1:
-            raise ValueError(f"scales must be >= 1, got {scales}")
-        self.discriminators = nn.ModuleList(
-            ScaleDiscriminator(
-                channels=channels,
-                kernel_sizes=kernel_sizes,
-                strides=strides,
-                groups=groups,
-                use_spectral_norm=index == 0,
-                negative_slope=negative_slope,
-            )
-            for index in range(scales)
+        super().__init__(
+            scales,
+            lambda index: ScaleDiscriminator(
+                channels=channels, kernel_sizes=kernel_sizes, strides=strides, groups=groups,
+                use_spectral_norm=index == 0, negative_slope=negative_slope),
+            nn.AvgPool1d(kernel_size=4, stride=2, padding=2),
+            "msd",
         )
-        self.pool = nn.AvgPool1d(kernel_size=4, stride=2, padding=2)
-        self.names = [f"msd_s{index}" for index in range(scales)]
 
 
 # --------------------------------------------------------------------------- multi-resolution
@@ -313,16 +317,8 @@ class ResolutionDiscriminator(_ConvStack):
         negative_slope: LeakyReLU slope.
     """
 
-    def __init__(
-        self,
-        n_fft: int,
-        hop_length: int,
-        win_length: int,
-        *,
-        channels: int = 32,
-        num_downsamples: int = 3,
-        negative_slope: float = 0.1,
-    ) -> None:
+    def __init__(self, n_fft: int, hop_length: int, win_length: int, *, channels: int = 32,
+                 num_downsamples: int = 3, negative_slope: float = 0.1) -> None:
         super().__init__()
         if win_length > n_fft:
             raise ValueError(f"win_length {win_length} > n_fft {n_fft}")

@@ -88,13 +88,11 @@ class MelGANMultiScaleDiscriminator(_PooledScalesDiscriminator):
         kernel_sizes: Sequence[int] = (5, 3),
         negative_slope: float = 0.2,
     ) -> None:
-        super().__init__()
-        if scales < 1:
-            raise ValueError(f"scales must be >= 1, got {scales}")
-        self.discriminators = nn.ModuleList(
-            MelGANScaleDiscriminator(channels=channels, downsample_scales=downsample_scales,
-                                     max_channels=max_channels, kernel_sizes=kernel_sizes,
-                                     negative_slope=negative_slope)
-            for _ in range(scales))
-        self.pool = nn.AvgPool1d(4, stride=2, padding=1, count_include_pad=False)
-        self.names = [f"melgan_s{index}" for index in range(scales)]
+        super().__init__(
+            scales,
+            lambda _: MelGANScaleDiscriminator(
+                channels=channels, downsample_scales=downsample_scales, max_channels=max_channels,
+                kernel_sizes=kernel_sizes, negative_slope=negative_slope),
+            nn.AvgPool1d(4, stride=2, padding=1, count_include_pad=False),
+            "melgan",
+        )

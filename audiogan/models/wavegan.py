@@ -65,15 +65,8 @@ class WaveGANGenerator(Generator):
 
     input_kind: InputKind = "latent"
 
-    def __init__(
-        self,
-        *,
-        latent_dim: int = 100,
-        model_size: int = 64,
-        num_samples: int = 16384,
-        kernel_size: int = 25,
-        num_classes: int = 0,
-    ) -> None:
+    def __init__(self, *, latent_dim: int = 100, model_size: int = 64, num_samples: int = 16384,
+                 kernel_size: int = 25, num_classes: int = 0) -> None:
         super().__init__()
         if num_samples not in WAVEGAN_STRIDES:
             valid = ", ".join(str(n) for n in WAVEGAN_STRIDES)

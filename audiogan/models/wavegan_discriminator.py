@@ -74,16 +74,9 @@ class WaveGANDiscriminator(Discriminator):
         num_classes: number of class labels for the projection; 0 = unconditional.
     """
 
-    def __init__(
-        self,
-        slice_len: int = 16384,
-        *,
-        model_size: int = 64,
-        kernel_size: int = 25,
-        phase_shuffle_radius: int = 2,
-        negative_slope: float = 0.2,
-        num_classes: int = 0,
-    ) -> None:
+    def __init__(self, slice_len: int = 16384, *, model_size: int = 64, kernel_size: int = 25,
+                 phase_shuffle_radius: int = 2, negative_slope: float = 0.2,
+                 num_classes: int = 0) -> None:
         super().__init__()
         if slice_len not in _WAVEGAN_EXTRA_STRIDE:
             valid = sorted(_WAVEGAN_EXTRA_STRIDE)
