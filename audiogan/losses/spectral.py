@@ -25,18 +25,9 @@ class MelLoss(nn.Module):
         f_max: highest mel edge in Hz; ``None`` means sample_rate / 2.
     """
 
-    def __init__(
-        self,
-        *,
-        profile: str = "hifigan",
-        sample_rate: int,
-        n_fft: int = 1024,
-        hop_length: int = 256,
-        win_length: int = 1024,
-        n_mels: int = 80,
-        f_min: float = 0.0,
-        f_max: float | None = None,
-    ) -> None:
+    def __init__(self, *, profile: str = "hifigan", sample_rate: int, n_fft: int = 1024,
+                 hop_length: int = 256, win_length: int = 1024, n_mels: int = 80,
+                 f_min: float = 0.0, f_max: float | None = None) -> None:
         super().__init__()
         self.mel = MelSpectrogram(profile, sample_rate=sample_rate, n_fft=n_fft,
                                   hop_length=hop_length, win_length=win_length, n_mels=n_mels,

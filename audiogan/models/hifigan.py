@@ -102,14 +102,8 @@ class ResBlock(nn.Module):
         negative_slope: leaky-ReLU slope.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        kernel_size: int,
-        dilations: tuple[int, ...],
-        kind: ResBlockKind = "1",
-        negative_slope: float = 0.1,
-    ) -> None:
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...],
+                 kind: ResBlockKind = "1", negative_slope: float = 0.1) -> None:
         super().__init__()
         if kind not in ("1", "2"):
             raise ValueError(f"HiFi-GAN resblock must be '1' or '2', got {kind!r}")
