@@ -245,12 +245,46 @@ def test_an_unreadable_file_is_named_with_the_permission_fix(tmp_path: Path, mon
     assert str(caught.value) == f"{path}: permission denied; check the file's permissions"
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads chmod-000 files")
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_a_chmod_000_file_is_named_with_the_permission_fix(tmp_path: Path) -> None:
-    path = _valid_wav(tmp_path / "locked.wav")
-    path.chmod(0)
-    with pytest.raises(AudioError, match="locked.wav: permission denied; check the file's"):
-        audio_info(path)
+    if os.geteuid() != 0:
+        path = _valid_wav(tmp_path / "locked.wav")
+        path.chmod(0)
+        with pytest.raises(AudioError, match="locked.wav: permission denied; check the file's"):
+            audio_info(path)
+        return
+    # root reads chmod-000 files: read it as nobody, in a forked child, from a folder nobody
+    # may enter (pytest's tmp_path is root's alone)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)
+        path = _valid_wav(Path(folder) / "locked.wav")
+        path.chmod(0)
+        assert _error_as_nobody(lambda: audio_info(path)) == (
+            f"AudioError: {path}: permission denied; check the file's permissions")
+
+
+def _error_as_nobody(call: Callable[[], object]) -> str:
+    """``"Type: message"`` of what ``call()`` raises in a child process running as nobody."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            call()
+            text = "no error"
+        except BaseException as exc:  # reported to the parent
+            text = f"{type(exc).__name__}: {exc}"
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as handle:
+        text = handle.read().decode()
+    os.waitpid(pid, 0)
+    return text
 
 
 # --------------------------------------------------------------------------- many channels
