@@ -172,3 +172,14 @@ def test_config_feature_spec_is_what_the_model_is_built_with() -> None:
     assert spec == resolve_spec("vocos", sample_rate=16000, n_mels=64)
     assert build_features(config).spec == spec
     assert config.feature_kwargs() == spec.to_dict()
+
+
+def test_settings_are_read_from_the_spec() -> None:
+    from audiogan.features.spec import SpecSettings
+
+    mel = MelSpectrogram("tacotron2", n_fft=512, win_length=400, hop_length=160, n_mels=40,
+                         sample_rate=16000)
+    assert isinstance(mel, SpecSettings)
+    got = (mel.profile, mel.sample_rate, mel.n_fft, mel.hop_length, mel.win_length, mel.n_mels)
+    assert got == ("tacotron2", 16000, 512, 160, 400, 40)
+    assert mel.frames_for(16000) == mel.spec.frames_for(16000) == 101

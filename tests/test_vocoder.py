@@ -32,6 +32,16 @@ def voc(run: Run) -> Vocoder:
     return Vocoder.load(run.run_dir)
 
 
+def test_settings_come_from_the_feature_spec(voc: Vocoder, run: Run) -> None:
+    spec = voc.spec
+    assert spec == run.trainer.config.feature_spec() == run.trainer.features.spec
+    assert (voc.profile, voc.sample_rate, voc.hop_length, voc.n_mels, voc.n_fft,
+            voc.win_length) == (spec.profile, spec.sample_rate, spec.hop_length, spec.n_mels,
+                                spec.n_fft, spec.win_length)
+    frames = voc.features(torch.zeros(4096)).shape[-1]
+    assert voc.frames_for(4096) == spec.frames_for(4096) == frames
+
+
 @pytest.fixture(scope="module")
 def speech_mel(voc: Vocoder, run: Run) -> torch.Tensor:
     """(80, frames) real features of a training clip."""

@@ -68,6 +68,7 @@ from audiogan.features.spec import (
     FeatureError,
     FeatureSpec,
     SizeOverrides,
+    SpecSettings,
     resolve_spec,
 )
 from audiogan.features.stats import compute_stats
@@ -100,7 +101,7 @@ def _reflect_index(length: int, left: int, right: int, device: torch.device) -> 
     return torch.where(folded >= length, period - folded, folded)
 
 
-class MelSpectrogram(nn.Module):
+class MelSpectrogram(SpecSettings, nn.Module):
     """Log-mel spectrogram following one of the named profiles (see the module docstring).
 
     The mel basis and the window are non-persistent float64 buffers (they move with ``.to()``
@@ -108,7 +109,9 @@ class MelSpectrogram(nn.Module):
     float32 buffers, so they travel with a saved model. A state dict that holds statistics can
     be loaded into a module built without them (they are adopted). Dtype casts of the module
     (``.half()``, ``.double()``, ...) move nothing but the device: the computing dtype follows
-    the input (float32, or float64 for float64 input), never the module's.
+    the input (float32, or float64 for float64 input), never the module's. The settings
+    (``profile``, ``sample_rate``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``,
+    :meth:`frames_for`) are read from :attr:`spec` (see :class:`SpecSettings`).
 
     On CUDA, keep TF32 matmuls off (PyTorch's default) for exact features: with
     ``torch.backends.cuda.matmul.allow_tf32 = True`` the mel projection runs in TF32 and the
@@ -185,41 +188,6 @@ class MelSpectrogram(nn.Module):
             scale: optional ``(n_mels,)`` statistics.
         """
         return cls(spec, mean=mean, scale=scale)
-
-    # ------------------------------------------------------------------ settings
-    @property
-    def profile(self) -> str:
-        """The profile name."""
-        return self.spec.profile
-
-    @property
-    def sample_rate(self) -> int:
-        """Audio rate in Hz."""
-        return self.spec.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        """Samples between frames."""
-        return self.spec.hop_length
-
-    @property
-    def n_mels(self) -> int:
-        """Number of mel channels."""
-        return self.spec.n_mels
-
-    @property
-    def n_fft(self) -> int:
-        """FFT size."""
-        return self.spec.n_fft
-
-    @property
-    def win_length(self) -> int:
-        """Window length."""
-        return self.spec.win_length
-
-    def frames_for(self, num_samples: int) -> int:
-        """Frames returned for ``num_samples`` samples; see :meth:`FeatureSpec.frames_for`."""
-        return self.spec.frames_for(num_samples)
 
     # ------------------------------------------------------------------ statistics
     @property

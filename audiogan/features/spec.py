@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT", "PROFILES", "SIZE_FIELDS", "FeatureError", "FeatureSpec", "SizeOverrides",
-    "resolve_spec",
+    "SpecSettings", "resolve_spec",
 ]
 
 
@@ -265,6 +265,50 @@ class FeatureSpec:
             for f in fields(self)
             if getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+class SpecSettings:
+    """Read-only settings of an object that carries a :class:`FeatureSpec` as ``spec``
+    (:class:`~audiogan.features.mel.MelSpectrogram`, :class:`~audiogan.inference.vocoder.Vocoder`):
+    ``profile``, ``sample_rate``, ``n_fft``, ``hop_length``, ``win_length``, ``n_mels`` and
+    :meth:`frames_for`, each read from ``self.spec``."""
+
+    spec: FeatureSpec
+
+    @property
+    def profile(self) -> str:
+        """Feature profile name (``hifigan``, ``tacotron2``, ``pwg``, ``melgan``, ``vocos``)."""
+        return self.spec.profile
+
+    @property
+    def sample_rate(self) -> int:
+        """Audio rate in Hz."""
+        return self.spec.sample_rate
+
+    @property
+    def n_fft(self) -> int:
+        """FFT size."""
+        return self.spec.n_fft
+
+    @property
+    def hop_length(self) -> int:
+        """Samples between (per) mel frames."""
+        return self.spec.hop_length
+
+    @property
+    def win_length(self) -> int:
+        """Window length."""
+        return self.spec.win_length
+
+    @property
+    def n_mels(self) -> int:
+        """Number of mel channels."""
+        return self.spec.n_mels
+
+    def frames_for(self, num_samples: int) -> int:
+        """Frames the features have for ``num_samples`` samples; see
+        :meth:`FeatureSpec.frames_for`."""
+        return self.spec.frames_for(num_samples)
 
 
 def resolve_spec(

@@ -43,6 +43,7 @@ from torch import Tensor
 from audiogan.audio.io import resample
 from audiogan.config import Config
 from audiogan.features.mel import FeatureSpec, MelSpectrogram
+from audiogan.features.spec import SpecSettings
 from audiogan.inference.kinds import VOCODER, copy_synthesis
 from audiogan.inference.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.inference.model_dir import (
@@ -77,7 +78,7 @@ log = logging.getLogger(__name__)
 _MIN_FRAMES_FOR_BASE_CHECK = 50
 
 
-class Vocoder(InferenceModel):
+class Vocoder(SpecSettings, InferenceModel):
     """A trained vocoder: raw profile log-mel features -> waveform.
 
     Build it with :meth:`load` (from :class:`~audiogan.inference.wrapper.InferenceModel`, like
@@ -152,29 +153,10 @@ class Vocoder(InferenceModel):
 
     # ------------------------------------------------------------------ properties
     @property
-    def spec(self) -> FeatureSpec:
-        """The feature settings (profile, sample rate, n_fft, hop, ...)."""
+    def spec(self) -> FeatureSpec:  # type: ignore[override]
+        """The feature settings; ``profile``, ``sample_rate`` (of the output), ``hop_length``
+        (samples per mel frame), ``n_mels`` (of the input), ... are read from it."""
         return self._features.spec
-
-    @property
-    def sample_rate(self) -> int:
-        """Output sample rate in Hz."""
-        return self.spec.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        """Samples per mel frame."""
-        return self.spec.hop_length
-
-    @property
-    def n_mels(self) -> int:
-        """Mel channels of the input."""
-        return self.spec.n_mels
-
-    @property
-    def profile(self) -> str:
-        """Feature profile name (``hifigan``, ``tacotron2``, ``pwg``, ``melgan``, ``vocos``)."""
-        return self.spec.profile
 
     @property
     def receptive_field_frames(self) -> int:
