@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from training_helpers import vocoder_config as tiny_vocoder_config
+from training_helpers import wavegan_config as tiny_wavegan_config
 
 from audiogan.config import Config, config_from_dict
 from audiogan.models import build_generator
@@ -46,37 +48,18 @@ def write_corpus(root: Path, n: int = 4, seconds: float = 0.5, sr: int = SR,
 
 def vocoder_config(data: Path, profile: str = "hifigan", **training: Any) -> Config:
     """A tiny HiFi-GAN recipe: generator-only (mel loss) steps, EMA on."""
-    return config_from_dict({
-        "sample_rate": SR,
-        "features": {"profile": profile},
-        "generator": {"name": "hifigan", "params": dict(TINY_HIFIGAN)},
-        "discriminator": {"name": "combined", "params": {
-            "periods": [2], "scales": 1, "mpd_params": {"channels": [4, 8, 16, 16, 16]},
-            "msd_params": {"channels": [16, 16, 32, 32, 32, 32, 32]}}},
-        "training": {"batch_size": 2, "segment_length": 2048, "max_steps": 2, "num_workers": 0,
-                     "log_every": 1, "valid_every": 2, "checkpoint_every": 1, "valid_clips": 1,
-                     "num_samples": 1, "seed": 7, "discriminator_start_step": 100,
-                     "ema_decay": 0.5, **training},
-        "data": {"train": str(data / "train.tsv"), "valid": str(data / "valid.tsv")},
-    })
+    return tiny_vocoder_config(data, "discriminator.params.periods=[2]",
+                               f"features.profile={profile}", **{
+        "batch_size": 2, "max_steps": 2, "valid_every": 2, "checkpoint_every": 1,
+        "discriminator_start_step": 100, "ema_decay": 0.5, **training})
 
 
 def wavegan_config(data: Path, num_classes: int = 2) -> Config:
     """A tiny (class-conditional) WaveGAN recipe at 16 kHz."""
-    return config_from_dict({
-        "sample_rate": 16000,
-        "features": {"profile": "hifigan", "f_max": None},
-        "generator": {"name": "wavegan", "params": {"model_size": 4,
-                                                    "num_classes": num_classes}},
-        "discriminator": {"name": "wavegan", "params": {"model_size": 4,
-                                                        "num_classes": num_classes}},
-        "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
-        "scheduler": {"name": "none"},
-        "training": {"batch_size": 2, "segment_length": 16384, "max_steps": 1,
-                     "num_workers": 0, "log_every": 1, "valid_every": 1000,
-                     "checkpoint_every": 1000, "num_samples": 2, "seed": 3},
-        "data": {"train": str(data / "train.tsv")},
-    })
+    return tiny_wavegan_config(data, f"generator.params.num_classes={num_classes}",
+                               f"discriminator.params.num_classes={num_classes}",
+                               "optim={}",  # the default optimisers
+                               batch_size=2, max_steps=1, n_critic=1)
 
 
 @dataclass

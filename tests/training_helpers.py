@@ -46,9 +46,10 @@ def _training(values: dict[str, object]) -> list[str]:
     return [f"training.{key}={_value(value)}" for key, value in values.items()]
 
 
-def vocoder_config(data: Path, **training) -> Config:
+def vocoder_config(data: Path, *overrides: str, **training) -> Config:
     """The tiny HiFi-GAN recipe shrunk further (16 channels, one resblock, slim discriminators),
-    default optimiser and no loudness normalisation, a few steps; ``training`` overrides."""
+    default optimiser and no loudness normalisation, a few steps; then ``overrides``
+    (``key=value``) and ``training`` (``training.<key>`` values)."""
     return load_tiny_recipe("hifigan", [
         "generator.params.upsample_initial_channel=16",
         "generator.params.resblock_kernel_sizes=[3]",
@@ -57,6 +58,7 @@ def vocoder_config(data: Path, **training) -> Config:
         "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
         "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
         "optim.generator.lr=2.0e-4", "optim.discriminator.lr=2.0e-4", "data.normalize=none",
+        *overrides,
         *_training({"segment_length": 2048, "max_steps": 4, "discriminator_start_step": 0,
                     "log_every": 1, "valid_every": 1000, "checkpoint_every": 2, "keep_last": 5,
                     "valid_clips": 1, "num_samples": 1, "seed": 7, **training}),
@@ -65,12 +67,12 @@ def vocoder_config(data: Path, **training) -> Config:
     ])
 
 
-def wavegan_config(data: Path, **training) -> Config:
+def wavegan_config(data: Path, *overrides: str, **training) -> Config:
     """The tiny WaveGAN recipe at d=4 with two classes (named by the clips' labels), a few
-    steps; ``training`` overrides."""
+    steps; then ``overrides`` (``key=value``) and ``training`` (``training.<key>`` values)."""
     return load_tiny_recipe("wavegan", [
         "generator.params.model_size=4", "generator.params.num_classes=2",
-        "discriminator.params.model_size=4", "discriminator.params.num_classes=2",
+        "discriminator.params.model_size=4", "discriminator.params.num_classes=2", *overrides,
         *_training({"batch_size": 4, "max_steps": 3, "n_critic": 2, "log_every": 1,
                     "valid_every": 1000, "checkpoint_every": 1000, "keep_last": 5,
                     "num_samples": 2, "seed": 3, **training}),
