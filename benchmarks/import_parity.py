@@ -23,7 +23,8 @@ The other formats' parity scripts sit beside this one: ``import_parity_vocos.py`
 ``import_parity_pwg.py`` (ParallelWaveGAN: HiFiGAN, MelGAN, multi-band MelGAN and their
 discriminators); melgan-neurips is not installable, so its parity is in the tests only.
 
-The reference is not a dependency: run with it importable, e.g.
+The reference is not a dependency (``benchmarks/install_refs.sh`` puts it in ``.refs``): run
+with it importable, e.g.
 ``PYTHONPATH=.refs python benchmarks/import_parity.py --threads 2 --json OUT``. Without it the
 script says so and exits 0.
 """

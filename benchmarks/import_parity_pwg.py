@@ -24,7 +24,8 @@ sub-discriminator's feature maps and scores on the clip's audio (target <= 1e-4 
 
 The reference imports ``scipy.signal.kaiser`` (now ``scipy.signal.windows.kaiser``): this script
 adds that alias first, and an empty ``kaldiio`` module (imported by ``preprocess.py``'s datasets,
-unused by ``logmelfilterbank``). Run with the reference importable, e.g.
+unused by ``logmelfilterbank``). Run with the reference importable (``benchmarks/install_refs.sh``
+puts it in ``.refs``), e.g.
 ``PYTHONPATH=.refs python benchmarks/import_parity_pwg.py --clips 5 --threads 2 --json OUT``;
 without it the script says so and exits 0.
 """

@@ -23,7 +23,7 @@ temporary model directory and compares, on ``--clips`` dev LJSpeech clips resamp
   ``Vocos.forward(audio)``, on the common samples (the features' float32 tolerance amplified by
   the generator), reported separately.
 
-Run with the reference importable, e.g.
+Run with the reference importable (``benchmarks/install_refs.sh`` puts it in ``.refs``), e.g.
 ``PYTHONPATH=.refs python benchmarks/import_parity_vocos.py --threads 2 --json OUT``; without it
 the script says so and exits 0.
 """
