@@ -183,3 +183,11 @@ def test_settings_are_read_from_the_spec() -> None:
     got = (mel.profile, mel.sample_rate, mel.n_fft, mel.hop_length, mel.win_length, mel.n_mels)
     assert got == ("tacotron2", 16000, 512, 160, 400, 40)
     assert mel.frames_for(16000) == mel.spec.frames_for(16000) == 101
+
+
+def test_summary_is_the_printed_phrase() -> None:
+    assert resolve_spec().summary() == "n_fft 1024, hop 256, win 1024, 80 mels, 0-8000 Hz"
+    assert resolve_spec("pwg", f_max=None).summary() == (
+        "n_fft 1024, hop 256, win 1024, 80 mels, 80-sr/2 Hz")
+    assert resolve_spec("vocos", f_min=12.5, f_max=7999.5).summary().endswith(
+        "100 mels, 12.5-7999.5 Hz")

@@ -360,10 +360,9 @@ def info(model: Path) -> None:
         f"sample rate: {config.sample_rate} Hz",
     ]
     if loaded.input_kind == "mel":
-        f = config.features
+        spec = config.feature_spec()
         lines += [
-            f"profile: {f.profile} (n_fft {f.n_fft}, hop {f.hop_length}, win {f.win_length}, "
-            f"{f.n_mels} mels, {f.f_min:g}-{'sr/2' if f.f_max is None else f'{f.f_max:g}'} Hz)",
+            f"profile: {spec.profile} ({spec.summary()})",
             "feature statistics: "
             f"{'yes (z-normalised inside)' if loaded.mean is not None else 'no'}",
             f"receptive field: +-{generator.receptive_field_frames} frames",

@@ -180,11 +180,7 @@ def features(
     spec = resolve_spec(profile, **overrides)  # FeatureError: one line, exit 2
     check_feature_rate(spec)
     mel = MelSpectrogram.from_spec(spec)
-    log.info(
-        "profile %s: %d Hz, n_fft %d, hop %d, win %d, %d mels, %g-%s Hz",
-        spec.profile, spec.sample_rate, spec.n_fft, spec.hop_length, spec.win_length,
-        spec.n_mels, spec.f_min, "sr/2" if spec.f_max is None else f"{spec.f_max:g}",
-    )
+    log.info("profile %s: %d Hz, %s", spec.profile, spec.sample_rate, spec.summary())
     pairs = feature_targets(inputs, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FeatureError(f"{out_dir}: exists and is not a directory; choose another -o")

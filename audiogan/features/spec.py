@@ -257,6 +257,13 @@ class FeatureSpec:
         """The eight fields as a plain dict (e.g. for a config file); inverse of ``**``."""
         return asdict(self)
 
+    def summary(self) -> str:
+        """The sizes in one phrase, e.g. ``"n_fft 1024, hop 256, win 1024, 80 mels, 0-8000 Hz"``
+        (``f_max=None`` reads ``sr/2``); what ``audiogan info`` and ``features`` print."""
+        f_max = "sr/2" if self.f_max is None else f"{self.f_max:g}"
+        return (f"n_fft {self.n_fft}, hop {self.hop_length}, win {self.win_length}, "
+                f"{self.n_mels} mels, {self.f_min:g}-{f_max} Hz")
+
     def differences(self, other: FeatureSpec) -> list[str]:
         """``"field: ours -> theirs"`` for each field where ``other`` differs (``[]`` when
         ``self == other``), in field order; e.g. ``["n_mels: 80 -> 100"]``."""
