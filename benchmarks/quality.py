@@ -12,8 +12,7 @@ held-back clips. Then:
 - an untrained generator of our config as the reference point.
 
 Each model copy-synthesises every held-back clip from its mel (the config's features) and is
-scored with ``audiogan.evaluation.metrics`` when present (log-mel L1 in dB, multi-resolution STFT
-distance), else with a small fallback built on ``audiogan.features.mel``/``audiogan.losses``.
+scored with ``audiogan.evaluation.metrics`` (log-mel L1 in dB, multi-resolution STFT distance).
 
 In general a GPU job (e.g. ``--config recipes/ljspeech/hifigan_v1.yaml --steps 20000 --device
 cuda``); ``--tiny`` is the CPU smoke run for CI (< 60 s)::
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import sys
 import tempfile
 import time
@@ -48,12 +46,9 @@ TINY_OVERRIDES = ("training.batch_size=2", "training.segment_length=2048",
 def metric_functions() -> tuple[str, Callable[[Tensor, Tensor, int], dict[str, float]]]:
     """``(source, fn)``: ``fn(reference, estimate, sample_rate)`` -> log-mel L1 dB and MR-STFT.
 
-    Uses :mod:`audiogan.evaluation.metrics` when it exists, else :func:`fallback_metrics`.
+    ``source`` names where the metrics come from (:mod:`audiogan.evaluation.metrics`).
     """
-    try:
-        from audiogan.evaluation import metrics
-    except ImportError:
-        return "fallback (audiogan.features.mel/losses)", fallback_metrics
+    from audiogan.evaluation import metrics
 
     def from_library(reference: Tensor, estimate: Tensor, sample_rate: int) -> dict[str, float]:
         ref, est = reference.double().cpu().numpy(), estimate.double().cpu().numpy()
@@ -61,21 +56,6 @@ def metric_functions() -> tuple[str, Callable[[Tensor, Tensor, int], dict[str, f
                 "mrstft": metrics.multi_resolution_stft_distance(ref, est)}
 
     return "audiogan.evaluation.metrics", from_library
-
-
-def fallback_metrics(reference: Tensor, estimate: Tensor, sample_rate: int) -> dict[str, float]:
-    """Log-mel L1 in dB (``hifigan`` mel, 0 Hz to sr/2) and MR-STFT distance (loss form)."""
-    from audiogan.features.mel import MelSpectrogram
-    from audiogan.losses import MultiResolutionSTFTLoss
-
-    length = min(reference.shape[-1], estimate.shape[-1])
-    ref = reference[..., :length].float().reshape(1, -1).cpu()
-    est = estimate[..., :length].float().reshape(1, -1).cpu()
-    mel = MelSpectrogram("hifigan", sample_rate=sample_rate, f_max=None)
-    with torch.no_grad():
-        diff = (mel(ref) - mel(est)).abs().mean() * (20.0 / math.log(10.0))
-        mrstft = MultiResolutionSTFTLoss()(est.unsqueeze(1), ref.unsqueeze(1))
-    return {"log_mel_l1_db": float(diff), "mrstft": float(mrstft)}
 
 
 @torch.no_grad()
