@@ -6,6 +6,9 @@
 4. Copy-synthesise the held-back clips with the untrained and the trained vocoder and report the
    log-mel L1 of each; write clips to listen to.
 
+Both models are the package's tiny recipes (:mod:`audiogan.recipes`: ``hifigan``, ``wavegan``)
+with the demo's schedule and data as explicit overrides.
+
 Running the demo again into the same directory retrains both models from scratch (the runs are
 the demo's own: ``--overwrite`` semantics); a second demo running into the same directory at the
 same time stops at once with one line naming the first one's pid (the run directory's lock).
