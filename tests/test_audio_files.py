@@ -104,3 +104,26 @@ def test_prepare_evaluate_and_synthesize_take_the_same_files(tmp_path: Path) -> 
         "A.FLAC", "b.wav", "c.aiff", "sub/d.ogg", "sub/m.npy",  # OUT_DIR sub/deep left out
     ]
     assert [i.output.as_posix() for i in items][-1] == "sub/m.wav"
+
+
+def test_the_features_command_takes_directories_through_the_same_discovery(
+    tmp_path: Path,
+) -> None:
+    from audiogan.features.files import feature_targets
+    from audiogan.features.spec import FeatureError
+
+    _tree(tmp_path / "in")
+    out = tmp_path / "in" / "sub" / "deep"  # OUT_DIR inside the input: its files left out
+    single = tmp_path / "z.wav"
+    pairs = feature_targets([tmp_path / "in", single], out)
+    assert [(p.relative_to(tmp_path).as_posix(), t.name) for p, t in pairs] == [
+        ("in/A.FLAC", "A.npy"), ("in/b.wav", "b.npy"), ("in/c.aiff", "c.npy"),
+        ("in/sub/d.ogg", "d.npy"), ("z.wav", "z.npy"),
+    ]
+    (tmp_path / "in" / "sub" / "b.flac").write_bytes(b"")
+    with pytest.raises(FeatureError, match=r"b\.wav and .*sub/b\.flac would both be written"):
+        feature_targets([tmp_path / "in"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()  # no audio: stays an input that write_features refuses
+    (tmp_path / "empty" / "notes.txt").write_text("not audio")
+    assert feature_targets([tmp_path / "empty"], tmp_path / "out") == [
+        (tmp_path / "empty", tmp_path / "out" / "empty.npy")]

@@ -158,6 +158,7 @@ def features(
 ) -> None:
     """Write log-mel features of audio files as OUT_DIR/<stem>.npy, float32 (n_mels, frames).
 
+    INPUTS are audio files or directories (their audio files, searched recursively).
     Input at another sample rate is resampled to the profile's; no loudness normalisation is
     applied (what a TTS model trained on these features expects). Inputs sharing a stem are
     refused before anything is written; a bad input is reported on one line and skipped (exit

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audiogan.audio.files import find_audio_files
 from audiogan.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, audio_info, load_audio
 from audiogan.core.atomic import write_with
 from audiogan.core.errors import describe_os_error
@@ -40,7 +41,9 @@ def check_feature_rate(spec: FeatureSpec) -> None:
 def feature_targets(inputs: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]]:
     """``(input, out_dir/<stem>.npy)`` for each distinct input, in order.
 
-    An input given twice is kept once.
+    A directory stands for its audio files (:func:`~audiogan.audio.files.find_audio_files`:
+    recursively, hidden files and ``out_dir`` left out, in path order); one without any stays
+    an input, which :func:`write_features` then refuses. An input given twice is kept once.
 
     Raises:
         FeatureError: Two different inputs share a stem (``a/x.wav b/x.wav``): the message
@@ -48,7 +51,7 @@ def feature_targets(inputs: Sequence[Path], out_dir: Path) -> list[tuple[Path, P
     """
     owners: dict[Path, Path] = {}
     pairs: list[tuple[Path, Path]] = []
-    for path in inputs:
+    for path in _expand(inputs, out_dir):
         target = out_dir / f"{path.stem}.npy"
         owner = owners.get(target)
         if owner is not None:
@@ -61,6 +64,18 @@ def feature_targets(inputs: Sequence[Path], out_dir: Path) -> list[tuple[Path, P
         owners[target] = path
         pairs.append((path, target))
     return pairs
+
+
+def _expand(inputs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Each input, a directory replaced by its audio files."""
+    found: list[Path] = []
+    for path in inputs:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        # a directory without audio stays an input: reading it fails on one line, the rest go on
+        found += sorted(find_audio_files(path, skip=out_dir)) or [path]
+    return found
 
 
 def write_features(path: Path, mel: MelSpectrogram, target: Path) -> tuple[int, int]:
