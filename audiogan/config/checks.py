@@ -177,6 +177,7 @@ def validate_models(config: Config) -> None:
         ConfigError: naming ``generator.*``, ``discriminator.*``, ``features.hop_length``,
             ``training.segment_length`` or ``loss.weights.*``.
     """
+    from audiogan.config.build import generator_params
     from audiogan.core.registry import UnknownNameError
     from audiogan.models import DISCRIMINATORS, GENERATORS, build_generator
 
@@ -188,10 +189,8 @@ def validate_models(config: Config) -> None:
         DISCRIMINATORS.get(config.discriminator.name)
     except UnknownNameError as exc:
         raise ConfigError(f"discriminator.name: {exc}") from None
-    params = dict(config.generator.params)
-    if cls.input_kind == "mel":
-        params.setdefault("in_channels", config.features.n_mels)
-    generator = _build_on_meta("generator", build_generator, config.generator.name, params)
+    generator = _build_on_meta("generator", build_generator, config.generator.name,
+                               generator_params(config))
     _check_signature("discriminator", DISCRIMINATORS.get(config.discriminator.name),
                      dict(config.discriminator.params))
     if cls.input_kind == "mel" and generator.hop_length != config.features.hop_length:
