@@ -134,8 +134,8 @@ def collect_clips(
             first = f"{rejected[0][0]}: {rejected[0][1]}"
             raise EvaluationError(f"{source}: no usable audio clips (first problem: {first})")
         raise EvaluationError(
-            f"{source}: no audio clips ({', '.join(AUDIO_SUFFIXES)}) found; give a directory "
-            "of clips, an audio file or a manifest"
+            f"{source}: no audio clips ({', '.join(AUDIO_SUFFIXES[:3])} ...) found; give a "
+            "directory of clips, an audio file or a manifest"
         )
     return entries, rejected
 
