@@ -73,6 +73,20 @@ def test_library_loaders_name_the_keyword_before_reading_the_model(tmp_path: Pat
             loader(missing, device="cuda:1")
 
 
+@needs_no_cuda
+def test_evaluate_and_training_resolve_through_the_same_function(tmp_path: Path) -> None:
+    from audiogan.evaluation.run import evaluate
+    from audiogan.training.distributed import init_distributed
+
+    with pytest.raises(DeviceError, match=r"^device=cuda:1: CUDA is not available"):
+        evaluate([tmp_path / "model"], tmp_path, tmp_path / "report", device="cuda:1")
+    assert not (tmp_path / "report").exists()
+    with pytest.raises(DeviceError, match=r"^--device cuda:1: CUDA is not available"):
+        init_distributed("cuda:1")
+    assert init_distributed("cpu").device == torch.device("cpu")
+    assert init_distributed(None).device == torch.device("cpu")
+
+
 def _commands(tmp: Path) -> dict[str, list[str]]:
     """Each command that takes --device, with arguments that would otherwise start work."""
     (tmp / "in.npy").write_bytes(b"")
