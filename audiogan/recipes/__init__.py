@@ -12,7 +12,8 @@ checkout's ``runs/tiny/data`` (relative to the file); anywhere else, override ``
     ...                                       path_override("data.train", "my/train.tsv")])
 
 This package reads recipes into :class:`audiogan.config.Config` and imports nothing but
-:mod:`audiogan.config` (and the core errors it uses).
+:mod:`audiogan.config`: its layer is directly above the config layer (the CLI, training and
+evaluation may use it; inference and everything below never need it).
 """
 
 from __future__ import annotations
