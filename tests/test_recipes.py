@@ -27,6 +27,7 @@ from test_corpora import (
     build_speech_commands,
     build_vctk,
 )
+from training_helpers import SMALL_HIFIGAN
 
 from audiogan.config import load_config
 from audiogan.data.manifest import read_manifest
@@ -37,15 +38,6 @@ RECIPES = ROOT / "recipes"
 YAMLS = sorted(RECIPES.glob("*/*.yaml"))
 RUN_SCRIPTS = sorted(RECIPES.glob("*/run.sh"))
 
-TINY_HIFIGAN = (
-    "generator.params.upsample_initial_channel=16",
-    "generator.params.resblock_kernel_sizes=[3]",
-    "generator.params.resblock_dilation_sizes=[[1, 3]]",
-    "discriminator.params.periods=[2, 3]",
-    "discriminator.params.scales=1",
-    "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
-    "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
-)
 TINY_WAVEGAN = ("generator.params.model_size=4", "discriminator.params.model_size=4",
                 "training.n_critic=1")
 TINY_TRAINING = ("training.batch_size=2", "training.max_steps=2", "training.num_workers=0",
@@ -140,7 +132,7 @@ def test_tts_pairs_prepared_by_folder_train_with_init_from(dev_data: Path, tmp_p
                             out=pairs / "manifests", progress=False)
     assert result is not None
     assert all(e.mel_path for e in read_manifest(result.manifests["train"]))
-    overrides = [*TINY_HIFIGAN, *TINY_TRAINING, "training.max_steps=1",
+    overrides = [*SMALL_HIFIGAN, *TINY_TRAINING, "training.max_steps=1",
                  f"data.train={result.manifests['train']}", "data.valid=null"]
     config = load_config(RECIPES / "ljspeech" / "hifigan_v1.yaml", overrides)
     Trainer(config, tmp_path / "base", device="cpu", console=False).fit()
@@ -171,9 +163,9 @@ def _sets(*groups: tuple[str, ...]) -> list[str]:
 
 
 CASES = {
-    "ljspeech": (build_ljspeech, [], TINY_HIFIGAN, "hifigan_v1"),
-    "vctk": (build_vctk, ["--mic", "mic2"], TINY_HIFIGAN, "hifigan_v1"),
-    "libritts": (build_libritts, [], TINY_HIFIGAN, "hifigan_v1"),
+    "ljspeech": (build_ljspeech, [], SMALL_HIFIGAN, "hifigan_v1"),
+    "vctk": (build_vctk, ["--mic", "mic2"], SMALL_HIFIGAN, "hifigan_v1"),
+    "libritts": (build_libritts, [], SMALL_HIFIGAN, "hifigan_v1"),
     "sc09": (build_speech_commands, [], TINY_WAVEGAN, "wavegan"),
 }
 

@@ -1,5 +1,7 @@
 """Tiny corpora and configs shared by the trainer tests (test_trainer, test_training_state,
-test_distributed, test_rundir, test_stopping, test_cli_eval, test_demo)."""
+test_distributed, test_rundir, test_stopping, test_cli_eval, test_demo, _inference_runs).
+
+The configs are the packaged tiny recipes (:mod:`audiogan.recipes`) plus overrides."""
 
 from __future__ import annotations
 
@@ -37,6 +39,18 @@ def _write_corpus(root: Path, n: int = 8, seconds: float = 0.6, sr: int = SR,
     return root / "train.tsv"
 
 
+SMALL_HIFIGAN = (
+    "generator.params.upsample_initial_channel=16",
+    "generator.params.resblock_kernel_sizes=[3]",
+    "generator.params.resblock_dilation_sizes=[[1, 3]]",
+    "discriminator.params.periods=[2, 3]",
+    "discriminator.params.scales=1",
+    "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
+    "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
+)
+"""Overrides that shrink a HiFi-GAN V1 recipe (tiny or full-size) to a few seconds per step."""
+
+
 def _value(value: object) -> str:
     """``value`` as the YAML text of a ``key=value`` override (reads back as the same value)."""
     return yaml.safe_dump(value, default_flow_style=True, width=10**9).removesuffix("...\n").strip()
@@ -51,13 +65,8 @@ def vocoder_config(data: Path, *overrides: str, **training) -> Config:
     default optimiser and no loudness normalisation, a few steps; then ``overrides``
     (``key=value``) and ``training`` (``training.<key>`` values)."""
     return load_tiny_recipe("hifigan", [
-        "generator.params.upsample_initial_channel=16",
-        "generator.params.resblock_kernel_sizes=[3]",
-        "generator.params.resblock_dilation_sizes=[[1, 3]]",
-        "discriminator.params.periods=[2, 3]", "discriminator.params.scales=1",
-        "discriminator.params.mpd_params={channels: [4, 8, 16, 16, 16]}",
-        "discriminator.params.msd_params={channels: [16, 16, 32, 32, 32, 32, 32]}",
-        "optim.generator.lr=2.0e-4", "optim.discriminator.lr=2.0e-4", "data.normalize=none",
+        *SMALL_HIFIGAN, "optim.generator.lr=2.0e-4", "optim.discriminator.lr=2.0e-4",
+        "data.normalize=none",
         *overrides,
         *_training({"segment_length": 2048, "max_steps": 4, "discriminator_start_step": 0,
                     "log_every": 1, "valid_every": 1000, "checkpoint_every": 2, "keep_last": 5,
