@@ -3,7 +3,7 @@
 
 Best-over-latest preference, a truncated best.pt or newest checkpoint, EMA preference, tampered
 metadata, bad statistics and an unreadable or mismatched model directory are covered by
-tests/test_vocoder.py and tests/test_export.py; this file covers the rest.
+tests/inference/test_vocoder.py and tests/inference/test_export.py; this file covers the rest.
 """
 
 from __future__ import annotations

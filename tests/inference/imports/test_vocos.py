@@ -318,7 +318,7 @@ def test_vocoder_load_takes_a_vocos_source_directly(tmp_path: Path, name: str,
 def test_parity_benchmark_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
     """benchmarks/import_parity_vocos.py on one clip cut to 0.5 s, the vocos package from
     .refs/ as the reference (see tests/refs_helpers.py)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     refs = require_reference("vocos/pretrained.py", "the vocos reference package")
     out = tmp_path / "parity.json"
     result = subprocess.run(

@@ -15,7 +15,7 @@ from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpu
 from audiogan.recipes import tiny_recipe, tiny_recipe_names
 from audiogan.training import checkpoint as ckpt
 
-TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny"
+TINY = Path(__file__).resolve().parents[2] / "recipes" / "tiny"
 MODELS = tiny_recipe_names()
 
 

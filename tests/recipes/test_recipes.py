@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_corpora import (
+from data.test_corpora import (
     DEV_DATA,
     LJ_IDS,
     _Server,
@@ -33,7 +33,7 @@ from audiogan.config import load_config
 from audiogan.data.manifest import read_manifest
 from audiogan.data.prepare import prepare_corpus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 YAMLS = sorted(RECIPES.glob("*/*.yaml"))
 RUN_SCRIPTS = sorted(RECIPES.glob("*/run.sh"))

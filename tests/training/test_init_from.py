@@ -30,7 +30,7 @@ from audiogan.training.preflight import check_training_inputs
 from audiogan.training.state import init_weights
 from audiogan.training.trainer import Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = TINY_CONFIG["sampling_rate"]  # 8000 Hz, hop 16, 8 mels
 TINY_DISC = {"periods": [2, 3], "scales": 1, "mpd_params": {"channels": [4, 8, 16, 16, 16]},
              "msd_params": {"channels": [16, 16, 32, 32, 32, 32, 32]}}

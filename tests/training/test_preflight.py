@@ -27,7 +27,7 @@ from audiogan.data.embedded import (
 )
 from audiogan.training.preflight import check_training_inputs, prepare_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = 22050
 
 

@@ -20,7 +20,7 @@ from audiogan.recipes import (
     tiny_recipe_names,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["hifigan", "istft", "melgan", "multiband_melgan", "wavegan"]
 
 

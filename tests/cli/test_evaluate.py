@@ -13,7 +13,11 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 from conftest import DEV_DATA
-from test_report import assert_browser_sees_everything, assert_report_structure, check_in_browser
+from evaluation.test_report import (
+    assert_browser_sees_everything,
+    assert_report_structure,
+    check_in_browser,
+)
 from training_helpers import _write_corpus, vocoder_config, wavegan_config
 
 from audiogan.cli.main import cli

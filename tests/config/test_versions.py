@@ -18,7 +18,7 @@ from audiogan.config import CONFIG_VERSION, ConfigError, config_from_dict, load_
 from audiogan.config.build import build_generator
 from audiogan.inference.model_dir import load_model
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.mark.parametrize("source", ["hifigan_v1_model", "hifigan_v1_checkpoint.pt"])
