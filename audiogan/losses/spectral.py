@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from audiogan.features.mel import MelSpectrogram
 from audiogan.losses._common import _as_batch_time, _sum
+from audiogan.models.pqmf import PQMF
 
 
 class MelLoss(nn.Module):
@@ -207,8 +208,8 @@ class SubbandSTFTLoss(nn.Module):
     is then one signal for a :class:`MultiResolutionSTFTLoss` at sub-band resolutions.
 
     Args:
-        pqmf: filter bank with ``analysis(x (B, 1, T)) -> (B, S, T / S)`` (e.g.
-            :class:`audiogan.models.pqmf.PQMF`); stored as a submodule so it follows ``.to()``.
+        pqmf: filter bank with ``analysis(x (B, 1, T)) -> (B, S, T / S)``
+            (:class:`audiogan.models.pqmf.PQMF`); stored as a submodule so it follows ``.to()``.
         fft_sizes: FFT size per resolution.
         hop_sizes: hop per resolution.
         win_lengths: window length per resolution.
@@ -217,7 +218,7 @@ class SubbandSTFTLoss(nn.Module):
     def __init__(
         self,
         *,
-        pqmf: nn.Module,
+        pqmf: PQMF,
         fft_sizes: Sequence[int] = (384, 683, 171),
         hop_sizes: Sequence[int] = (30, 60, 10),
         win_lengths: Sequence[int] = (150, 300, 60),

@@ -13,7 +13,7 @@ arguments so tests can build tiny versions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -316,6 +316,9 @@ class ResolutionDiscriminator(_ConvStack):
         num_downsamples: convolutions with stride 2 along frequency.
         negative_slope: LeakyReLU slope.
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        window: Tensor  # buffer (win_length,)
 
     def __init__(self, n_fft: int, hop_length: int, win_length: int, *, channels: int = 32,
                  num_downsamples: int = 3, negative_slope: float = 0.1) -> None:

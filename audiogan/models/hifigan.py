@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -54,7 +54,7 @@ class HiFiGANPreset:
     resblock_dilation_sizes: tuple[tuple[int, ...], ...]
 
 
-_MRF_V1 = {
+_MRF_V1: dict[str, Any] = {
     "resblock": "1",
     "resblock_kernel_sizes": (3, 7, 11),
     "resblock_dilation_sizes": ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
@@ -140,7 +140,7 @@ class ResBlock(nn.Module):
     def input_span(self, span: Span) -> Span:
         """Input indices the output ``span`` depends on (residual paths included)."""
         for unit in reversed(self.units):
-            span = span.union(span.before_all(unit))
+            span = span.union(span.before_all([unit]))
         return span
 
 
@@ -180,6 +180,7 @@ class MRF(nn.Module):
         """Input indices the output ``span`` depends on: the union over the parallel blocks."""
         result = span
         for block in self.blocks:
+            assert isinstance(block, ResBlock)
             result = result.union(block.input_span(span))
         return result
 
@@ -308,6 +309,7 @@ class HiFiGANGenerator(Generator):
         """
         span = Span(0, self.hop_length - 1).before(self.conv_post)
         for upsample, mrf in zip(reversed(self.upsamples), reversed(self.mrfs)):
+            assert isinstance(mrf, MRF)
             span = mrf.input_span(span).before(upsample)
         span = span.before(self.conv_pre)
         return max(-span.lo, span.hi)
@@ -335,7 +337,7 @@ def resolve_preset(preset: str, **overrides: object) -> HiFiGANPreset:
     unknown = set(overrides) - known
     if unknown:
         raise TypeError(f"unknown HiFi-GAN fields {sorted(unknown)}; valid: {sorted(known)}")
-    given = {name: value for name, value in overrides.items() if value is not None}
+    given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
     if "upsample_rates" in given and "upsample_kernel_sizes" not in given:
         given["upsample_kernel_sizes"] = tuple(2 * rate for rate in given["upsample_rates"])
     for name in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):

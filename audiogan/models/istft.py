@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +99,12 @@ class InverseSTFT(nn.Module):
         ValueError: on bad sizes, or when the window envelope vanishes somewhere in the kept
             output (the NOLA condition, e.g. ``win_length < hop_length``).
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        cos_basis: Tensor  # buffer (n_fft // 2 + 1, n_freq)
+        sin_basis: Tensor  # buffer (n_fft // 2 + 1, n_freq)
+        window: Tensor  # buffer (n_fft, 1)
+        window_sq_blocks: Tensor  # buffer (hop_length, num_blocks)
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -64,7 +64,7 @@ def load_folded_state_dict(model: nn.Module, state: Mapping[str, Tensor]) -> Non
         if key not in converted:
             raise KeyError(f"{key}: missing from the weights being loaded")
         value = converted.pop(key)
-        parametrizations = module.parametrizations.weight  # type: ignore[union-attr]
+        parametrizations = module.parametrizations.weight
         originals: Any = value
         for parametrization in reversed(list(parametrizations)):
             originals = parametrization.right_inverse(originals)
@@ -150,6 +150,9 @@ class ExactConvTranspose1d(nn.ConvTranspose1d):
         stride: upsampling factor.
     """
 
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        padding: tuple[int, ...]  # always a tuple here (the stub's str is for Conv's "same")
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
         padding, output_padding, trim = transposed_padding(kernel_size, stride)
         super().__init__(
@@ -195,12 +198,12 @@ class Span(NamedTuple):
         if isinstance(module, nn.ConvTranspose1d):
             # out[n] += in[i] * w[j]  where  n = i * stride - padding + j * dilation
             reach = (module.kernel_size[0] - 1) * module.dilation[0]
-            stride, padding = module.stride[0], module.padding[0]
+            stride, padding = module.stride[0], _left_padding(module)
             return Span(-((reach - self.lo - padding) // stride), (self.hi + padding) // stride)
         if isinstance(module, nn.Conv1d):
             # out[n] = sum_j w[j] * in[n * stride - padding + j * dilation]
             reach = (module.kernel_size[0] - 1) * module.dilation[0]
-            stride, padding = module.stride[0], module.padding[0]
+            stride, padding = module.stride[0], _left_padding(module)
             return Span(self.lo * stride - padding, self.hi * stride - padding + reach)
         if isinstance(module, (nn.ReflectionPad1d, nn.ReplicationPad1d, nn.ConstantPad1d)):
             left = module.padding[0]
@@ -213,6 +216,18 @@ class Span(NamedTuple):
         for module in reversed(list(_leaves(modules))):
             span = span.before(module)
         return span
+
+
+def _left_padding(module: nn.Conv1d | nn.ConvTranspose1d) -> int:
+    """Zeros ``module`` pads its input with on the left, also for ``padding="same"``/``"valid"``
+    (PyTorch puts the odd one of ``dilation * (kernel_size - 1)`` "same" zeros on the right)."""
+    padding = module.padding
+    if padding == "valid":
+        return 0
+    if padding == "same":
+        return module.dilation[0] * (module.kernel_size[0] - 1) // 2
+    assert not isinstance(padding, str)  # torch accepts no other string
+    return padding[0]
 
 
 def _leaves(modules: Iterable[nn.Module]) -> Iterator[nn.Module]:

@@ -13,6 +13,7 @@ filter bank merges them into the full-band waveform.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ class MirrorPad1d(nn.ReflectionPad1d):
     periodic extension; a single sample is repeated). Identical to reflection otherwise.
     """
 
-    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T) -> (B, C, T + left + right)."""
         left, right = self.padding
         length = x.shape[-1]
@@ -208,6 +209,9 @@ class MelGANGenerator(Generator):
             where it takes effect.
     """
 
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        body: MelGANBody  # set by _attach_body
+
     input_kind = "mel"
 
     def __init__(
@@ -269,6 +273,9 @@ class MultiBandMelGANGenerator(Generator):
             unscaled windowed sinc (set by ``audiogan import`` for its checkpoints).
         weight_norm, init_std: as for :class:`MelGANGenerator`.
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        body: MelGANBody  # set by _attach_body
 
     input_kind = "mel"
 

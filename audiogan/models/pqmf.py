@@ -15,6 +15,7 @@ net delay: ``synthesis(analysis(x))`` is aligned with ``x``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -67,6 +68,10 @@ class PQMF(nn.Module):
         beta: Kaiser window beta.
         scaled: unit-DC-gain prototype (default); ``False`` for ParallelWaveGAN's unscaled one.
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        analysis_filter: Tensor  # buffer (subbands, 1, taps + 1)
+        synthesis_filter: Tensor  # buffer (subbands, 1, taps + 1)
 
     def __init__(
         self,
