@@ -50,7 +50,8 @@ Adding a format (one module, e.g. ``audiogan/inference/imports/pwg.py``, importe
    key for anything that does not fit. Writing, strict checking and atomicity are done by
    :func:`import_model`.
 4. Test it with checkpoints built in the toolkit's exact layout and an independent forward
-   (tests/inference/imports/test_hifigan_jik.py is the model), and add it to benchmarks/import_parity.py.
+   (tests/inference/imports/test_hifigan_jik.py is the model), and add it to
+   benchmarks/import_parity.py.
 """
 
 from __future__ import annotations
