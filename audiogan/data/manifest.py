@@ -129,10 +129,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is accepted
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        bad_line = data.count(b"\n", 0, exc.start) + 1
         raise ManifestError(
             manifest, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the manifest as "
-            "UTF-8", line,
+            "UTF-8", bad_line,
         ) from None
     if "\x00" in text:
         raise ManifestError(manifest, "binary data (NUL bytes), not a text manifest; pass the "

@@ -186,6 +186,7 @@ class MelWavePairDataset(WaveDataset):
                 f"hop {hop}"
             )
         usable = min(frames, length // hop)
+        assert entry.mel_path is not None  # every entry's mel_path is checked in __init__
         mel = np.load(entry.mel_path, mmap_mode="r", allow_pickle=False)
         if usable >= size:
             start = crop_offset(self.seed, self.epoch, index, usable - size)

@@ -63,7 +63,7 @@ def epoch_permutation(num_items: int, seed: int, epoch: int) -> np.ndarray:
     return rng.permutation(num_items).astype(np.int64)
 
 
-class ResumableSampler(Sampler[int]):
+class ResumableSampler(Sampler[int | tuple[int, int]]):
     """Yields this rank's dataset indices for one epoch, resumable mid-epoch.
 
     See the module docstring for the global order, the sharding and the resume protocol.
@@ -177,8 +177,9 @@ class ResumableSampler(Sampler[int]):
         self._consumed = 0
         self._resume_pending = False
 
-    def __iter__(self) -> Iterator[int]:
-        """This rank's indices from the current position to the end of the epoch."""
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        """This rank's indices from the current position to the end of the epoch (``(epoch,
+        index)`` pairs when ``with_epoch``)."""
         self._resume_pending = False
         self._consumed = 0
         order = self.global_order(self._epoch)

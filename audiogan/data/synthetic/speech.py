@@ -7,7 +7,7 @@ hand it to :func:`audiogan.data.synthetic.render._render`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -199,7 +199,10 @@ def synthesize_word(
             seconds=seg.seconds / tempo,
             formants=None
             if seg.formants is None
-            else tuple(f * rng.uniform(0.95, 1.05) for f in seg.formants),
+            else cast(  # three formants in, three out
+                "tuple[float, float, float]",
+                tuple(f * rng.uniform(0.95, 1.05) for f in seg.formants),
+            ),
         )
         for seg in template.segments
     ]
