@@ -48,7 +48,7 @@ from audiogan.core.faults import fault_point
 try:  # POSIX: lock staging directories while in use
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl module there: locking is skipped
 
 __all__ = ["REPORT_FORMAT", "ReportDirectory", "ReportError", "relative_url"]
 

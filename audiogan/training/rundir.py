@@ -43,7 +43,7 @@ from audiogan.training import checkpoint as ckpt
 try:  # POSIX; elsewhere the directory is not locked
     import fcntl
 except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl module there: locking is skipped
 
 log = logging.getLogger(__name__)
 

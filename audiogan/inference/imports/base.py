@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "find_reader",
     "fold_weight_norm",
     "import_model",
+    "name_number",
     "read_json",
     "read_yaml",
     "register",
@@ -236,6 +238,14 @@ def safe_torch_load(path: Path) -> Any:
         reason = one_line(exc)[:160] or type(exc).__name__
         raise ImportSourceError(f"{path}: not a readable PyTorch checkpoint ({reason}); check "
                                 "that the download is complete") from None
+
+
+def name_number(pattern: re.Pattern[str], path: Path) -> int:
+    """The number ``pattern``'s group 1 reads from ``path``'s name (a name it matches), e.g.
+    the step of ``checkpoint-400000steps.pkl``: the sort key of numbered checkpoint files."""
+    match = pattern.match(path.name)
+    assert match is not None  # only names that match are sorted by it
+    return int(match.group(1))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class HiFiGANJikReader(FormatReader):
         or, in a directory, by the newest ``g_*`` file in it."""
         if path.is_dir():
             found = sorted((p for p in path.iterdir() if _G_NAME.match(p.name) and p.is_file()),
-                           key=lambda p: int(_G_NAME.match(p.name).group(1)))  # type: ignore
+                           key=lambda p: base.name_number(_G_NAME, p))
             if found:
                 return self._detection(found[-1])
             packed = sorted(p for p in path.iterdir() if _PACKED_NAME.match(p.name))

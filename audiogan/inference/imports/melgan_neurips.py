@@ -30,6 +30,7 @@ fine-tuning with ``training.init_from``; the optimiser states are not imported.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,11 @@ class _ArgsLoader(yaml.SafeLoader):
     """SafeLoader plus exactly one tag: ``!!python/object:argparse.Namespace`` -> a dict."""
 
 
-def _namespace(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+def _namespace(loader: yaml.SafeLoader, node: yaml.Node) -> dict[Hashable, Any]:
     if not isinstance(node, yaml.MappingNode):
         raise yaml.constructor.ConstructorError(None, None, "argparse.Namespace must be a "
                                                 "mapping", node.start_mark)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[return-value]
+    return loader.construct_mapping(node, deep=True)
 
 
 _ArgsLoader.add_constructor(_NAMESPACE_TAG, _namespace)
@@ -262,10 +263,11 @@ class MelGANNeuripsReader(FormatReader):
                          "(22.05 kHz, n_fft 1024, hop 256, f_min 0, f_max none)")
         layers = melgan_layer_map("model", len(_RATES), stacks, "block", "shortcut")
         generator = take_layers(state, layers, "generator", source)
-        disc_params = {"scales": int(args.get("num_D", 3)), "channels": int(args.get("ndf", 16)),
-                       "downsample_scales": [int(args.get("downsamp_factor", 4))] * int(
-                           args.get("n_layers_D", 4)),
-                       "max_channels": 1024, "kernel_sizes": [5, 3], "negative_slope": 0.2}
+        disc_params: dict[str, Any] = {
+            "scales": int(args.get("num_D", 3)), "channels": int(args.get("ndf", 16)),
+            "downsample_scales": [int(args.get("downsamp_factor", 4))] * int(
+                args.get("n_layers_D", 4)),
+            "max_channels": 1024, "kernel_sizes": [5, 3], "negative_slope": 0.2}
         discriminator = None
         if "discriminator" in detection.extra:
             path = detection.extra["discriminator"]

@@ -261,7 +261,7 @@ class ParallelWaveGANReader(FormatReader):
         if path.is_dir():
             found = sorted((p for p in path.iterdir()
                             if _CHECKPOINT.match(p.name) and p.is_file()),
-                           key=lambda p: int(_CHECKPOINT.match(p.name).group(1)))  # type: ignore
+                           key=lambda p: base.name_number(_CHECKPOINT, p))
             return self._detection(found[-1]) if found else None
         return self._detection(path) if _CHECKPOINT.match(path.name) else None
 
@@ -311,6 +311,7 @@ class ParallelWaveGANReader(FormatReader):
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")
         convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
+        assert isinstance(model, dict)  # the generator's weights came from it
         disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source)
         notes.append(note)
         if name == "multiband_melgan":

@@ -74,7 +74,7 @@ def melgan_discriminator(hparams: dict[str, Any], state: Any, where: Path
     given = hparams.get("discriminator_params") or {}
     given = given if isinstance(given, dict) else {}
     slope = (given.get("nonlinear_activation_params") or {}).get("negative_slope", 0.2)
-    config = {"name": "melgan_msd", "params": {
+    config: dict[str, Any] = {"name": "melgan_msd", "params": {
         "scales": int(given.get("scales", 3)), "channels": int(given.get("channels", 16)),
         "downsample_scales": [int(s) for s in given.get("downsample_scales", (4, 4, 4, 4))],
         "max_channels": int(given.get("max_downsample_channels", 1024)),
@@ -102,8 +102,8 @@ def hifigan_discriminator(hparams: dict[str, Any], state: Any, where: Path
     given = given if isinstance(given, dict) else {}
     periods = [int(p) for p in given.get("periods", (2, 3, 5, 7, 11))]
     scales = int(given.get("scales", 3))
-    config = {"name": "combined", "params": {"periods": periods, "scales": scales,
-                                             "mpd_params": {"post_kernel_size": 2}}}
+    config: dict[str, Any] = {"name": "combined", "params": {
+        "periods": periods, "scales": scales, "mpd_params": {"post_kernel_size": 2}}}
     why = None
     if kind != "HiFiGANMultiScaleMultiPeriodDiscriminator":
         why = f"{kind} has no audiogan counterpart"
