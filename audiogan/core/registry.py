@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from audiogan.core.errors import AudioganError
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)  # a registered class keeps its own type for the type checker
 
 
 class UnknownNameError(AudioganError, ValueError):
@@ -15,7 +16,7 @@ class UnknownNameError(AudioganError, ValueError):
 
 
 class Registry(Generic[T]):
-    """Maps stable lowercase names to classes (or factories).
+    """Maps stable lowercase names to classes (subclasses of ``T``).
 
     Example:
         >>> GENERATORS = Registry("generator")
@@ -26,14 +27,15 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, Callable[..., T]] = {}
+        self._entries: dict[str, type[T]] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator registering ``obj`` under ``name`` (lowercase, unique)."""
+    def register(self, name: str) -> Callable[[C], C]:
+        """Class decorator registering the class under ``name`` (lowercase, unique); the class
+        is returned unchanged."""
         if name != name.lower() or not name:
             raise ValueError(f"{self.kind} registry names must be non-empty lowercase: {name!r}")
 
-        def decorator(obj: Callable[..., T]) -> Callable[..., T]:
+        def decorator(obj: C) -> C:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._entries[name] = obj
@@ -41,8 +43,8 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def get(self, name: str) -> Callable[..., T]:
-        """Return the entry registered as ``name``; the error lists the valid names."""
+    def get(self, name: str) -> type[T]:
+        """Return the class registered as ``name``; the error lists the valid names."""
         try:
             return self._entries[name]
         except KeyError:
