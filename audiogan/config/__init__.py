@@ -264,8 +264,13 @@ class Config:
         from audiogan.features.spec import FeatureSpec
 
         f = self.features
-        return FeatureSpec(f.profile, self.sample_rate, f.n_fft, f.hop_length, f.win_length,
-                           f.n_mels, f.f_min, f.f_max)
+        n_fft, hop, win, n_mels, f_min = f.n_fft, f.hop_length, f.win_length, f.n_mels, f.f_min
+        if n_fft is None or hop is None or win is None or n_mels is None or f_min is None:
+            missing = [name for name in ("n_fft", "hop_length", "win_length", "n_mels", "f_min")
+                       if getattr(f, name) is None]
+            raise TypeError(f"features.{missing[0]} is None: the features are not resolved; "
+                            "build the config with load_config or config_from_dict")
+        return FeatureSpec(f.profile, self.sample_rate, n_fft, hop, win, n_mels, f_min, f.f_max)
 
     def feature_kwargs(self) -> dict[str, Any]:
         """:meth:`feature_spec` as keyword arguments of

@@ -64,6 +64,8 @@ from audiogan.inference.model_dir import (
     WEIGHTS_NAME,
     LoadedModel,
     ModelFileError,
+    VocoderModule,
+    WaveGeneratorModule,
     load_model,
 )
 from audiogan.models.layers import has_weight_norm, remove_weight_norm
@@ -175,9 +177,9 @@ def _exportable(loaded: LoadedModel) -> LoadedModel:
         generator = copy.deepcopy(generator)
         remove_weight_norm(generator)
         generator.to(device="cpu", dtype=torch.float32).eval()
-    stats = {name: None if value is None else value.detach().to("cpu", torch.float32)
-             for name, value in (("mean", loaded.mean), ("scale", loaded.scale))}
-    return dataclasses.replace(loaded, generator=generator, **stats)
+    mean, scale = (None if value is None else value.detach().to("cpu", torch.float32)
+                   for value in (loaded.mean, loaded.scale))
+    return dataclasses.replace(loaded, generator=generator, mean=mean, scale=scale)
 
 
 def _check_formats(formats: Iterable[str]) -> set[str]:
@@ -274,7 +276,9 @@ def write_model_dir(config: Config, files: Iterable[tuple[str, bytes]], out_dir:
 # --- example inputs and parity -----------------------------------------------------------------
 
 
-def _examples(module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+def _examples(
+    module: VocoderModule | WaveGeneratorModule, seed: int = 0
+) -> list[tuple[Tensor, ...]]:
     """Inputs of two lengths / batch sizes to trace with and to compare on (the kind's)."""
     return model_kind(module).example_inputs(module, seed)
 
@@ -314,7 +318,7 @@ def _parity(
     return worst
 
 
-def _export_onnx(module: nn.Module, atol: float) -> tuple[bytes, float]:
+def _export_onnx(module: VocoderModule | WaveGeneratorModule, atol: float) -> tuple[bytes, float]:
     """The checked ONNX file in memory and its largest difference from PyTorch."""
     try:
         import onnxruntime
@@ -334,7 +338,11 @@ def _export_onnx(module: nn.Module, atol: float) -> tuple[bytes, float]:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, examples[0], buffer, dynamo=False, input_names=names,
+                module, examples[0],
+                # the stub allows only a path; the TorchScript-based exporter (dynamo=False)
+                # also writes to a file object, as torch.onnx.export's documentation says
+                buffer,  # type: ignore[arg-type]
+                dynamo=False, input_names=names,
                 output_names=["wave"], dynamic_axes=axes, opset_version=17,
             )
     except Exception as exc:
@@ -354,7 +362,9 @@ def _export_onnx(module: nn.Module, atol: float) -> tuple[bytes, float]:
     return data, _parity("ONNX", module, run, examples, atol)
 
 
-def _export_torchscript(module: nn.Module, atol: float) -> tuple[bytes, float]:
+def _export_torchscript(
+    module: VocoderModule | WaveGeneratorModule, atol: float
+) -> tuple[bytes, float]:
     """The checked TorchScript file in memory (never a C++ abort on a full disk) and its
     largest difference from PyTorch."""
     examples = _examples(module)

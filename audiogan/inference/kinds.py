@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from audiogan.audio.io import load_audio, peak_normalize, save_audio
 from audiogan.config import Config
 from audiogan.inference.model_dir import LoadedModel, VocoderModule, WaveGeneratorModule
+from audiogan.models.base import Generator
 from audiogan.models.randomness import keyed_latents, sample_key
 
 if TYPE_CHECKING:  # the data package is imported where used: inference alone needs none of it
@@ -197,7 +198,7 @@ class ModelKind:
         raise NotImplementedError
 
     def generator_inputs(
-        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        self, micro: dict[str, Tensor], *, generator: Generator, features: nn.Module,
         keys: Callable[[], list[int]], device: torch.device,
     ) -> Tensor:
         """The generator's input for one micro-batch (``micro["wave"]`` is ``(B, 1, T)``):
@@ -208,11 +209,13 @@ class ModelKind:
         """``model``'s waveform ``(B, 1, T)`` for ``inputs`` [and ``labels``]."""
         raise NotImplementedError
 
-    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+    def validate(self, model: Generator, run: ValidationRun) -> dict[str, float]:
         """One validation pass of the eval-mode ``model``; returns the metrics to log."""
         raise NotImplementedError
 
-    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+    def example_inputs(
+        self, module: VocoderModule | WaveGeneratorModule, seed: int = 0
+    ) -> list[tuple[Tensor, ...]]:
         """Inputs of several batch sizes / lengths for the deployable ``module`` (export)."""
         raise NotImplementedError
 
@@ -224,7 +227,7 @@ class ModelKind:
         """ONNX dynamic axes of the inputs besides the batch."""
         raise NotImplementedError
 
-    def module(self, loaded: LoadedModel) -> nn.Module:
+    def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:
         """The deployable ``nn.Module`` of ``loaded``."""
         raise NotImplementedError
 
@@ -257,7 +260,7 @@ class VocoderKind(ModelKind):
             # Fine-tuning on (mel from a TTS model, ground-truth wave) pairs.
             return MelWavePairDataset(
                 entries, segment_frames=t.segment_length // hop_length,
-                hop_length=hop_length, n_mels=c.features.n_mels,
+                hop_length=hop_length, n_mels=c.feature_spec().n_mels,
                 sample_rate=c.sample_rate, short=c.data.short_clips,
                 normalize=c.data.normalize, cache=c.data.cache, seed=t.seed,
             )
@@ -271,7 +274,7 @@ class VocoderKind(ModelKind):
         return int(config.training.valid_clips)
 
     def generator_inputs(
-        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        self, micro: dict[str, Tensor], *, generator: Generator, features: nn.Module,
         keys: Callable[[], list[int]], device: torch.device,
     ) -> Tensor:
         if "mel" in micro:  # ground-truth-aligned mels given with the data
@@ -284,7 +287,7 @@ class VocoderKind(ModelKind):
         return model(inputs)
 
     @torch.no_grad()
-    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+    def validate(self, model: Generator, run: ValidationRun) -> dict[str, float]:
         """Copy-synthesise up to ``training.valid_clips`` clips of ``data.valid``.
 
         Returns:
@@ -297,15 +300,16 @@ class VocoderKind(ModelKind):
         config, t = run.config, run.config.training
         if not config.data.valid:
             return {}
+        hop_length = config.feature_spec().hop_length
         mel_l1, stft = [], []
         for i, entry in enumerate(read_manifest(config.data.valid)[: t.valid_clips]):
             wave, _ = load_audio(entry.path, sample_rate=config.sample_rate)
             if config.data.normalize == "peak":
                 wave = peak_normalize(wave)
-            if wave.shape[-1] < config.features.hop_length:
+            if wave.shape[-1] < hop_length:
                 continue
             real, _, fake = copy_synthesis(model, run.features, wave.to(run.device),
-                                           hop_length=config.features.hop_length)
+                                           hop_length=hop_length)
             fake, real = fake.float(), real.unsqueeze(0)
             if run.mel_metric is not None:
                 mel_l1.append(float(run.mel_metric(fake, real)))
@@ -320,12 +324,16 @@ class VocoderKind(ModelKind):
             out["mel_l1"] = sum(mel_l1) / len(mel_l1)
         return out
 
-    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+    def example_inputs(
+        self, module: VocoderModule | WaveGeneratorModule, seed: int = 0
+    ) -> list[tuple[Tensor, ...]]:
         """Mels ``(B, n_mels, frames)`` around the statistics' mean (or -4), three lengths."""
         gen = torch.Generator().manual_seed(seed)
         generator = module.generator
         context = max(int(generator.receptive_field_frames), 4)
-        low = float(module.mean.mean()) if module.normalize else -4.0
+        low = -4.0
+        if isinstance(module, VocoderModule) and module.normalize:
+            low = float(module.mean.mean())
         shapes = [(1, 2 * context + 24), (2, 2 * context + 57), (3, context + 7)]
         return [
             (low + 2.0 * torch.randn(batch, generator.in_channels, frames, generator=gen),)
@@ -338,7 +346,7 @@ class VocoderKind(ModelKind):
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         return {"mel": {2: "frames"}}
 
-    def module(self, loaded: LoadedModel) -> nn.Module:
+    def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:
         return VocoderModule(loaded.generator, loaded.mean, loaded.scale)
 
     def wrap(self, loaded: LoadedModel) -> Vocoder:
@@ -370,7 +378,7 @@ class UnconditionalKind(ModelKind):
         return 0
 
     def generator_inputs(
-        self, micro: dict[str, Tensor], *, generator: nn.Module, features: nn.Module,
+        self, micro: dict[str, Tensor], *, generator: Generator, features: nn.Module,
         keys: Callable[[], list[int]], device: torch.device,
     ) -> Tensor:
         return keyed_latents(generator, keys(), device)
@@ -379,7 +387,7 @@ class UnconditionalKind(ModelKind):
         return model(inputs, labels)
 
     @torch.no_grad()
-    def validate(self, model: nn.Module, run: ValidationRun) -> dict[str, float]:
+    def validate(self, model: Generator, run: ValidationRun) -> dict[str, float]:
         """Generate ``training.num_samples`` clips from fixed latents (cycling through classes).
 
         Files are ``{class}_{i:05d}.wav`` (``any`` when unconditional). Returns the clips' RMS
@@ -399,7 +407,9 @@ class UnconditionalKind(ModelKind):
         return {"sample_rms": float(clips.pow(2).mean().sqrt()),
                 "sample_finite": float(torch.isfinite(clips).all())}
 
-    def example_inputs(self, module: nn.Module, seed: int = 0) -> list[tuple[Tensor, ...]]:
+    def example_inputs(
+        self, module: VocoderModule | WaveGeneratorModule, seed: int = 0
+    ) -> list[tuple[Tensor, ...]]:
         """Latents ``(B, latent_dim)`` [and labels ``(B,)``] for batches of 2, 1 and 3."""
         gen = torch.Generator().manual_seed(seed)
         generator = module.generator
@@ -419,7 +429,7 @@ class UnconditionalKind(ModelKind):
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         return {}
 
-    def module(self, loaded: LoadedModel) -> nn.Module:
+    def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:
         return WaveGeneratorModule(loaded.generator)
 
     def wrap(self, loaded: LoadedModel) -> WaveGenerator:

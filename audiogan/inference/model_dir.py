@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -127,7 +127,7 @@ class _KeepStatsFloat32(nn.Module):
     parameters' dtype in ``input_dtype`` (what inputs are cast to)."""
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
-        kept = {k: self._buffers[k] for k in ("mean", "scale") if self._buffers.get(k) is not None}
+        kept = {k: v for k in ("mean", "scale") if (v := self._buffers.get(k)) is not None}
         super()._apply(fn, recurse)
         for name, original in kept.items():
             moved = self._buffers[name]
@@ -150,6 +150,12 @@ class VocoderModule(_KeepStatsFloat32):
         mean: optional ``(n_mels,)`` per-channel mean of the raw log-mel features.
         scale: optional ``(n_mels,)`` per-channel scale; given together with ``mean``.
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        generator: Generator
+        normalize: bool
+        mean: Tensor  # buffer (n_mels,), float32 (zeros without statistics)
+        scale: Tensor  # buffer (n_mels,), float32 (ones without statistics)
 
     def __init__(
         self, generator: Generator, mean: Tensor | None = None, scale: Tensor | None = None
@@ -187,6 +193,9 @@ class WaveGeneratorModule(_KeepStatsFloat32):
     Args:
         generator: a latent generator (``input_kind == "latent"``).
     """
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        generator: Generator
 
     def __init__(self, generator: Generator) -> None:
         super().__init__()
@@ -246,7 +255,7 @@ class LoadedModel:
         """Parameters of the (folded) generator."""
         return sum(p.numel() for p in self.generator.parameters())
 
-    def module(self) -> nn.Module:
+    def module(self) -> VocoderModule | WaveGeneratorModule:
         """The deployable module of the model kind (:meth:`ModelKind.module
         <audiogan.inference.kinds.ModelKind.module>`): :class:`VocoderModule` or
         :class:`WaveGeneratorModule`."""
@@ -437,7 +446,7 @@ def _load_model_dir(directory: Path) -> LoadedModel:
             raise ModelFileError(
                 f"{stats_path}: unreadable or without mean/scale ({exc}); re-run `audiogan export`"
             ) from None
-        _check_stats(stats_path, mean, scale, config.features.n_mels)
+        _check_stats(stats_path, mean, scale, config.feature_spec().n_mels)
     step, classes = _check_metadata(weights_path, metadata, generator)
     return LoadedModel(
         generator=generator.eval(),

@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from torch import nn
 
 from audiogan.config import Config
 from audiogan.core.devices import resolve_device
-from audiogan.inference.model_dir import LoadedModel, ModelFileError, load_model, resolve_dtype
+from audiogan.inference.model_dir import (
+    LoadedModel,
+    ModelFileError,
+    VocoderModule,
+    WaveGeneratorModule,
+    load_model,
+    resolve_dtype,
+)
 from audiogan.models import Generator
 
 __all__ = ["InferenceModel"]
@@ -42,7 +48,7 @@ class InferenceModel:
     #: What a model of the other kind is, and which class to use instead (one line's end).
     other_kind: ClassVar[str] = ""
 
-    module: nn.Module
+    module: VocoderModule | WaveGeneratorModule
     config: Config | None
     step: int | None
     ema: bool

@@ -132,6 +132,18 @@ def test_profile_defaults_fill_omitted_features() -> None:
     assert f.f_max is None  # vocos: sr/2
 
 
+def test_feature_spec_of_a_hand_built_config_names_the_unresolved_size() -> None:
+    resolved = config_from_dict(VALID)
+    spec = resolved.feature_spec()
+    assert (spec.profile, spec.sample_rate, spec.n_fft, spec.hop_length, spec.win_length,
+            spec.n_mels, spec.f_min, spec.f_max) == ("hifigan", 22050, 1024, 256, 1024, 80,
+                                                     0.0, 8000.0)
+    # Config(...) by hand keeps the features' None sizes: feature_spec says which one
+    features = dataclasses.replace(resolved.features, hop_length=None, n_mels=None)
+    with pytest.raises(TypeError, match=r"features\.hop_length is None.*load_config"):
+        dataclasses.replace(resolved, features=features).feature_spec()
+
+
 def test_explicit_null_f_max_means_nyquist() -> None:
     data = {**VALID, "features": {"profile": "hifigan", "f_max": None}}
     assert config_from_dict(data).features.f_max is None
