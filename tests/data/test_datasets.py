@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from audiogan.data import (
     SegmentDataset,
     crop_offset,
 )
+from audiogan.data.datasets import DataSettingsError
 
 
 def _corrupt(path: Path) -> ManifestEntry:
@@ -211,3 +213,18 @@ def test_epoch_index_pairs_crop_like_set_epoch(tmp_path: Path) -> None:
     sampler = ResumableSampler(1, seed=0, with_epoch=True)
     sampler.set_epoch(5)
     assert list(sampler) == [(5, 0)]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: SegmentDataset([], segment_length=0, sample_rate=16000),
+     "segment_length must be > 0, got 0"),
+    (lambda: SegmentDataset([], segment_length=8, sample_rate=16000, short="trim"),
+     "short must be 'pad' or 'skip', got 'trim'"),
+    (lambda: ClipDataset([], clip_length=-1), "clip_length must be > 0, got -1"),
+    (lambda: ClipDataset([], align="end"), "align must be 'start' or 'center', got 'end'"),
+    (lambda: ClipDataset([], normalize="rms"), "normalize must be 'none' or 'peak', got 'rms'"),
+])
+def test_dataset_settings_errors(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(DataSettingsError) as caught:
+        make()
+    assert str(caught.value) == message

@@ -198,3 +198,17 @@ def test_build_manifest_from_audio_rejects_bad_files(tmp_path: Path, caplog) -> 
 
     with pytest.raises(ManifestError, match="all 1 file"):
         build_manifest_from_audio([corrupt], tmp_path / "none.tsv")
+
+
+@pytest.mark.parametrize(("header", "problem"), [
+    ("path\tnum_samples\tsample_rate\tpitch", "unknown column(s) 'pitch' in the header"),
+    ("path\tnum_samples\tsample_rate\tlabel\tlabel", "repeated column(s) label"),
+    ("path\tsample_rate", "header lacks required column(s) num_samples (need path, "
+                          "num_samples, sample_rate, tab-separated)"),
+])
+def test_manifest_header_problems(tmp_path: Path, header: str, problem: str) -> None:
+    manifest = tmp_path / "train.tsv"
+    manifest.write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(ManifestError) as caught:
+        read_manifest(manifest)
+    assert problem in str(caught.value) and "train.tsv" in str(caught.value)

@@ -20,8 +20,9 @@ from _inference_runs import (
 from safetensors import safe_open
 
 from audiogan import Vocoder, WaveGenerator
-from audiogan.config import load_config
-from audiogan.inference.export import ExportError, export_model
+from audiogan.config import config_from_dict, load_config
+from audiogan.inference.export import ExportError, export_model, write_model_dir
+from audiogan.inference.imports.base import ImportSourceError
 from audiogan.inference.model_dir import (
     CONFIG_NAME,
     ONNX_NAME,
@@ -296,3 +297,31 @@ def test_feature_stats_of_the_wrong_shape_or_non_finite_are_named(tmp_path: Path
         save_file(stats, str(out / STATS_NAME))
         with pytest.raises(ModelFileError, match=rf"{STATS_NAME}: '?{key}"):
             load_model(out)
+
+
+_WRITER_CONFIG = {
+    "sample_rate": 22050,
+    "generator": {"name": "hifigan", "params": {"preset": "v1"}},
+    "discriminator": {"name": "combined", "params": {}},
+}
+
+
+def test_write_model_dir_writes_config_and_files(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    write_model_dir(config_from_dict(_WRITER_CONFIG), [("a.bin", b"12"), ("b.bin", b"")], out,
+                    ExportError, "exported")
+    assert sorted(p.name for p in out.iterdir()) == ["a.bin", "b.bin", "config.yaml"]
+    assert (out / "a.bin").read_bytes() == b"12"
+    assert "hifigan" in (out / "config.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("error", "verb"), [(ExportError, "exported"),
+                                             (ImportSourceError, "imported")])
+def test_write_model_dir_failure_names_the_caller_and_leaves_nothing(
+        tmp_path: Path, error: type[Exception], verb: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    out = blocker / "model"
+    with pytest.raises(error, match=f"nothing was {verb} \\({out} not created\\)"):
+        write_model_dir(config_from_dict(_WRITER_CONFIG), [("a.bin", b"1")], out, error, verb)
+    assert blocker.read_text(encoding="utf-8") == "not a folder"

@@ -302,3 +302,16 @@ def test_phase_shuffle_keyed_by_sample_is_independent_of_batch_split() -> None:
     shifted = [int((whole[b, 0, 10:40] == x[b, 0, 10 - k:40 - k]).all()) for b in range(4)
                for k in range(-2, 3)]
     assert sum(shifted) == 4  # each example got exactly one shift in [-2, 2]
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("msd", "msd"), ("melgan_msd", "melgan")])
+def test_pooled_scales_discriminators(name: str, prefix: str) -> None:
+    with pytest.raises(ValueError, match="scales must be >= 1, got 0"):
+        build_discriminator(name, scales=0)
+    discriminator = build_discriminator(name, scales=2)
+    assert discriminator.names == [f"{prefix}_s0", f"{prefix}_s1"]
+    output = discriminator(torch.randn(2, 1, 4096))
+    assert len(output.logits) == len(output.features) == 2
+    # the second scale sees the signal pooled once: about half as many frames
+    first, second = (logit.shape[-1] for logit in output.logits)
+    assert output.logits[0].shape[0] == 2 and abs(first / second - 2) < 0.1
