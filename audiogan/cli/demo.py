@@ -86,7 +86,7 @@ def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: 
         out_dir: where to write the resynthesised clips (optional).
     """
     features = build_features(config)
-    hop = config.features.hop_length
+    hop = features.hop_length
     distances, written = [], []
     for entry in read_manifest(manifest):
         wave, _ = load_audio(entry.path, sample_rate=config.sample_rate)

@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from tqdm import tqdm
@@ -136,8 +136,8 @@ def _init_worker() -> None:
 
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> Iterator[_Outcome]:
     """The outcome of each job, in order, as soon as it is known."""
-    bar = {"total": len(jobs), "desc": "prepare", "unit": " files", "disable": not progress,
-           "leave": False}
+    bar: dict[str, Any] = {"total": len(jobs), "desc": "prepare", "unit": " files",
+                           "disable": not progress, "leave": False}
     if workers <= 1 or len(jobs) < 64:
         yield from (_process(job) for job in tqdm(jobs, **bar))
         return
@@ -267,10 +267,11 @@ def prepare_corpus(
         raise CorpusError(f"{spec.name}: no audio files found under {base}{skipped}; check "
                           "--root")
     mels = Path(mel_dir) if mel_dir is not None else None
+    min_seconds = min_duration if min_duration is not None else spec.min_duration
     options = {
         "corpus": spec.name, "sample_rate": rate, "mic": mic,
         "subsets": list(resolve_subsets(spec, subsets)) if spec.archives else [],
-        "min_duration": min_duration if min_duration is not None else spec.min_duration,
+        "min_duration": min_seconds,
         "mel_dir": os.path.abspath(mels) if mels else None, "hop_length": hop_length,
         "out_dir": os.path.abspath(out_dir),
     }
@@ -292,7 +293,7 @@ def prepare_corpus(
     sc09 = spec.name == "sc09"
     work = [
         _Job(str(u.path), str(cache_dir / f"{u.cache_name}.wav"), rate,
-             float(options["min_duration"]), SC09_CLIP_LENGTH if sc09 else None,
+             float(min_seconds), SC09_CLIP_LENGTH if sc09 else None,
              round(SC09_MAX_SAMPLES * rate / 16000) if sc09 else None, mels is None)
         for u in utterances
     ]

@@ -255,7 +255,9 @@ def multi_resolution_stft_distance(
     for n_fft, hop, win in resolutions:
         s_ref = np.maximum(stft_magnitude(ref, n_fft, hop, win), _MRSTFT_FLOOR)
         s_est = np.maximum(stft_magnitude(est, n_fft, hop, win), _MRSTFT_FLOOR)
-        convergence = np.linalg.norm(s_ref - s_est) / max(np.linalg.norm(s_ref), 1e-12)
+        # float64 throughout (as_wave), so float() keeps every bit
+        convergence = (float(np.linalg.norm(s_ref - s_est))
+                       / max(float(np.linalg.norm(s_ref)), 1e-12))
         log_l1 = np.mean(np.abs(np.log(s_ref) - np.log(s_est)))
         total += float(convergence + log_l1)
     return total / len(resolutions)

@@ -347,7 +347,9 @@ def resolve_spec(
     if unknown:
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}; the sizes are "
                         f"{', '.join(SIZE_FIELDS)}")
-    given = {name: value for name, value in overrides.items() if value is not DEFAULT}
+    # checked by FeatureSpec.__post_init__ (sizes may be any integer type, frequencies numbers)
+    given: dict[str, Any] = {name: value for name, value in overrides.items()
+                             if value is not DEFAULT}
     if isinstance(profile, FeatureSpec):
         return replace(profile, **given)
     values = {**_profile(profile).defaults, **given}

@@ -41,9 +41,8 @@ class GeneratorLossTerms(nn.Module):
         self.weights: dict[str, float] = dict(loss.weights)
         self.adversarial: AdversarialLoss = ADVERSARIAL_LOSSES.build(loss.adversarial)
         self.fm_reduction = loss.feature_matching_reduction
-        f = config.features
         if "mel" in self.weights:
-            m = loss.mel
+            m, f = loss.mel, config.feature_spec()
             self.mel = MelLoss(
                 profile=f.profile,
                 sample_rate=config.sample_rate,
@@ -60,11 +59,11 @@ class GeneratorLossTerms(nn.Module):
                 fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes, win_lengths=s.win_lengths
             )
         if "subband_stft" in self.weights:
-            s = loss.subband_stft
+            sb = loss.subband_stft
             self.pqmf = PQMF()
             self.subband_stft = SubbandSTFTLoss(
-                pqmf=self.pqmf, fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes,
-                win_lengths=s.win_lengths,
+                pqmf=self.pqmf, fft_sizes=sb.fft_sizes, hop_sizes=sb.hop_sizes,
+                win_lengths=sb.win_lengths,
             )
 
     @property

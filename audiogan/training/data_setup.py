@@ -14,7 +14,7 @@ from audiogan.audio.io import load_audio, peak_normalize
 from audiogan.config import Config, ConfigError
 from audiogan.data.manifest import read_manifest
 from audiogan.data.sampler import ResumableSampler
-from audiogan.features.mel import compute_stats
+from audiogan.features.mel import MelSpectrogram, compute_stats
 from audiogan.inference.kinds import ModelKind
 from audiogan.training.distributed import DistContext
 
@@ -49,13 +49,18 @@ def build_training_data(
     return dataset, sampler
 
 
-def compute_feature_stats(features: torch.nn.Module, config: Config, device: torch.device,
+def compute_feature_stats(features: MelSpectrogram, config: Config, device: torch.device,
                           max_clips: int = 1000) -> None:
     """Set ``features``' z-normalisation statistics from (up to) ``max_clips`` training clips.
 
     ``features`` maps a wave ``(1, samples)`` to features ``(1, n_mels, frames)`` and has
     ``set_stats(mean, scale)`` (per-channel ``(n_mels,)`` tensors, or None to switch off).
+
+    Raises:
+        ConfigError: no ``data.train``.
     """
+    if not config.data.train:
+        raise ConfigError("data.train: give the training manifest (TSV)")
     entries = read_manifest(config.data.train)[:max_clips]
 
     def mels() -> Iterator[Tensor]:

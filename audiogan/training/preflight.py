@@ -210,7 +210,7 @@ def _check_entries(config: Config, key: str, manifest: str, entries: Sequence[Ma
             unreadable.append(str(exc))
             continue
         if pairs and entry.mel_path is not None:
-            _probe_mel(config, key, manifest, entry)
+            _probe_mel(config, key, manifest, entry.mel_path)
     if unreadable and len(unreadable) == len(probed):
         raise ConfigError(
             f"{unreadable[0]} (none of the first {len(probed)} file(s) opens: check the "
@@ -247,22 +247,22 @@ def _probe_audio(key: str, manifest: str, entry: ManifestEntry) -> None:
         )
 
 
-def _probe_mel(config: Config, key: str, manifest: str, entry: ManifestEntry) -> None:
+def _probe_mel(config: Config, key: str, manifest: str, mel_path: Path) -> None:
     import numpy as np
 
     n_mels = config.features.n_mels
     try:
-        mel = np.load(entry.mel_path, mmap_mode="r", allow_pickle=False)
+        mel = np.load(mel_path, mmap_mode="r", allow_pickle=False)
         shape = tuple(mel.shape)
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())
         raise ConfigError(
-            f"{key}: {entry.mel_path}: not a readable .npy mel ({reason}); recompute it or "
+            f"{key}: {mel_path}: not a readable .npy mel ({reason}); recompute it or "
             f"remove its line from {manifest}"
         ) from None
     if len(shape) != 2 or shape[0] != n_mels:
         raise ConfigError(
-            f"{key}: {entry.mel_path}: mel shape {shape}, expected ({n_mels}, frames) for "
+            f"{key}: {mel_path}: mel shape {shape}, expected ({n_mels}, frames) for "
             "features.n_mels; store mels as (n_mels, frames) with the recipe's features"
         )
 
@@ -328,10 +328,10 @@ def _check_init_from(config: Config, source: str) -> None:
             f"training.init_from: {path}: the checkpoint holds no generator weights"
         )
     saved = state.get("config")
-    name = saved.get("generator", {}).get("name") if isinstance(saved, dict) else None
-    if name is not None and name != config.generator.name:
+    saved_name = saved.get("generator", {}).get("name") if isinstance(saved, dict) else None
+    if saved_name is not None and saved_name != config.generator.name:
         raise ConfigError(
-            f"training.init_from: {path} holds a {name!r} generator but generator.name is "
+            f"training.init_from: {path} holds a {saved_name!r} generator but generator.name is "
             f"{config.generator.name!r}; start from a checkpoint of the same model"
         )
 

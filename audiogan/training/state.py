@@ -62,8 +62,9 @@ def capture(trainer: Trainer) -> dict[str, Any]:
     }
     if trainer.ema is not None:
         state["generator_ema"] = trainer.ema.state_dict()
-    if getattr(trainer.train_set, "classes", None):
-        state["classes"] = list(trainer.train_set.classes)
+    classes = getattr(trainer.train_set, "classes", None)  # labelled datasets only
+    if classes:
+        state["classes"] = list(classes)
     return state
 
 

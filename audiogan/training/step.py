@@ -22,6 +22,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from audiogan.config import Config
 from audiogan.inference.kinds import ModelKind, model_kind
 from audiogan.losses import gradient_penalty
+from audiogan.models.base import Generator
 from audiogan.models.layers import sample_keys
 from audiogan.models.randomness import keyed_uniform, sample_key
 from audiogan.training.components import EMA, GeneratorLossTerms, clip_gradients
@@ -49,15 +51,17 @@ class GANStep:
     """The models, optimisers and settings one step works on (built by the trainer).
 
     ``g_model`` / ``d_model`` are what the forward passes call (possibly DDP- or
-    compile-wrapped); ``generator`` / ``discriminator`` are the plain modules whose gradients are
-    clipped and whose parameters the optimisers hold.
+    compile-wrapped, hence ``Any``: ``torch.compile`` is typed as returning a plain callable,
+    and ``no_sync()`` exists only on the DDP wrapper, which is there whenever it is called);
+    ``generator`` / ``discriminator`` are the plain modules whose gradients are clipped and whose
+    parameters the optimisers hold.
     """
 
     config: Config
-    generator: nn.Module
+    generator: Generator
     discriminator: nn.Module
-    g_model: nn.Module
-    d_model: nn.Module
+    g_model: Any
+    d_model: Any
     features: nn.Module
     losses: GeneratorLossTerms
     opt_g: torch.optim.Optimizer

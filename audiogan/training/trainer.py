@@ -29,10 +29,10 @@ import copy
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +45,7 @@ from audiogan.core.errors import AudioganError
 from audiogan.core.faults import fault_point
 from audiogan.inference.kinds import ValidationRun, model_kind
 from audiogan.losses import MultiResolutionSTFTLoss
+from audiogan.models.base import Generator
 from audiogan.models.randomness import sample_key
 from audiogan.training import checkpoint as ckpt
 from audiogan.training import state as run_state
@@ -212,8 +213,9 @@ class Trainer:
             log.info("resumed from %s at step %d", resume_point.path, self.step)
         self._saved_step: int | None = self.step if resume_point is not None else None
 
-        self.g_model: nn.Module = self.generator
-        self.d_model: nn.Module = self.discriminator
+        # what the forward passes call: the module, compiled and/or DDP-wrapped (GANStep)
+        self.g_model: Any = self.generator
+        self.d_model: Any = self.discriminator
         if t.compile:
             self.g_model = torch.compile(self.g_model)
             self.d_model = torch.compile(self.d_model)
@@ -327,7 +329,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- validation
 
-    def eval_generator(self) -> nn.Module:
+    def eval_generator(self) -> Generator:
         """A copy of the generator in eval mode, with EMA weights when EMA is on."""
         model = copy.deepcopy(self.generator).eval()
         if self.ema is not None:
@@ -354,7 +356,8 @@ class Trainer:
     def _summary(self) -> str:
         t = self.config.training
         hours = getattr(self.train_set, "duration_seconds", None)
-        data = f"{len(self.train_set)} clips" + (f" ({hours / 3600:.2f} h)" if hours else "")
+        clips = len(cast(Sized, self.train_set))  # every kind's dataset has a length
+        data = f"{clips} clips" + (f" ({hours / 3600:.2f} h)" if hours else "")
         return (
             f"generator {self.config.generator.name}: {_count(self.generator) / 1e6:.2f}M params; "
             f"discriminator {self.config.discriminator.name}: "
