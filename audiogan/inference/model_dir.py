@@ -152,8 +152,6 @@ class VocoderModule(_KeepStatsFloat32):
     """
 
     if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
-        generator: Generator
-        normalize: bool
         mean: Tensor  # buffer (n_mels,), float32 (zeros without statistics)
         scale: Tensor  # buffer (n_mels,), float32 (ones without statistics)
 
@@ -193,9 +191,6 @@ class WaveGeneratorModule(_KeepStatsFloat32):
     Args:
         generator: a latent generator (``input_kind == "latent"``).
     """
-
-    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
-        generator: Generator
 
     def __init__(self, generator: Generator) -> None:
         super().__init__()
