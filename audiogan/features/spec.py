@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 import numpy as np
@@ -17,8 +19,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11 on
 
 __all__ = [
-    "DEFAULT", "PROFILES", "SIZE_FIELDS", "FeatureError", "FeatureSpec", "SizeOverrides",
-    "SpecSettings", "resolve_spec",
+    "BIGVGAN_FEATURES", "DEFAULT", "PROFILES", "SIZE_FIELDS", "FeatureError", "FeatureSpec",
+    "SizeOverrides", "SpecSettings", "resolve_spec",
 ]
 
 
@@ -354,3 +356,30 @@ def resolve_spec(
         return replace(profile, **given)
     values = {**_profile(profile).defaults, **given}
     return FeatureSpec(profile=profile, **values)
+
+
+def _bigvgan(sample_rate: int, n_fft: int, hop: int, n_mels: int,
+             f_max: float | None) -> FeatureSpec:
+    return FeatureSpec("hifigan", sample_rate, n_fft, hop, n_fft, n_mels, 0.0, f_max)
+
+
+BIGVGAN_FEATURES: Final[Mapping[str, FeatureSpec]] = MappingProxyType({
+    # v1 (and its base size): f_max 8000 at 22.05 kHz, 12000 at 24 kHz
+    "22khz_80band": _bigvgan(22050, 1024, 256, 80, 8000.0),
+    "24khz_100band": _bigvgan(24000, 1024, 256, 100, 12000.0),
+    "base_22khz_80band": _bigvgan(22050, 1024, 256, 80, 8000.0),
+    "base_24khz_100band": _bigvgan(24000, 1024, 256, 100, 12000.0),
+    # v2: f_max null (sr/2) but for _fmax8k; only _512x has n_fft = win 2048, hop 512
+    "v2_22khz_80band_256x": _bigvgan(22050, 1024, 256, 80, None),
+    "v2_22khz_80band_fmax8k_256x": _bigvgan(22050, 1024, 256, 80, 8000.0),
+    "v2_24khz_100band_256x": _bigvgan(24000, 1024, 256, 100, None),
+    "v2_44khz_128band_256x": _bigvgan(44100, 1024, 256, 128, None),
+    "v2_44khz_128band_512x": _bigvgan(44100, 2048, 512, 128, None),
+})
+"""The features of each published BigVGAN / BigVGAN-v2 shape, by the name of NVIDIA's config
+file without its ``bigvgan_`` prefix (``configs/bigvgan_v2_44khz_128band_256x.json`` ->
+``"v2_44khz_128band_256x"``): profile ``hifigan`` (BigVGAN computes jik876/hifi-gan's log-mel:
+``(n_fft - hop) // 2`` reflect padding, ``sqrt(|X|^2 + 1e-9)``, slaney mel, ``ln(clamp(x,
+1e-5))``) with the config's ``sampling_rate``, ``n_fft``, ``hop_size``, ``win_size`` (= n_fft),
+``num_mels``, ``fmin`` (0) and ``fmax`` (``None`` = sr/2, as the config's ``null``). Read by
+the BigVGAN import (to name the shape of a checkpoint) and matched by the BigVGAN recipes."""
