@@ -370,16 +370,17 @@ BIGVGAN_FEATURES: Final[Mapping[str, FeatureSpec]] = MappingProxyType({
     "base_22khz_80band": _bigvgan(22050, 1024, 256, 80, 8000.0),
     "base_24khz_100band": _bigvgan(24000, 1024, 256, 100, 12000.0),
     # v2: f_max null (sr/2) but for _fmax8k; only _512x has n_fft = win 2048, hop 512
-    "v2_22khz_80band_256x": _bigvgan(22050, 1024, 256, 80, None),
-    "v2_22khz_80band_fmax8k_256x": _bigvgan(22050, 1024, 256, 80, 8000.0),
-    "v2_24khz_100band_256x": _bigvgan(24000, 1024, 256, 100, None),
-    "v2_44khz_128band_256x": _bigvgan(44100, 1024, 256, 128, None),
-    "v2_44khz_128band_512x": _bigvgan(44100, 2048, 512, 128, None),
+    "22khz_80band_256x": _bigvgan(22050, 1024, 256, 80, None),
+    "22khz_80band_fmax8k_256x": _bigvgan(22050, 1024, 256, 80, 8000.0),
+    "24khz_100band_256x": _bigvgan(24000, 1024, 256, 100, None),
+    "44khz_128band_256x": _bigvgan(44100, 1024, 256, 128, None),
+    "44khz_128band_512x": _bigvgan(44100, 2048, 512, 128, None),
 })
-"""The features of each published BigVGAN / BigVGAN-v2 shape, by the name of NVIDIA's config
-file without its ``bigvgan_`` prefix (``configs/bigvgan_v2_44khz_128band_256x.json`` ->
-``"v2_44khz_128band_256x"``): profile ``hifigan`` (BigVGAN computes jik876/hifi-gan's log-mel:
-``(n_fft - hop) // 2`` reflect padding, ``sqrt(|X|^2 + 1e-9)``, slaney mel, ``ln(clamp(x,
-1e-5))``) with the config's ``sampling_rate``, ``n_fft``, ``hop_size``, ``win_size`` (= n_fft),
-``num_mels``, ``fmin`` (0) and ``fmax`` (``None`` = sr/2, as the config's ``null``). Read by
-the BigVGAN import (to name the shape of a checkpoint) and matched by the BigVGAN recipes."""
+"""The features of each published BigVGAN / BigVGAN-v2 shape, by its ``bigvgan`` generator
+preset name: NVIDIA's config file name without ``bigvgan_`` (and ``v2_``), e.g.
+``configs/bigvgan_v2_44khz_128band_256x.json`` -> ``"44khz_128band_256x"``. Profile ``hifigan``
+(BigVGAN computes jik876/hifi-gan's log-mel: ``(n_fft - hop) // 2`` reflect padding,
+``sqrt(|X|^2 + 1e-9)``, slaney mel, ``ln(clamp(x, 1e-5))``) with the config's
+``sampling_rate``, ``n_fft``, ``hop_size``, ``win_size`` (= n_fft), ``num_mels``, ``fmin`` (0)
+and ``fmax`` (``None`` = sr/2, as the config's ``null``). Read by the BigVGAN import (to name
+the shape of a checkpoint) and matched by the BigVGAN recipes."""
