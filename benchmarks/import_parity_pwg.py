@@ -141,7 +141,7 @@ def _discriminators(checkpoint: Path, model_dir: Path) -> tuple[Any, Any] | None
     import parallel_wavegan.models as models
     from safetensors.torch import load_file
 
-    from audiogan.config.build import build_discriminator_from
+    from audiogan.config.build import discriminator_from_config
     from audiogan.inference.model_dir import load_model
 
     if not (model_dir / "discriminator.safetensors").is_file():
@@ -150,7 +150,7 @@ def _discriminators(checkpoint: Path, model_dir: Path) -> tuple[Any, Any] | None
     reference = getattr(models, config["discriminator_type"])(
         **config.get("discriminator_params", {})).eval()
     reference.load_state_dict(torch.load(checkpoint, weights_only=False)["model"]["discriminator"])
-    ours = build_discriminator_from(load_model(model_dir).config).eval()
+    ours = discriminator_from_config(load_model(model_dir).config).eval()
     ours.load_state_dict(load_file(model_dir / "discriminator.safetensors"))
     return reference, ours
 

@@ -59,12 +59,12 @@ def build_config(name: str, corpus: dict[str, Path], steps: int, seed: int,
 def run_one(config: Any, name: str, run_dir: Path, valid: Path) -> dict[str, Any]:
     """Train ``config`` once; the untrained and trained copy-synthesis log-mel L1."""
     from audiogan.cli.demo import copy_synthesis_mel_l1
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.training.trainer import Trainer
 
     t = config.training
     torch.manual_seed(t.seed)
-    before, _ = copy_synthesis_mel_l1(build_generator(config).eval(), config, valid)
+    before, _ = copy_synthesis_mel_l1(generator_from_config(config).eval(), config, valid)
     start = time.perf_counter()
     trainer = Trainer(config, run_dir, device="cpu", console=False)
     trainer.fit()

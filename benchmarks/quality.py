@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train, evaluate and print the comparison table."""
     import train_throughput
 
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
 
     args = parse_args(argv)
     bc.set_threads(args.threads)
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hop = int(trainer.generator.hop_length)
         features = trainer.features
         torch.manual_seed(config.training.seed)
-        untrained = bc.prepare_for_inference(build_generator(config), device)
+        untrained = bc.prepare_for_inference(generator_from_config(config), device)
         rows: list[dict[str, Any]] = [{
             "model": f"untrained {config.generator.name}", "steps": 0, "train_s": 0.0,
             "clips": len(clips),

@@ -26,7 +26,7 @@ import torch
 
 from audiogan.audio.io import load_audio, save_audio
 from audiogan.config import Config, save_config
-from audiogan.config.build import build_features, build_generator
+from audiogan.config.build import features_from_config, generator_from_config
 from audiogan.data.manifest import read_manifest
 from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpus
 from audiogan.inference.kinds import copy_synthesis
@@ -85,7 +85,7 @@ def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: 
         manifest: clips to resynthesise.
         out_dir: where to write the resynthesised clips (optional).
     """
-    features = build_features(config)
+    features = features_from_config(config)
     hop = features.hop_length
     distances, written = [], []
     for entry in read_manifest(manifest):
@@ -120,7 +120,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
 
     voc_config = vocoder_config(speech["train"], speech["valid"], quick=quick)
     torch.manual_seed(voc_config.training.seed)
-    untrained = build_generator(voc_config).eval()
+    untrained = generator_from_config(voc_config).eval()
     before, _ = copy_synthesis_mel_l1(untrained, voc_config, speech["valid"])
 
     vocoder_run = out / "hifigan"

@@ -1,7 +1,9 @@
-"""Config -> model objects: the generator, the discriminator and the input features.
+"""Config -> model objects: the generator, the discriminator, the input features and the
+generator's loss terms.
 
 Used by training, inference, import and the demo alike; the trainer never names an
-architecture, it asks these functions for parts.
+architecture nor a loss, it asks these functions for parts. Each is ``<part>_from_config``:
+``audiogan.models.build_generator(name, **params)`` is the by-name builder they call.
 """
 
 from __future__ import annotations
@@ -10,10 +12,24 @@ from typing import Any
 
 from audiogan.config import Config
 from audiogan.features.mel import MelSpectrogram
+from audiogan.losses import (
+    ADVERSARIAL_LOSSES,
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    SubbandSTFTLoss,
+)
+from audiogan.losses.terms import GeneratorLossTerms
 from audiogan.models import GENERATORS, Discriminator, Generator, build_discriminator
 from audiogan.models import build_generator as _build_generator
+from audiogan.models.pqmf import PQMF
 
-__all__ = ["build_discriminator_from", "build_features", "build_generator", "generator_params"]
+__all__ = [
+    "discriminator_from_config",
+    "features_from_config",
+    "generator_from_config",
+    "generator_params",
+    "loss_terms_from_config",
+]
 
 
 def generator_params(config: Config) -> dict[str, Any]:
@@ -25,16 +41,52 @@ def generator_params(config: Config) -> dict[str, Any]:
     return params
 
 
-def build_generator(config: Config) -> Generator:
+def generator_from_config(config: Config) -> Generator:
     """The generator of ``config`` (``in_channels`` = ``features.n_mels`` for vocoders)."""
     return _build_generator(config.generator.name, **generator_params(config))
 
 
-def build_discriminator_from(config: Config) -> Discriminator:
+def discriminator_from_config(config: Config) -> Discriminator:
     """The discriminator of ``config``."""
     return build_discriminator(config.discriminator.name, **dict(config.discriminator.params))
 
 
-def build_features(config: Config) -> MelSpectrogram:
+def features_from_config(config: Config) -> MelSpectrogram:
     """The model's input features (the one audio -> mel path)."""
     return MelSpectrogram(config.feature_spec())
+
+
+def loss_terms_from_config(config: Config) -> GeneratorLossTerms:
+    """The generator's weighted loss of ``config.loss``: only the weighted terms' modules are
+    built. The mel term's unset sizes (``loss.mel.n_fft``, ...) are the features' own."""
+    loss = config.loss
+    weights = dict(loss.weights)
+    adversarial = ADVERSARIAL_LOSSES.build(loss.adversarial)
+    mel = stft = subband_stft = None
+    if "mel" in weights:
+        m, f = loss.mel, config.feature_spec()
+        mel = MelLoss(
+            profile=f.profile,
+            sample_rate=config.sample_rate,
+            n_fft=m.n_fft or f.n_fft,
+            hop_length=m.hop_length or f.hop_length,
+            win_length=m.win_length or f.win_length,
+            n_mels=m.n_mels or f.n_mels,
+            f_min=m.f_min,
+            f_max=m.f_max,
+        )
+    if "stft" in weights:
+        s = loss.stft
+        stft = MultiResolutionSTFTLoss(
+            fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes, win_lengths=s.win_lengths
+        )
+    if "subband_stft" in weights:
+        sb = loss.subband_stft
+        subband_stft = SubbandSTFTLoss(
+            pqmf=PQMF(), fft_sizes=sb.fft_sizes, hop_sizes=sb.hop_sizes,
+            win_lengths=sb.win_lengths,
+        )
+    return GeneratorLossTerms(
+        weights, adversarial, feature_matching_reduction=loss.feature_matching_reduction,
+        mel=mel, stft=stft, subband_stft=subband_stft,
+    )

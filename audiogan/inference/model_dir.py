@@ -396,9 +396,9 @@ def _stats_from(features_state: Any) -> tuple[Tensor | None, Tensor | None]:
 
 
 def _build(config: Config) -> Generator:
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
 
-    return build_generator(config)
+    return generator_from_config(config)
 
 
 def _load_model_dir(directory: Path) -> LoadedModel:

@@ -4,8 +4,9 @@ Everything here works on :class:`~audiogan.models.base.DiscriminatorOutput` (one
 and one feature list per sub-discriminator) and returns a float32 scalar, also under autocast.
 Adversarial and feature-matching terms are *summed* over sub-discriminators (and layers), each
 term being a mean over its own elements: the reduction the published loss weights assume
-(HiFi-GAN: feature matching 2, mel 45). The weights themselves are config data; the trainer
-combines the parts as ``total = sum(w * parts[k] for k, w in weights.items())``.
+(HiFi-GAN: feature matching 2, mel 45). The weights themselves are config data;
+:class:`GeneratorLossTerms` combines the parts as ``total = sum(w * parts[k] for k, w in
+weights.items())``.
 
 Example:
     >>> adversarial = ADVERSARIAL_LOSSES.build("lsgan")
@@ -31,11 +32,13 @@ from audiogan.losses.spectral import (
     MultiResolutionSTFTLoss,
     SubbandSTFTLoss,
 )
+from audiogan.losses.terms import GeneratorLossTerms
 
 __all__ = [
     "ADVERSARIAL_LOSSES",
     "AdversarialLoss",
     "BCELoss",
+    "GeneratorLossTerms",
     "HingeLoss",
     "LSGANLoss",
     "MelLoss",

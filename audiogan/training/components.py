@@ -1,6 +1,7 @@
-"""Config -> training parts: loss terms, optimisers, schedulers, EMA.
+"""Config -> training parts: optimisers, schedulers, gradient clipping, EMA.
 
-Models and features are built by :mod:`audiogan.config.build`.
+Models, features and the generator's loss terms are built by :mod:`audiogan.config.build`
+(the loss arithmetic lives in :mod:`audiogan.losses.terms`).
 
 The trainer asks this module for parts and never looks at their names; a new architecture only
 touches ``audiogan/models`` and a YAML file.
@@ -14,90 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audiogan.config import Config, OptimizerConfig, SchedulerConfig
-from audiogan.losses import (
-    ADVERSARIAL_LOSSES,
-    AdversarialLoss,
-    MelLoss,
-    MultiResolutionSTFTLoss,
-    SubbandSTFTLoss,
-    feature_matching_loss,
-)
-from audiogan.models.base import DiscriminatorOutput
-from audiogan.models.pqmf import PQMF
-
-ADVERSARIAL_TERMS = ("adversarial", "feature_matching")
-
-
-class GeneratorLossTerms(nn.Module):
-    """Computes the weighted generator loss ``sum(w * parts[k] for k, w in weights.items())``.
-
-    Only the terms with a weight in ``config.loss.weights`` are built and computed.
-    """
-
-    def __init__(self, config: Config) -> None:
-        super().__init__()
-        loss = config.loss
-        self.weights: dict[str, float] = dict(loss.weights)
-        self.adversarial: AdversarialLoss = ADVERSARIAL_LOSSES.build(loss.adversarial)
-        self.fm_reduction = loss.feature_matching_reduction
-        if "mel" in self.weights:
-            m, f = loss.mel, config.feature_spec()
-            self.mel = MelLoss(
-                profile=f.profile,
-                sample_rate=config.sample_rate,
-                n_fft=m.n_fft or f.n_fft,
-                hop_length=m.hop_length or f.hop_length,
-                win_length=m.win_length or f.win_length,
-                n_mels=m.n_mels or f.n_mels,
-                f_min=m.f_min,
-                f_max=m.f_max,
-            )
-        if "stft" in self.weights:
-            s = loss.stft
-            self.stft = MultiResolutionSTFTLoss(
-                fft_sizes=s.fft_sizes, hop_sizes=s.hop_sizes, win_lengths=s.win_lengths
-            )
-        if "subband_stft" in self.weights:
-            sb = loss.subband_stft
-            self.pqmf = PQMF()
-            self.subband_stft = SubbandSTFTLoss(
-                pqmf=self.pqmf, fft_sizes=sb.fft_sizes, hop_sizes=sb.hop_sizes,
-                win_lengths=sb.win_lengths,
-            )
-
-    @property
-    def needs_discriminator(self) -> bool:
-        """True when an adversarial or feature-matching term is weighted."""
-        return any(k in self.weights for k in ADVERSARIAL_TERMS)
-
-    def reconstruction(self, fake: Tensor, real: Tensor) -> dict[str, Tensor]:
-        """Spectral terms. ``fake``, ``real``: (B, 1, T)."""
-        parts: dict[str, Tensor] = {}
-        if "mel" in self.weights:
-            parts["mel"] = self.mel(fake, real)
-        if "stft" in self.weights:
-            parts["stft"] = self.stft(fake, real)
-        if "subband_stft" in self.weights:
-            parts["subband_stft"] = self.subband_stft(self.pqmf.analysis(fake), real)
-        return parts
-
-    def adversarial_parts(
-        self, fake_out: DiscriminatorOutput, real_out: DiscriminatorOutput | None
-    ) -> dict[str, Tensor]:
-        """Adversarial and feature-matching terms from discriminator outputs."""
-        parts: dict[str, Tensor] = {}
-        if "adversarial" in self.weights:
-            parts["adversarial"] = self.adversarial.generator(fake_out)
-        if "feature_matching" in self.weights and real_out is not None:
-            parts["feature_matching"] = feature_matching_loss(
-                real_out, fake_out, reduction=self.fm_reduction
-            )
-        return parts
-
-    def total(self, parts: dict[str, Tensor]) -> Tensor:
-        """Weighted sum of the computed parts."""
-        return sum(self.weights[k] * value for k, value in parts.items())  # type: ignore[return-value]
+from audiogan.config import OptimizerConfig, SchedulerConfig
 
 
 def build_optimizer(

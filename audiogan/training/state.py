@@ -217,12 +217,12 @@ def _compare_outputs(generator: nn.Module, converted: Any, path: Path) -> None:
 
     import torch
 
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.models.layers import remove_weight_norm
 
     if model_kind(generator) is not VOCODER:  # compared on a mel input
         return
-    reference = build_generator(converted.config)
+    reference = generator_from_config(converted.config)
     remove_weight_norm(reference)
     reference.load_state_dict(converted.generator)
     ours = copy.deepcopy(generator).cpu().float().eval()

@@ -13,7 +13,7 @@ own modules); non-finite losses skip the update on every rank alike. The step ne
 an architecture's name nor on the model kind: the kind object
 (:func:`audiogan.inference.kinds.model_kind`) turns a batch into the generator's input, and the
 step reads ``num_classes`` from the generator and the loss recipe from
-:class:`~audiogan.training.components.GeneratorLossTerms`.
+:class:`~audiogan.losses.terms.GeneratorLossTerms`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from audiogan.config import Config
 from audiogan.inference.kinds import ModelKind, model_kind
-from audiogan.losses import gradient_penalty
+from audiogan.losses import GeneratorLossTerms, gradient_penalty
 from audiogan.models.base import Generator
 from audiogan.models.layers import sample_keys
 from audiogan.models.randomness import keyed_uniform, sample_key
-from audiogan.training.components import EMA, GeneratorLossTerms, clip_gradients
+from audiogan.training.components import EMA, clip_gradients
 from audiogan.training.distributed import DistContext
 
 GradientHook = Callable[[str, int, nn.Module], None]

@@ -1,7 +1,8 @@
 """The GAN training loop: orchestration only.
 
-Models, losses, features and data come from their own modules through
-:mod:`audiogan.training.components`; the trainer never branches on an architecture's name. It
+Models, features and the loss terms come from :mod:`audiogan.config.build`, optimisers,
+schedulers and EMA from :mod:`audiogan.training.components`, data from
+:mod:`audiogan.training.data_setup`; the trainer never branches on an architecture's name. It
 asks the generator's model kind (:func:`audiogan.inference.kinds.model_kind`) for what depends
 on it (the dataset, the generator inputs, validation), reads what every generator exposes
 (``hop_length``, ``latent_dim``, ``num_classes``) and what the loss recipe says (which terms
@@ -40,21 +41,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from audiogan.config import Config, ConfigError, save_config
-from audiogan.config.build import build_discriminator_from, build_features, build_generator
+from audiogan.config.build import (
+    discriminator_from_config,
+    features_from_config,
+    generator_from_config,
+    loss_terms_from_config,
+)
 from audiogan.core.errors import AudioganError
 from audiogan.core.faults import fault_point
 from audiogan.inference.kinds import ValidationRun, model_kind
 from audiogan.losses import MultiResolutionSTFTLoss
+from audiogan.losses.terms import SPECTRAL_TERMS
 from audiogan.models.base import Generator
 from audiogan.models.randomness import sample_key
 from audiogan.training import checkpoint as ckpt
 from audiogan.training import state as run_state
-from audiogan.training.components import (
-    EMA,
-    GeneratorLossTerms,
-    build_optimizer,
-    build_scheduler,
-)
+from audiogan.training.components import EMA, build_optimizer, build_scheduler
 from audiogan.training.data_setup import build_training_data, compute_feature_stats
 from audiogan.training.distributed import DistContext, init_distributed
 from audiogan.training.monitor import Monitor, NullMonitor
@@ -166,14 +168,12 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
 
         torch.manual_seed(t.seed)
-        self.features = build_features(config).to(self.device)
-        self.generator = build_generator(config).to(self.device)
-        self.discriminator = build_discriminator_from(config).to(self.device)
-        self.losses = GeneratorLossTerms(config).to(self.device)
+        self.features = features_from_config(config).to(self.device)
+        self.generator = generator_from_config(config).to(self.device)
+        self.discriminator = discriminator_from_config(config).to(self.device)
+        self.losses = loss_terms_from_config(config).to(self.device)
         self.kind = model_kind(self.generator)
-        if not self.kind.reconstructs and any(
-            k in self.losses.weights for k in ("mel", "stft", "subband_stft")
-        ):
+        if not self.kind.reconstructs and any(k in self.losses.weights for k in SPECTRAL_TERMS):
             raise ConfigError(
                 "loss.weights: spectral terms (mel, stft, subband_stft) need a vocoder; "
                 "an unconditional generator has no target waveform"

@@ -218,14 +218,14 @@ def _scores_by_hand(run: Path, classifier: Path, manifest: Path, *, count: int,
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained tiny HiFi-GAN checkpoint (no training: the faults do not need quality)."""
     from audiogan.config import config_from_dict
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
 
     corpus = _write_corpus(tmp_path_factory.mktemp("c"), n=1, seconds=0.3, sr=22050)
     config = vocoder_config(corpus)
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("m") / "tiny.pt"
     torch.save({"format": "audiogan-checkpoint", "config": config_from_dict(
-        config.to_dict()).to_dict(), "generator": build_generator(config).state_dict()}, path)
+        config.to_dict()).to_dict(), "generator": generator_from_config(config).state_dict()}, path)
     return path
 
 

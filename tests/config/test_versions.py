@@ -15,7 +15,7 @@ import yaml
 from safetensors.torch import load_file
 
 from audiogan.config import CONFIG_VERSION, ConfigError, config_from_dict, load_config
-from audiogan.config.build import build_generator
+from audiogan.config.build import generator_from_config
 from audiogan.inference.model_dir import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -36,9 +36,9 @@ def test_a_recipe_without_version_is_current_and_gets_the_reference_slope() -> N
     config = load_config(DATA / "hifigan_v1_model" / "config.yaml")  # read as a recipe
     assert config.version == CONFIG_VERSION
     assert "post_negative_slope" not in config.generator.params
-    assert build_generator(config).post_negative_slope == 0.01
+    assert generator_from_config(config).post_negative_slope == 0.01
     old = load_config(DATA / "hifigan_v1_model" / "config.yaml", saved=True)
-    assert build_generator(old).post_negative_slope == 0.1
+    assert generator_from_config(old).post_negative_slope == 0.1
     assert old.to_dict()["version"] == CONFIG_VERSION  # saved again: explicit and current
     again = config_from_dict(old.to_dict(), saved=True)
     assert again.generator.params["post_negative_slope"] is None
@@ -86,15 +86,15 @@ def test_init_from_an_old_model_warns_when_the_recipe_changes_a_default(source: 
     # fine-tuned with the new default 0.01 without a word.
     from types import SimpleNamespace
 
-    from audiogan.config.build import build_discriminator_from, build_generator
+    from audiogan.config.build import discriminator_from_config, generator_from_config
     from audiogan.training.state import init_weights
 
     recipe = yaml.safe_load((DATA / "hifigan_v1_model" / "config.yaml").read_text())
 
     def trainer_for(data: dict) -> SimpleNamespace:
         config = config_from_dict(data)
-        return SimpleNamespace(config=config, generator=build_generator(config),
-                               discriminator=build_discriminator_from(config))
+        return SimpleNamespace(config=config, generator=generator_from_config(config),
+                               discriminator=discriminator_from_config(config))
 
     with caplog.at_level("WARNING", logger="audiogan.training.state"):
         init_weights(trainer_for(recipe), DATA / source)

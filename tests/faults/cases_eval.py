@@ -42,7 +42,7 @@ def _model(broken: bool = False) -> Path:
     import torch
 
     from audiogan.config import config_from_dict
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
 
     config = config_from_dict({
         "sample_rate": SR,
@@ -56,7 +56,7 @@ def _model(broken: bool = False) -> Path:
         "data": {"train": "unused.tsv"},
     })
     torch.manual_seed(0)
-    generator = build_generator(config)
+    generator = generator_from_config(config)
     state = generator.state_dict()
     if broken:
         state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v

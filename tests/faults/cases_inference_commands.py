@@ -61,7 +61,7 @@ def _label(label: str, phrase: str, kind: str = "wavegan") -> Callable[[Path], S
 def _unconditional_label(tmp: Path) -> Scenario:
     """A label for a model whose generator has no classes (metadata cleared too)."""
     from audiogan.config import load_config, save_config
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.inference.export import export_model
     from audiogan.inference.model_dir import LoadedModel
 
@@ -70,7 +70,7 @@ def _unconditional_label(tmp: Path) -> Scenario:
     config.discriminator.params["num_classes"] = 0
     save_config(config, tmp / "c.yaml")
     config = load_config(tmp / "c.yaml")
-    model = export_model(LoadedModel(build_generator(config).eval(), config),
+    model = export_model(LoadedModel(generator_from_config(config).eval(), config),
                          tmp / "model").out_dir
     return Scenario(["generate", str(model), "-n", "1", "-o", str(tmp / "out"), "--label", "a"],
                     2, ("unconditional",), intact=_wavs(tmp / "out", []))

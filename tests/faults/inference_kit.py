@@ -24,7 +24,7 @@ def _template(kind: str) -> Path:
         import torch
 
         from audiogan.config import config_from_dict
-        from audiogan.config.build import build_generator
+        from audiogan.config.build import generator_from_config
         from audiogan.inference.export import export_model
         from audiogan.inference.model_dir import LoadedModel
 
@@ -40,7 +40,7 @@ def _template(kind: str) -> Path:
                                                                  "num_classes": 2}},
                 "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
             })
-            loaded = LoadedModel(build_generator(config).eval(), config, classes=("a", "b"))
+            loaded = LoadedModel(generator_from_config(config).eval(), config, classes=("a", "b"))
         else:
             config = config_from_dict({
                 "features": {"profile": "pwg" if kind == "stats" else "hifigan"},
@@ -49,7 +49,7 @@ def _template(kind: str) -> Path:
                     "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]]}},
                 "discriminator": {"name": "combined", "params": {}},
             })
-            generator = build_generator(config).eval()
+            generator = generator_from_config(config).eval()
             generator.remove_weight_norm()
             stats = ({"mean": torch.full((80,), -4.0), "scale": torch.ones(80)}
                      if kind == "stats" else {})

@@ -160,7 +160,7 @@ def test_differences_name_each_field_that_differs() -> None:
 
 def test_config_feature_spec_is_what_the_model_is_built_with() -> None:
     from audiogan.config import config_from_dict
-    from audiogan.config.build import build_features
+    from audiogan.config.build import features_from_config
 
     config = config_from_dict({
         "sample_rate": 16000,
@@ -170,7 +170,7 @@ def test_config_feature_spec_is_what_the_model_is_built_with() -> None:
     }, check_models=False)
     spec = config.feature_spec()
     assert spec == resolve_spec("vocos", sample_rate=16000, n_mels=64)
-    assert build_features(config).spec == spec
+    assert features_from_config(config).spec == spec
     assert config.feature_kwargs() == spec.to_dict()
 
 

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from audiogan.config import Config, config_from_dict
-from audiogan.config.build import build_generator
+from audiogan.config.build import generator_from_config
 from audiogan.core.checkpoints import CHECKPOINT_FORMAT, CheckpointError
 from audiogan.inference.export import export_model
 from audiogan.inference.model_dir import (
@@ -45,7 +45,7 @@ def _state(config: Config, seed: int = 0, **extra: Any) -> dict[str, Any]:
     """A checkpoint as ``audiogan train`` writes it, reduced to what loading reads."""
     torch.manual_seed(seed)
     return {"format": CHECKPOINT_FORMAT, "config": config.to_dict(),
-            "generator": build_generator(config).state_dict(), **extra}
+            "generator": generator_from_config(config).state_dict(), **extra}
 
 
 def _save(state: dict[str, Any], path: Path) -> Path:
@@ -61,7 +61,7 @@ def _output(generator: torch.nn.Module) -> torch.Tensor:
 
 
 def _folded(config: Config, state: dict[str, Any], key: str = "generator") -> torch.nn.Module:
-    generator = build_generator(config)
+    generator = generator_from_config(config)
     generator.load_state_dict(state[key])
     remove_weight_norm(generator)
     return generator.eval()

@@ -129,7 +129,7 @@ def test_load_errors_are_clear(run: Run, tmp_path: Path) -> None:
 
 def _export_untrained_wavegan(tmp_path: Path) -> Path:
     from audiogan.config import config_from_dict
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.inference.model_dir import LoadedModel
 
     config = config_from_dict({
@@ -138,7 +138,7 @@ def _export_untrained_wavegan(tmp_path: Path) -> Path:
         "discriminator": {"name": "wavegan", "params": {"model_size": 2}},
         "loss": {"adversarial": "wgan_gp", "weights": {"adversarial": 1.0}},
     })
-    loaded = LoadedModel(build_generator(config).eval(), config)
+    loaded = LoadedModel(generator_from_config(config).eval(), config)
     return export_model(loaded, tmp_path / "wavegan_model").out_dir
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audiogan.config import ConfigError
-from audiogan.config.build import build_features
+from audiogan.config.build import features_from_config
 from audiogan.inference.kinds import model_kind
 from audiogan.recipes import load_tiny_recipe
 from audiogan.training.data_setup import build_training_data, compute_feature_stats
@@ -20,6 +20,6 @@ def test_no_training_manifest_is_one_config_error_naming_data_train() -> None:
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, train=None))
     with pytest.raises(ConfigError, match=r"^data\.train: give the training manifest"):
         build_training_data(config, kind=model_kind(config), hop_length=256, dist=DistContext())
-    features = build_features(config)
+    features = features_from_config(config)
     with pytest.raises(ConfigError, match=r"^data\.train: give the training manifest"):
         compute_feature_stats(features, config, torch.device("cpu"))

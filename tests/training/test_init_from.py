@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from audiogan.cli.main import cli
 from audiogan.config import ConfigError, config_from_dict
-from audiogan.config.build import build_discriminator_from, build_generator
+from audiogan.config.build import discriminator_from_config, generator_from_config
 from audiogan.inference.imports import DISCRIMINATOR_NAME, convert_in_memory, import_model
 from audiogan.models.layers import remove_weight_norm
 from audiogan.training.preflight import check_training_inputs
@@ -53,8 +53,8 @@ def _reference(mel: torch.Tensor) -> torch.Tensor:
 
 
 def _trainer_parts(config) -> SimpleNamespace:  # what init_weights touches
-    return SimpleNamespace(generator=build_generator(config),
-                           discriminator=build_discriminator_from(config), config=config)
+    return SimpleNamespace(generator=generator_from_config(config),
+                           discriminator=discriminator_from_config(config), config=config)
 
 
 def _plain_output(generator: torch.nn.Module, mel: torch.Tensor) -> torch.Tensor:

@@ -72,7 +72,7 @@ def test_bad_valid_manifest_stops_the_trainer_before_any_model_is_built(
     def no_model(*args, **kwargs):
         raise AssertionError("a model was built before the data were checked")
 
-    monkeypatch.setattr(trainer_module, "build_generator", no_model)
+    monkeypatch.setattr(trainer_module, "generator_from_config", no_model)
     valid = tmp_path / "data" / "valid.tsv"
     valid.write_text("file\tlength\n")
     config = _config(tmp_path, corpus, valid)

@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import Config, config_from_dict
+from audiogan.config.build import loss_terms_from_config
 from audiogan.models.base import DiscriminatorOutput
-from audiogan.training.components import EMA, GeneratorLossTerms
+from audiogan.training.components import EMA
 from audiogan.training.distributed import DistContext
 from audiogan.training.step import GANStep
 
@@ -72,7 +73,7 @@ def _step(config: Config, *, ema_decay: float | None = None, hook=None,
           models: tuple[nn.Module, nn.Module] | None = None) -> GANStep:
     torch.manual_seed(0)
     gen, disc = models if models is not None else (TinyVocoder(), TinyDiscriminator())
-    losses = GeneratorLossTerms(config)
+    losses = loss_terms_from_config(config)
     return GANStep(
         config=config, generator=gen, discriminator=disc, g_model=gen, d_model=disc,
         features=nn.Identity(), losses=losses,

@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 # DISCRIMINATOR_NAME (from audiogan.inference.model_dir, "discriminator.safetensors"):
 # discriminator weights
-# of an imported model (training layout: the state dict of build_discriminator_from(config),
+# of an imported model (training layout: the state dict of discriminator_from_config(config),
 # weight/spectral norm parametrised), for training.init_from; audiogan export keeps it.
 
 
@@ -122,9 +122,9 @@ class Converted:
 
     Attributes:
         config: the audiogan config that builds the same models (features included).
-        generator: folded generator weights: the state dict of ``build_generator(config)``
+        generator: folded generator weights: the state dict of ``generator_from_config(config)``
             after :func:`~audiogan.models.layers.remove_weight_norm`.
-        discriminator: the state dict of ``build_discriminator_from(config)`` as built (weight
+        discriminator: the state dict of ``discriminator_from_config(config)`` as built (weight
             and spectral norm parametrised), or None when the source has none.
         mean: ``(n_mels,)`` feature mean for z-normalisation, or None.
         scale: ``(n_mels,)`` feature scale, or None.
@@ -380,13 +380,13 @@ def convert_in_memory(source: str | os.PathLike[str], *, fmt: str = "auto",
     Raises:
         ImportSourceError: as :func:`import_model`.
     """
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.models.layers import remove_weight_norm
 
     reader, detection = detect_format(Path(source), fmt)
     detection.generator_only = True
     converted = reader.read(detection, Path(config_file) if config_file is not None else None)
-    generator = build_generator(converted.config)
+    generator = generator_from_config(converted.config)
     remove_weight_norm(generator)
     _fit("generator", generator, converted.generator, detection.checkpoint)
     log.info("converted %s in memory (audiogan import writes it as a model directory)",
@@ -444,11 +444,11 @@ def _blobs(converted: Converted, reader: FormatReader,
     """The checked safetensors files of the model directory, in memory: name -> bytes."""
     from safetensors.torch import save
 
-    from audiogan.config.build import build_discriminator_from, build_generator
+    from audiogan.config.build import discriminator_from_config, generator_from_config
     from audiogan.models.layers import remove_weight_norm
 
     config, where = converted.config, detection.checkpoint
-    generator = build_generator(config)
+    generator = generator_from_config(config)
     remove_weight_norm(generator)
     _fit("generator", generator, converted.generator, where)
     metadata = {
@@ -467,7 +467,7 @@ def _blobs(converted: Converted, reader: FormatReader,
                  "scale": converted.scale.float().contiguous()}
         blobs[STATS_NAME] = save(stats)
     if converted.discriminator is not None:
-        discriminator = build_discriminator_from(config)
+        discriminator = discriminator_from_config(config)
         _fit("discriminator", discriminator, converted.discriminator, where)
         state = {k: v.detach().float().contiguous()
                  for k, v in discriminator.state_dict().items()}

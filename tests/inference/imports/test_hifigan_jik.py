@@ -86,10 +86,10 @@ def test_directory_source_picks_newest_g_and_its_discriminators(tmp_path: Path) 
     # first scale (spectral norm, eval: sigma = u . W v with the stored u, v).
     from safetensors.torch import load_file
 
-    from audiogan.config.build import build_discriminator_from
+    from audiogan.config.build import discriminator_from_config
 
     config = load_model(tmp_path / "model").config
-    disc = build_discriminator_from(config).eval()
+    disc = discriminator_from_config(config).eval()
     disc.load_state_dict(load_file(tmp_path / "model" / DISCRIMINATOR_NAME))
     wave = 0.3 * torch.randn(1, 1, 1000, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -99,11 +99,11 @@ def test_directory_source_picks_newest_g_and_its_discriminators(tmp_path: Path) 
     assert torch.allclose(ours[5], _ref_scale0(ref["msd"], wave), atol=1e-4, rtol=1e-4)
 
     # training.init_from loads both parts from the model directory
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.training.state import init_weights
 
-    trainer = SimpleNamespace(generator=build_generator(config),
-                              discriminator=build_discriminator_from(config), config=config)
+    trainer = SimpleNamespace(generator=generator_from_config(config),
+                              discriminator=discriminator_from_config(config), config=config)
     init_weights(trainer, tmp_path / "model")  # type: ignore[arg-type]
     trainer.discriminator.eval()
     with torch.no_grad():

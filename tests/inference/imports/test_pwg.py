@@ -26,7 +26,7 @@ from pwg_layout import (
 from safetensors.torch import load_file
 
 from audiogan import Vocoder
-from audiogan.config.build import build_discriminator_from
+from audiogan.config.build import discriminator_from_config
 from audiogan.inference.imports import ImportSourceError, detect_format, import_model
 from audiogan.inference.model_dir import load_model
 from audiogan.models.melgan import MultiBandMelGANGenerator
@@ -93,7 +93,7 @@ def _check(model_dir: Path, expected: torch.Tensor, frames: int = 30, hop: int =
 def _check_discriminator(model_dir: Path, state: dict, scale_prefix: str, layer_prefix: str,
                          scales: int, downsample: list[int]) -> None:
     """The imported melgan_msd's every feature map equals the independent forward's."""
-    ours = build_discriminator_from(load_model(model_dir).config).eval()
+    ours = discriminator_from_config(load_model(model_dir).config).eval()
     ours.load_state_dict(load_file(model_dir / "discriminator.safetensors"))
     wave = 0.3 * torch.randn(2, 1, 1000, generator=torch.Generator().manual_seed(1))
     expected = melgan_disc_forward(state, scale_prefix, layer_prefix, scales, downsample, wave)
@@ -138,7 +138,7 @@ def test_pwg_hifigan_discriminator_equals_the_independent_forward(tmp_path: Path
     assert any("imported as combined" in note for note in result.notes)
     config = load_model(tmp_path / "model").config
     assert config.discriminator.params["mpd_params"] == {"post_kernel_size": 2}
-    ours = build_discriminator_from(config).eval()
+    ours = discriminator_from_config(config).eval()
     ours.load_state_dict(load_file(tmp_path / "model" / "discriminator.safetensors"))
     wave = 0.3 * torch.randn(1, 1, 1001, generator=torch.Generator().manual_seed(2))
     expected = hifigan_disc_forward(disc, periods, scales, wave)
@@ -335,7 +335,7 @@ def test_melgan_neurips_training_dir_equals_the_independent_forward(tmp_path: Pa
 def test_init_from_an_imported_melgan_starts_generator_and_discriminator(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from audiogan.config.build import build_generator
+    from audiogan.config.build import generator_from_config
     from audiogan.models.layers import remove_weight_norm
     from audiogan.training.state import init_weights
 
@@ -348,8 +348,8 @@ def test_init_from_an_imported_melgan_starts_generator_and_discriminator(tmp_pat
     (run / "args.yml").write_text(ARGS_YML)
     import_model(run, tmp_path / "model")
     config = load_model(tmp_path / "model").config
-    parts = SimpleNamespace(generator=build_generator(config),
-                            discriminator=build_discriminator_from(config), config=config)
+    parts = SimpleNamespace(generator=generator_from_config(config),
+                            discriminator=discriminator_from_config(config), config=config)
     init_weights(parts, tmp_path / "model")  # type: ignore[arg-type]
     expected = load_file(tmp_path / "model" / "discriminator.safetensors")
     got = parts.discriminator.state_dict()
