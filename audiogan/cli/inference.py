@@ -345,35 +345,21 @@ def info(model: Path) -> None:
     training step, feature profile, classes and the full config."""
     import yaml
 
+    from audiogan.inference.kinds import model_kind
     from audiogan.inference.model_dir import load_model
 
     loaded = load_model(model)
-    config = loaded.config
-    generator = loaded.generator
+    config, kind = loaded.config, model_kind(loaded)
     lines = [
         f"source: {loaded.source}",
-        f"kind: {'vocoder (mel -> wave)' if loaded.input_kind == 'mel' else 'unconditional'}",
+        f"kind: {kind.title}",
         f"generator: {config.generator.name}, {loaded.num_parameters:,} parameters "
         "(weight norm folded)",
         f"training step: {loaded.step if loaded.step is not None else 'unknown'}"
         f"{' (EMA weights)' if loaded.ema else ''}",
         f"sample rate: {config.sample_rate} Hz",
+        *kind.info_lines(loaded),
     ]
-    if loaded.input_kind == "mel":
-        spec = config.feature_spec()
-        lines += [
-            f"profile: {spec.profile} ({spec.summary()})",
-            "feature statistics: "
-            f"{'yes (z-normalised inside)' if loaded.mean is not None else 'no'}",
-            f"receptive field: +-{generator.receptive_field_frames} frames",
-        ]
-    else:
-        lines += [
-            f"clip length: {generator.hop_length} samples "
-            f"({generator.hop_length / config.sample_rate:.3f} s); latent size "
-            f"{generator.latent_dim}",
-            f"classes: {', '.join(loaded.classes) if loaded.classes else generator.num_classes}",
-        ]
     click.echo("\n".join(lines))
     click.echo("config:")
     text = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)

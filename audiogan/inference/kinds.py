@@ -13,7 +13,9 @@ kind object, and every decision that depends on the kind is a method here:
 - export example inputs and input names (:meth:`ModelKind.example_inputs`,
   :meth:`ModelKind.input_names`);
 - the inference wrapper (:meth:`ModelKind.module`: ``VocoderModule`` / ``WaveGeneratorModule``;
-  :meth:`ModelKind.wrap`: ``Vocoder`` / ``WaveGenerator``).
+  :meth:`ModelKind.wrap`: ``Vocoder`` / ``WaveGenerator``);
+- what ``audiogan info`` says about a model (:attr:`ModelKind.title`,
+  :meth:`ModelKind.info_lines`).
 
 Copy synthesis (features of a clip, then the generator) is written once,
 :func:`copy_synthesis`, and used by training validation, the demo, evaluation and
@@ -178,6 +180,8 @@ class ModelKind:
     name: str = ""
     #: How reports and logs call it.
     label: str = ""
+    #: The ``kind:`` line of ``audiogan info``.
+    title: str = ""
     #: Whether the generator reconstructs a target waveform (spectral losses, feature
     #: statistics, reuse of G's output between the D and G updates).
     reconstructs: bool = False
@@ -235,6 +239,10 @@ class ModelKind:
         """The inference API object of ``loaded`` (CPU, float32)."""
         raise NotImplementedError
 
+    def info_lines(self, loaded: LoadedModel) -> list[str]:
+        """The kind's own lines of ``audiogan info`` about ``loaded`` (after the sample rate)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -244,6 +252,7 @@ class VocoderKind(ModelKind):
 
     name = "mel"
     label = "vocoder"
+    title = "vocoder (mel -> wave)"
     reconstructs = True
     mel_pairs = True
 
@@ -354,12 +363,20 @@ class VocoderKind(ModelKind):
 
         return Vocoder.from_loaded(loaded)
 
+    def info_lines(self, loaded: LoadedModel) -> list[str]:
+        """Feature profile and sizes, whether statistics are inside, the receptive field."""
+        spec = loaded.config.feature_spec()
+        stats = "yes (z-normalised inside)" if loaded.mean is not None else "no"
+        return [f"profile: {spec.profile} ({spec.summary()})", f"feature statistics: {stats}",
+                f"receptive field: +-{loaded.generator.receptive_field_frames} frames"]
+
 
 class UnconditionalKind(ModelKind):
     """Latent vector [+ class label] -> fixed-length clip."""
 
     name = "latent"
     label = "unconditional"
+    title = "unconditional"
     labelled = True
 
     def training_dataset(
@@ -436,6 +453,14 @@ class UnconditionalKind(ModelKind):
         from audiogan.inference.wave_generator import WaveGenerator
 
         return WaveGenerator.from_loaded(loaded)
+
+    def info_lines(self, loaded: LoadedModel) -> list[str]:
+        """Clip length (samples and seconds), latent size, the classes."""
+        generator, rate = loaded.generator, loaded.config.sample_rate
+        classes = ", ".join(loaded.classes) if loaded.classes else generator.num_classes
+        return [f"clip length: {generator.hop_length} samples "
+                f"({generator.hop_length / rate:.3f} s); latent size {generator.latent_dim}",
+                f"classes: {classes}"]
 
 
 VOCODER = VocoderKind()

@@ -1,6 +1,6 @@
 """Model kinds (audiogan.inference.kinds): the one copy-synthesis function and its trimming
 rules, the kind lookup, and what each kind decides (dataset, generator inputs, export inputs,
-deployable module, inference wrapper)."""
+deployable module, inference wrapper, `audiogan info` lines)."""
 
 from __future__ import annotations
 
@@ -195,3 +195,24 @@ def test_wrappers_refuse_the_other_kind_in_one_line(tmp_path: Path):
     with pytest.raises(ModelFileError, match=r"/m: a vocoder \(mel input\), not an "
                                              r"unconditional generator: use audiogan.Vocoder"):
         WaveGenerator.from_loaded(loaded)
+
+
+def test_info_lines_per_kind(tmp_path: Path):
+    generator = tiny_generator("hifigan")
+    loaded = LoadedModel(generator, tiny_config("hifigan"))
+    assert VOCODER.title == "vocoder (mel -> wave)"
+    assert VOCODER.info_lines(loaded) == [
+        "profile: hifigan (n_fft 1024, hop 256, win 1024, 80 mels, 0-8000 Hz)",
+        "feature statistics: no",
+        f"receptive field: +-{generator.receptive_field_frames} frames",
+    ]
+    normalised = LoadedModel(generator, tiny_config("hifigan"), mean=torch.zeros(80),
+                             scale=torch.ones(80))
+    assert VOCODER.info_lines(normalised)[1] == "feature statistics: yes (z-normalised inside)"
+
+    assert UNCONDITIONAL.title == "unconditional"
+    named = LoadedModel(_wavegan(), wavegan_config(tmp_path), classes=("a", "b"))
+    assert UNCONDITIONAL.info_lines(named) == [
+        "clip length: 16384 samples (1.024 s); latent size 100", "classes: a, b"]
+    unnamed = LoadedModel(_wavegan(), wavegan_config(tmp_path))
+    assert UNCONDITIONAL.info_lines(unnamed)[1] == "classes: 2"
