@@ -9,6 +9,7 @@ it has discriminator weights), so :class:`audiogan.Vocoder`, ``synthesize``, ``e
 (hence ``Vocoder.load`` and every command taking a MODEL) also accepts such a source directly and
 converts it in memory (:func:`convert_in_memory`), with a one-line note. Formats read today:
 
+- ``bigvgan``: NVIDIA BigVGAN / BigVGAN-v2 (:mod:`audiogan.inference.imports.bigvgan`).
 - ``hifigan``: jik876/hifi-gan (:mod:`audiogan.inference.imports.hifigan_jik`).
 - ``vocos``: Vocos mel checkpoints (:mod:`audiogan.inference.imports.vocos`).
 - ``pwg``: kan-bayashi/ParallelWaveGAN and ESPnet1 vocoders - HiFiGAN, MelGAN and multi-band
@@ -56,6 +57,7 @@ Adding a format (one module, e.g. ``audiogan/inference/imports/pwg.py``, importe
 
 from __future__ import annotations
 
+from audiogan.inference.imports import bigvgan as _bigvgan  # noqa: F401  (registers "bigvgan")
 from audiogan.inference.imports import hifigan_jik as _hifigan_jik  # noqa: F401  (registers "hifigan")
 from audiogan.inference.imports import melgan_neurips as _melgan  # noqa: F401  (registers "melgan")
 from audiogan.inference.imports import pwg as _pwg  # noqa: F401  (registers "pwg")
