@@ -28,6 +28,8 @@ def build_discriminator(name: str, **params: Any) -> Discriminator:
 # Importing the architecture modules registers their classes (they import GENERATORS and
 # DISCRIMINATORS from here, so the import comes after both are defined).
 from audiogan.models import (  # noqa: E402, F401
+    bigvgan,
+    cqt_discriminator,
     discriminators,
     hifigan,
     istft,
