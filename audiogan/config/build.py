@@ -8,6 +8,7 @@ architecture nor a loss, it asks these functions for parts. Each is ``<part>_fro
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from audiogan.config import Config
@@ -19,12 +20,19 @@ from audiogan.losses import (
     SubbandSTFTLoss,
 )
 from audiogan.losses.terms import GeneratorLossTerms
-from audiogan.models import GENERATORS, Discriminator, Generator, build_discriminator
+from audiogan.models import (
+    DISCRIMINATORS,
+    GENERATORS,
+    Discriminator,
+    Generator,
+    build_discriminator,
+)
 from audiogan.models import build_generator as _build_generator
 from audiogan.models.pqmf import PQMF
 
 __all__ = [
     "discriminator_from_config",
+    "discriminator_params",
     "features_from_config",
     "generator_from_config",
     "generator_params",
@@ -46,9 +54,19 @@ def generator_from_config(config: Config) -> Generator:
     return _build_generator(config.generator.name, **generator_params(config))
 
 
+def discriminator_params(config: Config) -> dict[str, Any]:
+    """``discriminator.params`` with ``sample_rate`` = the config's for a discriminator that
+    takes one (``cqtd``, ``combined``), unless given."""
+    params = dict(config.discriminator.params)
+    factory = DISCRIMINATORS.get(config.discriminator.name)
+    if "sample_rate" in inspect.signature(factory).parameters:
+        params.setdefault("sample_rate", config.sample_rate)
+    return params
+
+
 def discriminator_from_config(config: Config) -> Discriminator:
-    """The discriminator of ``config``."""
-    return build_discriminator(config.discriminator.name, **dict(config.discriminator.params))
+    """The discriminator of ``config`` (given the config's ``sample_rate`` where it takes one)."""
+    return build_discriminator(config.discriminator.name, **discriminator_params(config))
 
 
 def features_from_config(config: Config) -> MelSpectrogram:

@@ -221,12 +221,19 @@ def check_discriminator(config: Config) -> None:
     not part of :func:`validate_models` (every config load) but of the training start-up checks.
 
     Raises:
-        ConfigError: naming ``discriminator.params`` and the constructor's complaint.
+        ConfigError: naming ``discriminator.params`` and the constructor's complaint, or a
+            ``discriminator.params.sample_rate`` other than the config's ``sample_rate``.
     """
+    from audiogan.config.build import discriminator_params
     from audiogan.models import build_discriminator
 
+    given = config.discriminator.params.get("sample_rate", config.sample_rate)
+    if given != config.sample_rate:
+        raise ConfigError(
+            f"discriminator.params.sample_rate: {given} differs from sample_rate "
+            f"{config.sample_rate}; remove it (the config's sample_rate is used)")
     _build_on_meta("discriminator", build_discriminator, config.discriminator.name,
-                   dict(config.discriminator.params))
+                   discriminator_params(config))
 
 
 def _check_signature(part: str, factory: Any, params: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ def build_discriminator(name: str, **params: Any) -> Discriminator:
 # DISCRIMINATORS from here, so the import comes after both are defined).
 from audiogan.models import (  # noqa: E402, F401
     bigvgan,
+    cqt_discriminator,
     discriminators,
     hifigan,
     istft,

@@ -1,4 +1,5 @@
-"""Discriminators: multi-period, multi-scale, multi-resolution STFT, their combination, WaveGAN.
+"""Discriminators: multi-period, multi-scale, multi-resolution STFT, their combination (with
+BigVGAN-v2's CQT discriminator of :mod:`audiogan.models.cqt_discriminator`), WaveGAN.
 
 Every discriminator subclasses :class:`~audiogan.models.base.Discriminator` and maps
 ``wave: (B, 1, T)`` (optionally ``labels: (B,)``) to a
@@ -22,6 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from audiogan.models import DISCRIMINATORS
 from audiogan.models.base import Discriminator, DiscriminatorOutput
+from audiogan.models.cqt_discriminator import MultiScaleSubbandCQTDiscriminator
 from audiogan.models.layers import weight_norm
 
 
@@ -424,11 +426,12 @@ class MultiResolutionDiscriminator(_SameInputDiscriminator):
 
 @DISCRIMINATORS.register("combined")
 class CombinedDiscriminator(Discriminator):
-    """The parts a vocoder recipe asks for, in the order MPD, MSD, MRD.
+    """The parts a vocoder recipe asks for, in the order MPD, MSD, MRD, CQTD.
 
     ``build_discriminator("combined", periods=[2, 3, 5, 7, 11], scales=3)`` is HiFi-GAN's;
     adding ``resolutions=[[512, 128, 512], ...]`` adds UnivNet's MRD. An empty / ``None`` / 0
-    value skips a part.
+    value skips a part. BigVGAN-v2's is ``periods=[2, 3, 5, 7, 11], scales=0, cqtd=True``
+    (its ``use_cqtd_instead_of_mrd``).
 
     Args:
         periods: periods of the multi-period part.
@@ -437,6 +440,11 @@ class CombinedDiscriminator(Discriminator):
         mpd_params: extra keyword arguments for :class:`MultiPeriodDiscriminator`.
         msd_params: extra keyword arguments for :class:`MultiScaleDiscriminator`.
         mrd_params: extra keyword arguments for :class:`MultiResolutionDiscriminator`.
+        cqtd: add the multi-scale sub-band CQT discriminator (needs ``sample_rate``).
+        sample_rate: rate of the waveforms in Hz (``discriminator_from_config`` passes the
+            config's); only the CQT part uses it.
+        cqtd_params: extra keyword arguments for
+            :class:`~audiogan.models.cqt_discriminator.MultiScaleSubbandCQTDiscriminator`.
     """
 
     def __init__(
@@ -448,17 +456,30 @@ class CombinedDiscriminator(Discriminator):
         mpd_params: Mapping[str, Any] | None = None,
         msd_params: Mapping[str, Any] | None = None,
         mrd_params: Mapping[str, Any] | None = None,
+        cqtd: bool = False,
+        sample_rate: int | None = None,
+        cqtd_params: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        parts: list[_SameInputDiscriminator | MultiScaleDiscriminator] = []
+        parts: list[_SameInputDiscriminator | MultiScaleDiscriminator
+                    | MultiScaleSubbandCQTDiscriminator] = []
         if periods:
             parts.append(MultiPeriodDiscriminator(periods, **dict(mpd_params or {})))
         if scales:
             parts.append(MultiScaleDiscriminator(scales, **dict(msd_params or {})))
         if resolutions:
             parts.append(MultiResolutionDiscriminator(resolutions, **dict(mrd_params or {})))
+        if cqtd_params and not cqtd:
+            raise ValueError("combined discriminator: cqtd_params given but cqtd is false; set "
+                             "cqtd: true to add the CQT discriminator")
+        if cqtd:
+            if sample_rate is None:
+                raise ValueError("combined discriminator: cqtd needs sample_rate (the config's "
+                                 "sample_rate, passed by discriminator_from_config)")
+            parts.append(MultiScaleSubbandCQTDiscriminator(sample_rate, **dict(cqtd_params or {})))
         if not parts:
-            raise ValueError("combined discriminator: periods, scales and resolutions all empty")
+            raise ValueError(
+                "combined discriminator: periods, scales and resolutions all empty, cqtd false")
         self.parts = nn.ModuleList(parts)
         self.names = [name for part in parts for name in part.names]
 

@@ -38,6 +38,8 @@ TINY: dict[str, tuple[dict[str, Any], int]] = {
     "wavegan": ({"model_size": 2}, 1),
     "melgan_msd": ({"scales": 2, "channels": 4, "downsample_scales": (2, 2), "max_channels": 16},
                    2),
+    "cqtd": ({"sample_rate": 8000, "hop_lengths": (64, 32), "n_octaves": (4, 4),
+              "bins_per_octaves": (8, 12), "filters": 4, "max_filters": 16}, 2),
 }
 NAMES = DISCRIMINATORS.names() or sorted(TINY)
 
