@@ -222,14 +222,17 @@ def _discriminator(hparams: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {"periods": list(hparams.get("mpd_reshapes", [2, 3, 5, 7, 11])),
                               "scales": 0, "mpd_params": {"channels": mpd_channels}}
     if hparams.get("use_cqtd_instead_of_mrd", False):
-        params["cqtd"] = {
+        params["cqtd"] = True  # the reference's defaults where its config has no value
+        params["cqtd_params"] = {
             "filters": int(hparams.get("cqtd_filters", 32)),
             "max_filters": int(hparams.get("cqtd_max_filters", 1024)),
             "filters_scale": int(hparams.get("cqtd_filters_scale", 1)),
-            "dilations": list(hparams.get("cqtd_dilations", [1, 2, 4])),
-            "hop_lengths": list(hparams.get("cqtd_hop_lengths", [512, 256, 256])),
-            "n_octaves": list(hparams.get("cqtd_n_octaves", [9, 9, 9])),
-            "bins_per_octaves": list(hparams.get("cqtd_bins_per_octaves", [24, 36, 48])),
+            "dilations": [int(d) for d in hparams.get("cqtd_dilations", [1, 2, 4])],
+            "hop_lengths": [int(h) for h in hparams.get("cqtd_hop_lengths", [512, 256, 256])],
+            "n_octaves": [int(n) for n in hparams.get("cqtd_n_octaves", [9, 9, 9])],
+            "bins_per_octaves": [int(b) for b in
+                                 hparams.get("cqtd_bins_per_octaves", [24, 36, 48])],
+            "normalize_volume": bool(hparams.get("cqtd_normalize_volume", False)),
         }
     else:
         params["resolutions"] = [list(r) for r in hparams.get(
@@ -350,13 +353,14 @@ def convert_generator(weights: dict[str, Any], where: Path) -> dict[str, Tensor]
     return out
 
 
-def _discriminator_key(key: str) -> str:
-    """One reference discriminator key in audiogan's layout (weight norm parametrised)."""
+def _discriminator_key(key: str, cqt: bool) -> str:
+    """One reference discriminator key in audiogan's layout: weight norm parametrised, and the
+    MPD's / MRD's ``conv_post`` named ``post`` (the CQT discriminator keeps ``conv_post``)."""
     split = _split_norm(key)
     if split is not None:
         layer, slot = split
         key = f"{layer}.parametrizations.weight.original{0 if slot == 'g' else 1}"
-    return re.sub(r"(^|\.)conv_post\.", r"\1post.", key)
+    return key if cqt else re.sub(r"(^|\.)conv_post\.", r"\1post.", key)
 
 
 def convert_discriminators(state: Any, hparams: dict[str, Any],
@@ -377,6 +381,7 @@ def convert_discriminators(state: Any, hparams: dict[str, Any],
     if hparams.get("use_mbd_instead_of_mrd", False):
         return None, "the multi-band discriminator ('use_mbd_instead_of_mrd') has no twin here"
     out: dict[str, Tensor] = {}
+    cqt = bool(hparams.get("use_cqtd_instead_of_mrd", False))
     for index, part in enumerate(("mpd", "mrd")):
         weights = state.get(part) if isinstance(state, dict) else None
         if not isinstance(weights, dict):
@@ -385,8 +390,9 @@ def convert_discriminators(state: Any, hparams: dict[str, Any],
         for key, value in weights.items():  # the CQT's buffers included: same names here
             if not isinstance(value, Tensor):
                 raise ImportSourceError(f"{where}: {part} entry {key!r} is not a tensor")
-            out[f"parts.{index}.{_discriminator_key(str(key))}"] = value.float()
-    if hparams.get("use_cqtd_instead_of_mrd", False):
+            out[f"parts.{index}.{_discriminator_key(str(key), cqt and index == 1)}"] = (
+                value.float())
+    if cqt:
         return out, ""
     return out, ("; its MRD computes |STFT| with a rectangular window, audiogan's MRD with a "
                  "Hann window: fine-tuning starts from the same weights on different inputs")

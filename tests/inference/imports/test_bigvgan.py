@@ -207,6 +207,40 @@ def test_v1_discriminators_load_and_the_mpd_scores_as_the_package(tmp_path: Path
         assert float((theirs - mine).abs().max()) <= 1e-5
 
 
+def test_v2_discriminators_mpd_and_cqt_score_as_the_package(tmp_path: Path, ref: Any) -> None:
+    """v2: the ``mrd`` key holds the CQT discriminator (nnAudio's CQT buffers included)."""
+    require_reference("nnAudio/features/cqt.py", "nnAudio 0.3.4 (bigvgan's CQT)")
+    model = reference_generator(ref, V2_SMALL)
+    source = write_release(tmp_path / "release", model, V2_SMALL)
+    h = ref.env.AttrDict(copy.deepcopy(V2_SMALL))
+    torch.manual_seed(6)
+    mpd = ref.discriminators.MultiPeriodDiscriminator(h).eval()
+    cqtd = ref.discriminators.MultiScaleSubbandCQTDiscriminator(h).eval()
+    torch.save({"mpd": mpd.state_dict(), "mrd": cqtd.state_dict(), "optim_g": {},
+                "optim_d": {}, "steps": 10, "epoch": 0},
+               source.with_name("bigvgan_discriminator_optimizer.pt"))
+    result = import_model(source, tmp_path / "model")
+    assert not any("window" in note for note in result.notes)
+
+    from safetensors.torch import load_file
+
+    from audiogan.config.build import discriminator_from_config
+
+    config = load_model(tmp_path / "model").config
+    assert config.discriminator.params["cqtd"] is True
+    ours = discriminator_from_config(config)
+    ours.load_state_dict(load_file(tmp_path / "model" / DISCRIMINATOR_NAME))
+    wave = 0.5 * torch.randn(1, 1, 2048, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        mpd_logits, _, _, _ = mpd(wave, wave)
+        cqt_logits, _, _, _ = cqtd(wave, wave)
+        logits = ours.eval()(wave).logits
+    expected = list(mpd_logits) + list(cqt_logits)
+    assert len(logits) == len(expected)
+    for theirs, mine in zip(expected, logits):
+        assert float((theirs.reshape(-1) - mine.reshape(-1)).abs().max()) <= 1e-4
+
+
 def test_training_checkpoints_beside_a_bigvgan_config(tmp_path: Path, ref: Any) -> None:
     """g_/do_ files from BigVGAN's train.py: recognised by the config beside them, not as
     jik876's; a do_ file without its g_ is one line."""
@@ -313,7 +347,7 @@ def test_parity_benchmark_runs_as_a_script(tmp_path: Path) -> None:
     out = tmp_path / "parity.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "import_parity_bigvgan.py"), "--presets",
-         "base_22khz_80band", "--width", "32", "--frames", "8", "--threads", "1",
+         "base_22khz_80band", "--width", "32", "--frames", "8", "--clips", "1", "--threads", "1",
          "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={**os.environ, "PYTHONPATH": f"{refs}:{ROOT}", "OMP_NUM_THREADS": "1"},
