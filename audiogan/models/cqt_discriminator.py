@@ -112,7 +112,8 @@ class CQTSubDiscriminator(nn.Module):
         if self.normalize_volume:
             wave = wave - wave.mean(dim=-1, keepdim=True)
             wave = 0.8 * wave / (wave.abs().amax(dim=-1, keepdim=True) + 1e-9)
-        cqt = self.cqt_transform(self.resample(wave))  # (B, bins, frames, 2)
+        with torch.autocast(device_type=wave.device.type, enabled=False):  # float32 spectra
+            cqt = self.cqt_transform(self.resample(wave.float()))  # (B, bins, frames, 2)
         x = cqt.permute(0, 3, 2, 1)  # (B, 2 (real, imaginary), frames, bins)
         bins = self.bins_per_octave
         x = torch.cat([conv(x[..., octave * bins:(octave + 1) * bins])

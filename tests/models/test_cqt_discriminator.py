@@ -81,6 +81,22 @@ def test_remove_weight_norm_keeps_outputs_and_the_plain_convs_have_none() -> Non
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
 
 
+def test_under_bfloat16_autocast_the_spectra_stay_float32() -> None:
+    torch.manual_seed(0)
+    disc = _tiny().eval()
+    wave = 0.3 * torch.randn(2, 1, 3001)
+    seen = []
+    hook = disc.discriminators[0].cqt_transform.register_forward_hook(
+        lambda module, args, out: seen.append((args[0].dtype, out.dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = disc(wave)
+    hook.remove()
+    assert seen == [(torch.float32, torch.float32)]  # the resampled input too
+    for logits, exact in zip(mixed.logits, disc(wave).logits):
+        assert logits.dtype == torch.bfloat16
+        torch.testing.assert_close(logits.float(), exact, rtol=0.05, atol=0.05)
+
+
 def test_normalize_volume_ignores_gain_and_offset() -> None:
     torch.manual_seed(0)
     disc = _tiny(normalize_volume=True).eval()
