@@ -241,6 +241,42 @@ def test_v2_discriminators_mpd_and_cqt_score_as_the_package(tmp_path: Path, ref:
         assert float((theirs.reshape(-1) - mine.reshape(-1)).abs().max()) <= 1e-4
 
 
+def test_training_init_from_the_imported_model_or_the_release(tmp_path: Path, ref: Any) -> None:
+    """training.init_from: the imported model directory starts the weight-normed generator and
+    the discriminators from the release's weights; the release folder itself works too."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from audiogan.config.build import discriminator_from_config, generator_from_config
+    from audiogan.models.layers import remove_weight_norm
+    from audiogan.training.state import init_weights
+
+    model = reference_generator(ref, V1_SMALL)
+    source = write_release(tmp_path / "release", model, V1_SMALL)
+    h = ref.env.AttrDict(copy.deepcopy(V1_SMALL))
+    torch.save({"mpd": ref.discriminators.MultiPeriodDiscriminator(h).state_dict(),
+                "mrd": ref.discriminators.MultiResolutionDiscriminator(h).state_dict()},
+               source.with_name("bigvgan_discriminator_optimizer.pt"))
+    import_model(source, tmp_path / "model")
+    config = load_model(tmp_path / "model").config
+    mel = _mel(frames=10)
+    for origin in (tmp_path / "model", source.parent):
+        parts = SimpleNamespace(generator=generator_from_config(config),
+                                discriminator=discriminator_from_config(config), config=config)
+        init_weights(parts, origin)  # type: ignore[arg-type]
+        generator = remove_weight_norm(parts.generator).eval()
+        with torch.no_grad():
+            diff = (generator(mel).reshape(-1) - model(mel).reshape(-1)).abs().max()
+        assert float(diff) <= 1e-4, origin
+    expected = load_file(tmp_path / "model" / DISCRIMINATOR_NAME)
+    parts = SimpleNamespace(generator=generator_from_config(config),
+                            discriminator=discriminator_from_config(config), config=config)
+    init_weights(parts, tmp_path / "model")  # type: ignore[arg-type]
+    got = parts.discriminator.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in expected.items())
+
+
 def test_training_checkpoints_beside_a_bigvgan_config(tmp_path: Path, ref: Any) -> None:
     """g_/do_ files from BigVGAN's train.py: recognised by the config beside them, not as
     jik876's; a do_ file without its g_ is one line."""
