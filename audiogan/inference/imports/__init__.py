@@ -43,9 +43,9 @@ Adding a format (one module, e.g. ``audiogan/inference/imports/pwg.py``, importe
    audiogan
    :class:`~audiogan.config.Config` (``build_config``: set every architecture option the
    reference needs explicitly, e.g. ``post_negative_slope``), the generator's *folded* weights
-   (the state dict of ``build_generator(config)`` after ``remove_weight_norm``; old-style weight
-   norm ``weight_g``/``weight_v`` folds with ``fold_weight_norm``), optionally the
-   discriminator's state dict as ``build_discriminator_from(config)`` builds it, feature
+   (the state dict of ``generator_from_config(config)`` after ``remove_weight_norm``; old-style
+   weight norm ``weight_g``/``weight_v`` folds with ``fold_weight_norm``), optionally the
+   discriminator's state dict as ``discriminator_from_config(config)`` builds it, feature
    ``mean``/``scale``, the step and notes (``detection.generator_only``: the discriminator may
    be skipped, for :func:`convert_in_memory`). Raise ``ImportSourceError`` naming the file and
    key for anything that does not fit. Writing, strict checking and atomicity are done by
