@@ -102,6 +102,7 @@ _TINY_PARAMS: dict[str, dict[str, Any]] = {
     "melgan": {"channels": 16},
     "multiband_melgan": {"channels": 16},
     "istft": {"preset": "small", "dim": 16, "intermediate_dim": 32, "num_layers": 2},
+    "bigvgan": {"preset": "base_22khz_80band", "upsample_initial_channel": 16},
 }
 
 

@@ -32,6 +32,7 @@ class Snake(nn.Module):
 
     def __init__(self, channels: int, logscale: bool = False) -> None:
         super().__init__()
+        self.channels = channels
         self.logscale = bool(logscale)
         init = torch.zeros(channels) if self.logscale else torch.ones(channels)
         self.alpha = nn.Parameter(init)
@@ -60,6 +61,7 @@ class SnakeBeta(nn.Module):
 
     def __init__(self, channels: int, logscale: bool = False) -> None:
         super().__init__()
+        self.channels = channels
         self.logscale = bool(logscale)
         self.alpha = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))
         self.beta = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))

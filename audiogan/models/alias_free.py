@@ -87,6 +87,7 @@ class LowPassFilter1d(nn.Module):
         half_width: half transition width, same unit.
         stride: keep every ``stride``-th output sample.
         kernel_size: taps.
+        channels: C when known (a constant for tracing and export); 0 reads it from the input.
 
     Shape:
         x: (B, C, T) -> (B, C, ceil(T / stride)).
@@ -96,8 +97,9 @@ class LowPassFilter1d(nn.Module):
         filter: Tensor  # (1, 1, kernel_size) buffer
 
     def __init__(self, cutoff: float = 0.5, half_width: float = 0.6, stride: int = 1,
-                 kernel_size: int = 12) -> None:
+                 kernel_size: int = 12, channels: int = 0) -> None:
         super().__init__()
+        self.channels = channels
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad_left = kernel_size // 2 - int(kernel_size % 2 == 0)
@@ -106,7 +108,7 @@ class LowPassFilter1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T) -> (B, C, ceil(T / stride))."""
-        channels = x.shape[1]
+        channels = self.channels if self.channels > 0 else x.shape[1]
         x = F.pad(x, (self.pad_left, self.pad_right), mode="replicate")
         return F.conv1d(x, self.filter.expand(channels, -1, -1), stride=self.stride,
                         groups=channels)
@@ -123,6 +125,7 @@ class UpSample1d(nn.Module):
     Args:
         ratio: upsampling factor.
         kernel_size: interpolation filter taps (default ``6 * ratio`` rounded to even).
+        channels: C when known (a constant for tracing and export); 0 reads it from the input.
 
     Shape:
         x: (B, C, T) -> (B, C, T * ratio).
@@ -131,8 +134,9 @@ class UpSample1d(nn.Module):
     if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
         filter: Tensor  # (1, 1, kernel_size) buffer
 
-    def __init__(self, ratio: int = 2, kernel_size: int | None = None) -> None:
+    def __init__(self, ratio: int = 2, kernel_size: int | None = None, channels: int = 0) -> None:
         super().__init__()
+        self.channels = channels
         self.ratio = ratio
         self.kernel_size = int(6 * ratio // 2) * 2 if kernel_size is None else kernel_size
         self.pad = self.kernel_size // ratio - 1
@@ -143,7 +147,7 @@ class UpSample1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T) -> (B, C, T * ratio)."""
-        channels = x.shape[1]
+        channels = self.channels if self.channels > 0 else x.shape[1]
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
         y = torch.conv_transpose1d(
             x, self.filter.expand(channels, -1, -1), stride=self.ratio, groups=channels)
@@ -167,16 +171,18 @@ class DownSample1d(nn.Module):
     Args:
         ratio: downsampling factor.
         kernel_size: filter taps (default ``6 * ratio`` rounded to even).
+        channels: C when known (a constant for tracing and export); 0 reads it from the input.
 
     Shape:
         x: (B, C, T) -> (B, C, ceil(T / ratio)).
     """
 
-    def __init__(self, ratio: int = 2, kernel_size: int | None = None) -> None:
+    def __init__(self, ratio: int = 2, kernel_size: int | None = None, channels: int = 0) -> None:
         super().__init__()
         self.ratio = ratio
         self.kernel_size = int(6 * ratio // 2) * 2 if kernel_size is None else kernel_size
-        self.lowpass = LowPassFilter1d(0.5 / ratio, 0.6 / ratio, ratio, self.kernel_size)
+        self.lowpass = LowPassFilter1d(0.5 / ratio, 0.6 / ratio, ratio, self.kernel_size,
+                                       channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T) -> (B, C, ceil(T / ratio))."""
@@ -194,16 +200,22 @@ class Activation1d(nn.Module):
         activation: a pointwise module, e.g. :class:`~audiogan.models.activations.SnakeBeta`.
         ratio: up- and downsampling factor.
         kernel_size: taps of both filters.
+        channels: C; ``None`` takes the activation's ``channels`` attribute (Snake and
+            SnakeBeta have one), 0 reads it from the input. A known C keeps the filters' shapes
+            constant in a traced or ONNX graph.
 
     Shape:
         x: (B, C, T) -> (B, C, T).
     """
 
-    def __init__(self, activation: nn.Module, ratio: int = 2, kernel_size: int = 12) -> None:
+    def __init__(self, activation: nn.Module, ratio: int = 2, kernel_size: int = 12,
+                 channels: int | None = None) -> None:
         super().__init__()
+        if channels is None:
+            channels = int(getattr(activation, "channels", 0))
         self.act = activation
-        self.upsample = UpSample1d(ratio, kernel_size)
-        self.downsample = DownSample1d(ratio, kernel_size)
+        self.upsample = UpSample1d(ratio, kernel_size, channels)
+        self.downsample = DownSample1d(ratio, kernel_size, channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, C, T) -> (B, C, T)."""

@@ -142,6 +142,35 @@ def test_torchscript_reproduces_pytorch(name: str, run: Run, wg_run: Run, tmp_pa
     assert (out - expected).abs().max() <= 1e-4
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_bigvgan_torchscript_reproduces_pytorch(tmp_path: Path) -> None:
+    """BigVGAN (alias-free SnakeBeta: replicate padding, depthwise filters) as TorchScript, at
+    a length and batch not used during export."""
+    result = export_model(_loaded("bigvgan"), tmp_path / "model", ["torchscript"])
+    assert result.max_abs_error["torchscript"] <= 1e-4
+    voc = Vocoder.load(tmp_path / "model")
+    mel = _mel(45, batch=2, seed=3)
+    scripted = torch.jit.load(str(tmp_path / "model" / TORCHSCRIPT_NAME))
+    out = scripted(mel)
+    assert out.shape == (2, 1, 45 * 256)
+    assert (out[:, 0] - voc(mel)).abs().max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_bigvgan_onnx_reproduces_pytorch(tmp_path: Path) -> None:
+    """The same through ONNX Runtime (the filters' shapes are constants in the graph)."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (extra 'onnx')")
+    result = export_model(_loaded("bigvgan"), tmp_path / "model", ["onnx"])
+    assert result.max_abs_error["onnx"] <= 1e-4
+    voc = Vocoder.load(tmp_path / "model")
+    mel = _mel(45, batch=2, seed=3)
+    session = ort.InferenceSession(str(tmp_path / "model" / ONNX_NAME),
+                                   providers=["CPUExecutionProvider"])
+    out = session.run(["wave"], {"mel": mel.numpy()})[0]
+    assert out.shape == (2, 1, 45 * 256)
+    assert np.abs(out[:, 0] - voc(mel).numpy()).max() <= 1e-4
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["melgan", "multiband_melgan"])
 def test_melgan_exports_reproduce_pytorch(name: str, run: Run, tmp_path: Path) -> None:

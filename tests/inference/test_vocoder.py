@@ -19,7 +19,7 @@ from audiogan.inference.model_dir import load_model
 from audiogan.inference.vocoder import FeatureRangeWarning, MelInputError, Streamer
 from audiogan.training import checkpoint as ckpt
 
-MODELS = ("hifigan", "melgan", "multiband_melgan", "istft")
+MODELS = ("hifigan", "melgan", "multiband_melgan", "istft", "bigvgan")
 
 
 @pytest.fixture(scope="module")

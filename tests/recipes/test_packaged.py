@@ -21,7 +21,7 @@ from audiogan.recipes import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ["hifigan", "istft", "melgan", "multiband_melgan", "wavegan"]
+NAMES = ["bigvgan", "hifigan", "istft", "melgan", "multiband_melgan", "wavegan"]
 
 
 def test_every_generator_has_a_tiny_recipe() -> None:
