@@ -136,7 +136,8 @@ class BigVGANReader(FormatReader):
         data = bigvgan_config(hparams, int(conv_pre.shape[1]), config_path)
         notes = []
         shape = published_shape(data)
-        if shape is not None:
+        if shape is not None:  # every option is explicit; the preset names the shape
+            data["generator"]["params"] = {"preset": shape, **data["generator"]["params"]}
             notes.append(f"the published BigVGAN shape {shape!r} (generator preset and features)")
         step = int(match.group(1)) if (match := _G_NAME.match(source.name)) else None
         discriminator = None

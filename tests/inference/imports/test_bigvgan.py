@@ -177,6 +177,19 @@ def test_published_configs_convert_to_their_preset_and_features(name: str) -> No
     assert published_shape(data) is None
 
 
+def test_a_published_shape_is_named_as_its_preset(tmp_path: Path, ref: Any) -> None:
+    """base_22khz_80band at full width (14M parameters): the config names the preset."""
+    hparams = _hparams_of("base_22khz_80band")
+    model = reference_generator(ref, hparams)
+    result = import_model(write_release(tmp_path / "release", model, hparams, "plain"),
+                          tmp_path / "model")
+    assert any("'base_22khz_80band'" in note for note in result.notes)
+    config = load_model(tmp_path / "model").config
+    assert config.generator.params["preset"] == "base_22khz_80band"
+    assert config.feature_spec() == BIGVGAN_FEATURES["base_22khz_80band"]
+    assert _max_diff(model, Vocoder.load(tmp_path / "model"), _mel(80, frames=4)) <= 1e-4
+
+
 def test_v1_discriminators_load_and_the_mpd_scores_as_the_package(tmp_path: Path,
                                                                  ref: Any) -> None:
     model = reference_generator(ref, V1_SMALL)
