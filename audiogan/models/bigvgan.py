@@ -141,7 +141,8 @@ class AMPBlock1(nn.Module):
         """x: (B, channels, T) -> (B, channels, T)."""
         for conv1, conv2, act1, act2 in zip(self.convs1, self.convs2, self.activations[0::2],
                                             self.activations[1::2]):
-            x = conv2(act2(conv1(act1(x)))) + x
+            # in place on the fresh conv output (which no backward needs): one allocation fewer
+            x = conv2(act2(conv1(act1(x)))).add_(x)
         return x
 
     def input_span(self, span: Span) -> Span:
@@ -178,7 +179,7 @@ class AMPBlock2(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, channels, T) -> (B, channels, T)."""
         for conv, act in zip(self.convs, self.activations):
-            x = conv(act(x)) + x
+            x = conv(act(x)).add_(x)
         return x
 
     def input_span(self, span: Span) -> Span:
@@ -292,8 +293,9 @@ class BigVGANGenerator(Generator):
             total = x  # replaced by the stage's first block (a value TorchScript can type)
             for j, resblock in enumerate(self.resblocks):
                 if i * self.num_kernels <= j < (i + 1) * self.num_kernels:
-                    total = resblock(x) if j == i * self.num_kernels else total + resblock(x)
-            x = total / self.num_kernels
+                    # the blocks' outputs are fresh tensors: summed in place
+                    total = resblock(x) if j == i * self.num_kernels else total.add_(resblock(x))
+            x = total.div_(self.num_kernels)
         x = self.conv_post(self.activation_post(x))
         if self.use_tanh_at_final:
             return torch.tanh(x)
