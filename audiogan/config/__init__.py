@@ -68,6 +68,7 @@ __all__ = [
     "FeaturesConfig",
     "LossConfig",
     "MelLossConfig",
+    "MultiScaleMelLossConfig",
     "OptimConfig",
     "OptimizerConfig",
     "STFTLossConfig",
@@ -123,6 +124,17 @@ class MelLossConfig:
 
 
 @dataclass(frozen=True)
+class MultiScaleMelLossConfig:
+    """BigVGAN-v2's multi-scale mel loss (term ``multiscale_mel``): one log10-mel L1 per scale,
+    summed; each scale's hop is a quarter of its window. ``f_max: None`` means sr/2."""
+
+    n_mels: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320)
+    window_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
+    f_min: float = 0.0
+    f_max: float | None = None
+
+
+@dataclass(frozen=True)
 class STFTLossConfig:
     """Multi-resolution STFT loss resolutions (Parallel WaveGAN's by default)."""
 
@@ -140,7 +152,7 @@ class SubbandSTFTLossConfig:
     win_lengths: tuple[int, ...] = (150, 300, 60)
 
 
-LOSS_TERMS = ("adversarial", "feature_matching", "mel", "stft", "subband_stft")
+LOSS_TERMS = ("adversarial", "feature_matching", "mel", "multiscale_mel", "stft", "subband_stft")
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,7 @@ class LossConfig:
     feature_matching_reduction: Literal["sum", "mean"] = "sum"
     gradient_penalty: float = 10.0
     mel: MelLossConfig = field(default_factory=MelLossConfig)
+    multiscale_mel: MultiScaleMelLossConfig = field(default_factory=MultiScaleMelLossConfig)
     stft: STFTLossConfig = field(default_factory=STFTLossConfig)
     subband_stft: SubbandSTFTLossConfig = field(default_factory=SubbandSTFTLossConfig)
 
@@ -206,6 +219,9 @@ class TrainingConfig:
     adversarial_start_step: int | None = None
     n_critic: int = 1
     grad_clip: float | None = None
+    grad_clip_per_part: bool = False
+    """Clip each part of the discriminator (``Discriminator.clip_groups``: MPD, MRD, CQTD, ...)
+    to ``grad_clip`` on its own, as BigVGAN does, instead of all its parameters together."""
     grad_accumulation: int = 1
     ema_decay: float | None = None
     log_every: int = 100

@@ -17,6 +17,7 @@ from audiogan.losses import (
     ADVERSARIAL_LOSSES,
     MelLoss,
     MultiResolutionSTFTLoss,
+    MultiScaleMelLoss,
     SubbandSTFTLoss,
 )
 from audiogan.losses.terms import GeneratorLossTerms
@@ -80,7 +81,7 @@ def loss_terms_from_config(config: Config) -> GeneratorLossTerms:
     loss = config.loss
     weights = dict(loss.weights)
     adversarial = ADVERSARIAL_LOSSES.build(loss.adversarial)
-    mel = stft = subband_stft = None
+    mel = multiscale_mel = stft = subband_stft = None
     if "mel" in weights:
         m, f = loss.mel, config.feature_spec()
         mel = MelLoss(
@@ -92,6 +93,12 @@ def loss_terms_from_config(config: Config) -> GeneratorLossTerms:
             n_mels=m.n_mels or f.n_mels,
             f_min=m.f_min,
             f_max=m.f_max,
+        )
+    if "multiscale_mel" in weights:
+        ms = loss.multiscale_mel
+        multiscale_mel = MultiScaleMelLoss(
+            sample_rate=config.sample_rate, n_mels=ms.n_mels, window_lengths=ms.window_lengths,
+            f_min=ms.f_min, f_max=ms.f_max,
         )
     if "stft" in weights:
         s = loss.stft
@@ -106,5 +113,5 @@ def loss_terms_from_config(config: Config) -> GeneratorLossTerms:
         )
     return GeneratorLossTerms(
         weights, adversarial, feature_matching_reduction=loss.feature_matching_reduction,
-        mel=mel, stft=stft, subband_stft=subband_stft,
+        mel=mel, multiscale_mel=multiscale_mel, stft=stft, subband_stft=subband_stft,
     )

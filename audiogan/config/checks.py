@@ -32,7 +32,7 @@ __all__ = [
 MAX_SAMPLE_RATE = 768_000
 """The highest ``sample_rate`` accepted (the fastest audio interfaces run at 768 kHz)."""
 
-SPECTRAL_TERMS = ("mel", "stft", "subband_stft")
+SPECTRAL_TERMS = ("mel", "multiscale_mel", "stft", "subband_stft")
 """Loss terms that compare with a target waveform, i.e. that only a vocoder can have."""
 
 
@@ -109,6 +109,9 @@ def _check_training(t: Any) -> None:
         raise ConfigError(f"training.ema_decay must be in (0, 1), got {t.ema_decay}")
     if t.grad_clip is not None and not t.grad_clip > 0:
         raise ConfigError(f"training.grad_clip must be positive or null, got {t.grad_clip}")
+    if t.grad_clip_per_part and t.grad_clip is None:
+        raise ConfigError("training.grad_clip_per_part is true but training.grad_clip is null; "
+                          "set training.grad_clip (BigVGAN-v2: 500) or grad_clip_per_part false")
 
 
 def _check_optim(config: Config) -> None:
@@ -164,6 +167,29 @@ def _check_loss(config: Config) -> None:
         )
     if mel.f_max is not None and mel.f_min >= mel.f_max:
         raise ConfigError(f"loss.mel.f_min={mel.f_min} must be below loss.mel.f_max={mel.f_max}")
+    _check_multiscale_mel(config)
+
+
+def _check_multiscale_mel(config: Config) -> None:
+    ms = config.loss.multiscale_mel
+    if len(ms.n_mels) != len(ms.window_lengths) or not ms.n_mels:
+        raise ConfigError(
+            f"loss.multiscale_mel: n_mels ({len(ms.n_mels)} values) and window_lengths "
+            f"({len(ms.window_lengths)}) must be equal-length lists, one entry per scale"
+        )
+    for i, (bands, window) in enumerate(zip(ms.n_mels, ms.window_lengths)):
+        _positive(f"loss.multiscale_mel.n_mels[{i}]", bands)
+        if window < 4:
+            raise ConfigError(f"loss.multiscale_mel.window_lengths[{i}] must be at least 4 (the "
+                              f"hop is a quarter of it), got {window}")
+    _non_negative("loss.multiscale_mel.f_min", ms.f_min)
+    nyquist = config.sample_rate / 2
+    if ms.f_max is not None and ms.f_max > nyquist:
+        raise ConfigError(
+            f"loss.multiscale_mel.f_max={ms.f_max} exceeds sample_rate/2={nyquist}")
+    if ms.f_min >= (nyquist if ms.f_max is None else ms.f_max):
+        raise ConfigError(f"loss.multiscale_mel.f_min={ms.f_min} must be below f_max "
+                          f"({'sample_rate/2' if ms.f_max is None else ms.f_max})")
 
 
 def validate_models(config: Config) -> None:

@@ -30,6 +30,7 @@ from audiogan.losses.spectral import (
     MelLoss,
     MultiResolutionMelLoss,
     MultiResolutionSTFTLoss,
+    MultiScaleMelLoss,
     SubbandSTFTLoss,
 )
 from audiogan.losses.terms import GeneratorLossTerms
@@ -44,6 +45,7 @@ __all__ = [
     "MelLoss",
     "MultiResolutionMelLoss",
     "MultiResolutionSTFTLoss",
+    "MultiScaleMelLoss",
     "SubbandSTFTLoss",
     "WGANGPLoss",
     "feature_matching_loss",

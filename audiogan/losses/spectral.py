@@ -1,4 +1,5 @@
-"""Spectral reconstruction losses: mel L1, multi-resolution mel and STFT, sub-band STFT."""
+"""Spectral reconstruction losses: mel L1, multi-resolution and multi-scale mel, STFT, sub-band
+STFT."""
 
 from __future__ import annotations
 
@@ -248,3 +249,76 @@ class SubbandSTFTLoss(nn.Module):
             )
         length = fake_subbands.size(-1)
         return self.stft_loss(fake_subbands.reshape(-1, length), real_subbands.reshape(-1, length))
+
+
+class MultiScaleMelLoss(nn.Module):
+    """BigVGAN-v2's multi-scale log-mel L1 (its ``use_multiscale_melloss``).
+
+    At each scale ``i``: a centred STFT (reflect padding, periodic Hann window of
+    ``window_lengths[i]`` = FFT size, hop ``window_lengths[i] // 4``), magnitude ``|X|``, a
+    librosa Slaney mel basis of ``n_mels[i]`` bands over ``[f_min, f_max]`` and
+    ``log10(max(mel, 1e-5))``; the loss is the *sum* over scales of the mean absolute difference
+    between the generated and the target log-mels. Each scale is a
+    :class:`~audiogan.features.mel.MelSpectrogram` of the ``pwg`` profile (those conventions,
+    with a ``log10(max(x, 1e-10))`` floor) whose output is clamped at ``log10(1e-5) = -5``:
+    ``max(log10(max(x, 1e-10)), -5) = log10(max(x, 1e-5))``, values and gradients alike.
+    Computed in float32 with autocast disabled.
+
+    Args:
+        sample_rate: audio sample rate in Hz.
+        n_mels: mel bands per scale.
+        window_lengths: window (= FFT) length per scale, in samples; the hop is a quarter.
+        f_min: lowest mel edge in Hz, every scale.
+        f_max: highest mel edge in Hz, every scale; ``None`` means sample_rate / 2.
+
+    Raises:
+        ValueError: ``n_mels`` and ``window_lengths`` differ in length or are empty, or a
+            window is shorter than 4 samples.
+    """
+
+    LOG_FLOOR = -5.0
+    """``log10(1e-5)``: BigVGAN-v2's clamp of the mel magnitudes, on the log scale."""
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        n_mels: Sequence[int] = (5, 10, 20, 40, 80, 160, 320),
+        window_lengths: Sequence[int] = (32, 64, 128, 256, 512, 1024, 2048),
+        f_min: float = 0.0,
+        f_max: float | None = None,
+    ) -> None:
+        super().__init__()
+        if len(n_mels) != len(window_lengths) or not n_mels:
+            raise ValueError("n_mels and window_lengths must be equal-length and non-empty, got "
+                             f"{list(n_mels)} and {list(window_lengths)}")
+        for window in window_lengths:
+            if int(window) < 4:
+                raise ValueError(f"window length {window} is below 4 (the hop is window // 4)")
+        self.mels = nn.ModuleList(
+            MelSpectrogram("pwg", sample_rate=sample_rate, n_fft=int(window),
+                           hop_length=int(window) // 4, win_length=int(window),
+                           n_mels=int(bands), f_min=f_min, f_max=f_max)
+            for bands, window in zip(n_mels, window_lengths)
+        )
+
+    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
+        """Sum over scales of the log10-mel L1.
+
+        Args:
+            fake: (B, 1, T) or (B, T) generated audio.
+            real: same shape, the target.
+
+        Returns:
+            float32 scalar.
+        """
+        if fake.shape != real.shape:
+            raise ValueError(f"fake {tuple(fake.shape)} and real {tuple(real.shape)} differ")
+        with torch.autocast(device_type=fake.device.type, enabled=False):
+            fake_2d = _as_batch_time(fake).float()
+            real_2d = _as_batch_time(real).float()
+            return _sum(
+                F.l1_loss(mel(fake_2d).clamp(min=self.LOG_FLOOR),
+                          mel(real_2d).clamp(min=self.LOG_FLOOR))
+                for mel in self.mels
+            )

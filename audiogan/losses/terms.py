@@ -19,13 +19,18 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 from audiogan.losses.adversarial import AdversarialLoss, feature_matching_loss
-from audiogan.losses.spectral import MelLoss, MultiResolutionSTFTLoss, SubbandSTFTLoss
+from audiogan.losses.spectral import (
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    MultiScaleMelLoss,
+    SubbandSTFTLoss,
+)
 from audiogan.models.base import DiscriminatorOutput
 
 ADVERSARIAL_TERMS = ("adversarial", "feature_matching")
 """The terms that need a discriminator."""
 
-SPECTRAL_TERMS = ("mel", "stft", "subband_stft")
+SPECTRAL_TERMS = ("mel", "multiscale_mel", "stft", "subband_stft")
 """The terms that compare the generated waveform with a target one (vocoders only)."""
 
 KNOWN_TERMS = ADVERSARIAL_TERMS + SPECTRAL_TERMS
@@ -43,6 +48,8 @@ class GeneratorLossTerms(nn.Module):
         feature_matching_reduction: ``reduction`` of
             :func:`~audiogan.losses.feature_matching_loss` ("sum" or "mean").
         mel: the ``"mel"`` term's loss (given iff ``"mel"`` is weighted).
+        multiscale_mel: the ``"multiscale_mel"`` term's loss (BigVGAN-v2's; given iff
+            ``"multiscale_mel"`` is weighted).
         stft: the ``"stft"`` term's loss (given iff ``"stft"`` is weighted).
         subband_stft: the ``"subband_stft"`` term's loss (given iff ``"subband_stft"`` is
             weighted); its ``pqmf`` also splits the generated waveform into sub-bands.
@@ -59,6 +66,7 @@ class GeneratorLossTerms(nn.Module):
         *,
         feature_matching_reduction: str = "sum",
         mel: MelLoss | None = None,
+        multiscale_mel: MultiScaleMelLoss | None = None,
         stft: MultiResolutionSTFTLoss | None = None,
         subband_stft: SubbandSTFTLoss | None = None,
     ) -> None:
@@ -67,7 +75,8 @@ class GeneratorLossTerms(nn.Module):
         unknown = sorted(set(self.weights) - set(KNOWN_TERMS))
         if unknown:
             raise ValueError(f"unknown loss terms {unknown}; known: {list(KNOWN_TERMS)}")
-        given = {"mel": mel, "stft": stft, "subband_stft": subband_stft}
+        given = {"mel": mel, "multiscale_mel": multiscale_mel, "stft": stft,
+                 "subband_stft": subband_stft}
         for name, module in given.items():
             if (module is not None) != (name in self.weights):
                 state = "given without a weight" if module is not None else "missing"
@@ -76,6 +85,8 @@ class GeneratorLossTerms(nn.Module):
         self.fm_reduction = feature_matching_reduction
         if mel is not None:
             self.mel = mel
+        if multiscale_mel is not None:
+            self.multiscale_mel = multiscale_mel
         if stft is not None:
             self.stft = stft
         if subband_stft is not None:
@@ -92,6 +103,8 @@ class GeneratorLossTerms(nn.Module):
         parts: dict[str, Tensor] = {}
         if "mel" in self.weights:
             parts["mel"] = self.mel(fake, real)
+        if "multiscale_mel" in self.weights:
+            parts["multiscale_mel"] = self.multiscale_mel(fake, real)
         if "stft" in self.weights:
             parts["stft"] = self.stft(fake, real)
         if "subband_stft" in self.weights:

@@ -87,5 +87,15 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Base class: ``forward(wave (B, 1, T), labels=None) -> DiscriminatorOutput``."""
 
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The parameter groups whose gradients are clipped each on its own when
+        ``training.grad_clip_per_part`` is on (BigVGAN clips MPD and MRD / CQTD separately).
+
+        Returns:
+            group name -> parameters; every parameter in exactly one group. One group, ``"all"``,
+            unless a subclass splits itself into parts.
+        """
+        return {"all": list(self.parameters())}
+
     def remove_weight_norm(self) -> None:
         remove_weight_norm(self)

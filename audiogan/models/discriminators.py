@@ -294,9 +294,7 @@ class MultiScaleDiscriminator(_PooledScalesDiscriminator):
             lambda index: ScaleDiscriminator(
                 channels=channels, kernel_sizes=kernel_sizes, strides=strides, groups=groups,
                 use_spectral_norm=index == 0, negative_slope=negative_slope),
-            nn.AvgPool1d(kernel_size=4, stride=2, padding=2),
-            "msd",
-        )
+            nn.AvgPool1d(kernel_size=4, stride=2, padding=2), "msd")
 
 
 # --------------------------------------------------------------------------- multi-resolution
@@ -482,6 +480,11 @@ class CombinedDiscriminator(Discriminator):
                 "combined discriminator: periods, scales and resolutions all empty, cqtd false")
         self.parts = nn.ModuleList(parts)
         self.names = [name for part in parts for name in part.names]
+
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        """One group per part, named by its log names' prefix: mpd, msd, mrd, cqtd."""
+        prefixes = dict.fromkeys(name.split("_")[0] for name in self.names)
+        return {prefix: list(part.parameters()) for prefix, part in zip(prefixes, self.parts)}
 
     def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
         """Score a batch.

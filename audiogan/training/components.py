@@ -1,4 +1,4 @@
-"""Config -> training parts: optimisers, schedulers, gradient clipping, EMA.
+"""Config -> training parts: optimisers, schedulers, gradient clipping (whole or per part), EMA.
 
 Models, features and the generator's loss terms are built by :mod:`audiogan.config.build`
 (the loss arithmetic lives in :mod:`audiogan.losses.terms`).
@@ -9,6 +9,7 @@ touches ``audiogan/models`` and a YAML file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.config import OptimizerConfig, SchedulerConfig
+from audiogan.models.base import Discriminator
 
 
 def build_optimizer(
@@ -63,7 +65,36 @@ def clip_gradients(model: nn.Module, max_norm: float | None) -> Tensor:
     """
     if max_norm:
         return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return _total_norm(model.parameters())
+
+
+def clip_gradient_groups(model: nn.Module, max_norm: float) -> dict[str, Tensor]:
+    """Clip each of the model's clip groups to ``max_norm`` on its own (BigVGAN's per-model
+    ``clip_grad_norm``); returns each group's gradient norm before clipping.
+
+    The groups are a :class:`~audiogan.models.base.Discriminator`'s
+    :meth:`~audiogan.models.base.Discriminator.clip_groups` (``combined``: one per part);
+    any other module is one group, ``"all"``. The whole model's norm is the root of the sum of
+    the groups' squares (:func:`total_of`).
+    """
+    groups = (model.clip_groups() if isinstance(model, Discriminator)
+              else {"all": list(model.parameters())})
+    return {name: torch.nn.utils.clip_grad_norm_(params, max_norm)
+            for name, params in groups.items()}
+
+
+def total_of(norms: Mapping[str, Tensor]) -> Tensor:
+    """The L2 norm of all gradients from the norms of disjoint groups (a 0-d tensor)."""
+    if not norms:
+        return torch.zeros(())
+    values = list(norms.values())
+    device = values[0].device
+    return torch.linalg.vector_norm(torch.stack([v.to(device) for v in values]))
+
+
+def _total_norm(params: Iterable[nn.Parameter]) -> Tensor:
+    """L2 norm of the gradients of ``params`` (0 when none has one), without touching them."""
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6

@@ -9,8 +9,10 @@
 
 Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
 last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
-own modules); non-finite losses skip the update on every rank alike. The step never branches on
-an architecture's name nor on the model kind: the kind object
+own modules); non-finite losses skip the update on every rank alike. ``training.grad_clip``
+clips each model's whole gradient, or with ``training.grad_clip_per_part`` each of the
+discriminator's clip groups on its own (``Discriminator.clip_groups``: BigVGAN's per-model
+clip). The step never branches on an architecture's name nor on the model kind: the kind object
 (:func:`audiogan.inference.kinds.model_kind`) turns a batch into the generator's input, and the
 step reads ``num_classes`` from the generator and the loss recipe from
 :class:`~audiogan.losses.terms.GeneratorLossTerms`.
@@ -34,7 +36,12 @@ from audiogan.losses import GeneratorLossTerms, gradient_penalty
 from audiogan.models.base import Generator
 from audiogan.models.layers import sample_keys
 from audiogan.models.randomness import keyed_uniform, sample_key
-from audiogan.training.components import EMA, clip_gradients
+from audiogan.training.components import (
+    EMA,
+    clip_gradient_groups,
+    clip_gradients,
+    total_of,
+)
 from audiogan.training.distributed import DistContext
 
 GradientHook = Callable[[str, int, nn.Module], None]
@@ -153,9 +160,8 @@ class GANStep:
                     self.scaler_d.scale(loss / accum).backward()
                 d_total += float(loss.detach()) / accum
             bad_d = self.dist.any(not math.isfinite(d_total))
-            stats["d_grad_norm"] = self._clip_and_step(
-                self.discriminator, self.opt_d, self.scaler_d, bad_d, "discriminator", step
-            )
+            self._clip_and_step(self.discriminator, self.opt_d, self.scaler_d, bad_d,
+                                "discriminator", step, stats)
             bad = bad or bad_d
         stats["d_loss"] = d_total / len(batches)
         return kept_fake, bad
@@ -202,8 +208,8 @@ class GANStep:
         for p in self.discriminator.parameters():
             p.requires_grad_(True)
         bad_g = self.dist.any(not math.isfinite(g_total))
-        stats["g_grad_norm"] = self._clip_and_step(self.generator, self.opt_g, self.scaler_g,
-                                                   bad_g, "generator", step)
+        self._clip_and_step(self.generator, self.opt_g, self.scaler_g, bad_g, "generator", step,
+                            stats)
         stats["g_loss"] = g_total
         stats.update({f"g_{k}": v for k, v in parts_sum.items()})
         return bad_g
@@ -244,21 +250,36 @@ class GANStep:
 
     def _clip_and_step(
         self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-        bad: bool, part: str, step: int,
-    ) -> float:
-        """Unscale, measure/clip the gradient norm, step unless ``bad``; returns the norm."""
+        bad: bool, part: str, step: int, stats: dict[str, float],
+    ) -> None:
+        """Unscale, measure/clip the gradient norm, step unless ``bad``.
+
+        Sets ``stats["<g|d>_grad_norm"]`` to the model's norm before clipping (NaN when
+        ``bad``), and with ``training.grad_clip_per_part`` each clip group's norm under
+        ``"<g|d>_grad_norm_<group>"`` when the model has several.
+        """
+        t = self.config.training
+        key = f"{part[0]}_grad_norm"
         scaler.unscale_(opt)
         if self.on_gradients is not None:
             self.on_gradients(part, step, model)
-        norm = clip_gradients(model, self.config.training.grad_clip)
+        groups: dict[str, Tensor] = {}
+        if t.grad_clip_per_part and t.grad_clip:
+            groups = clip_gradient_groups(model, t.grad_clip)
+            norm = total_of(groups)
+        else:
+            norm = clip_gradients(model, t.grad_clip)
         if bad:
             opt.zero_grad(set_to_none=True)
             scaler.update()
-            return float("nan")
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        return float(norm)
+        else:
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+        stats[key] = float("nan") if bad else float(norm)
+        if len(groups) > 1:
+            stats.update({f"{key}_{name}": float("nan") if bad else float(value)
+                          for name, value in groups.items()})
 
 
 __all__ = ["GANStep", "unwrap"]

@@ -175,7 +175,7 @@ class Trainer:
         self.kind = model_kind(self.generator)
         if not self.kind.reconstructs and any(k in self.losses.weights for k in SPECTRAL_TERMS):
             raise ConfigError(
-                "loss.weights: spectral terms (mel, stft, subband_stft) need a vocoder; "
+                f"loss.weights: spectral terms ({', '.join(SPECTRAL_TERMS)}) need a vocoder; "
                 "an unconditional generator has no target waveform"
             )
         self.valid_metric = MultiResolutionSTFTLoss().to(self.device)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from audiogan.config import Config, config_from_dict
 from audiogan.config.build import loss_terms_from_config
-from audiogan.models.base import DiscriminatorOutput
+from audiogan.models.base import Discriminator, DiscriminatorOutput
 from audiogan.training.components import EMA
 from audiogan.training.distributed import DistContext
 from audiogan.training.step import GANStep
@@ -225,3 +225,63 @@ def test_without_ema_configured_the_step_keeps_none() -> None:
     stepper = _step(_config())
     stats = stepper([_batch()], step=0)
     assert stepper.ema is None and stats["nonfinite"] == 0.0
+
+
+class TwoPartDiscriminator(Discriminator):
+    """:class:`TinyDiscriminator` declaring its body and head as two clip groups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = TinyDiscriminator()
+
+    def clip_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"body": list(self.inner.body.parameters()),
+                "head": list(self.inner.head.parameters())}
+
+    def forward(self, wave: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
+        return self.inner(wave, labels)
+
+
+@pytest.mark.parametrize("per_part", [False, True])
+def test_grad_clip_per_part_clips_each_clip_group_of_the_discriminator(per_part: bool) -> None:
+    """Per part (BigVGAN): D's update is SGD on each clip group's gradient clipped by hand;
+    jointly (the default): on the whole gradient clipped at once. G is one group either way."""
+    limit = 1e-3
+    pre_clip: dict[str, list[Tensor]] = {}
+
+    def hook(part: str, step: int, model: nn.Module) -> None:
+        pre_clip[part] = [p.grad.clone() for p in model.parameters()]
+
+    torch.manual_seed(0)
+    models = (TinyVocoder(), TwoPartDiscriminator())
+    stepper = _step(_config(grad_clip=limit, grad_clip_per_part=per_part), hook=hook,
+                    models=models)
+    d0 = [p.detach().clone() for p in stepper.discriminator.parameters()]
+    stats = stepper([_batch()], step=0)
+
+    grads = pre_clip["discriminator"]  # body.weight, body.bias, head.weight, head.bias
+    groups = [grads[:2], grads[2:]] if per_part else [grads]
+    norms = [torch.cat([g.flatten() for g in group]).norm() for group in groups]
+    assert min(norms) > limit  # every group is clipped
+    expected = [p - 0.05 * g * (limit / (n + 1e-6))
+                for group, n, p_group in zip(groups, norms, [d0[:2], d0[2:]] if per_part
+                                             else [d0])
+                for g, p in zip(group, p_group)]
+    for after, want in zip(stepper.discriminator.parameters(), expected):
+        torch.testing.assert_close(after.detach(), want, rtol=1e-6, atol=1e-9)
+    whole = torch.cat([g.flatten() for g in grads]).norm().item()
+    assert stats["d_grad_norm"] == pytest.approx(whole, rel=1e-6)  # the logged scalar
+    if per_part:
+        assert stats["d_grad_norm_body"] == pytest.approx(norms[0].item(), rel=1e-6)
+        assert stats["d_grad_norm_head"] == pytest.approx(norms[1].item(), rel=1e-6)
+    else:
+        assert not any(key.startswith("d_grad_norm_") for key in stats)
+    assert not any(key.startswith("g_grad_norm_") for key in stats)  # G: one group
+
+
+def test_grad_clip_per_part_needs_a_clip_norm() -> None:
+    from audiogan.config import ConfigError
+
+    with pytest.raises(ConfigError, match="training.grad_clip_per_part is true but "
+                                          "training.grad_clip is null"):
+        _config(grad_clip_per_part=True)
