@@ -243,6 +243,23 @@ def _discriminator(hparams: dict[str, Any]) -> dict[str, Any]:
     return {"name": "combined", "params": params}
 
 
+def _loss(hparams: dict[str, Any]) -> dict[str, Any]:
+    """LSGAN, feature matching x 2 (the reference's ``feature_loss``), and the mel L1 times
+    ``lambda_melloss``: v2's multi-scale log10 mel (the reference's default scales, which are
+    audiogan's) with ``use_multiscale_melloss``, else v1's single-scale one on the features up to
+    ``fmax_for_loss``."""
+    weight = float(hparams.get("lambda_melloss", 45.0))
+    loss: dict[str, Any] = {"adversarial": "lsgan",
+                            "weights": {"adversarial": 1.0, "feature_matching": 2.0}}
+    if hparams.get("use_multiscale_melloss", False):
+        loss["weights"]["multiscale_mel"] = weight
+    else:
+        loss["weights"]["mel"] = weight
+        fmax = hparams.get("fmax_for_loss")
+        loss["mel"] = {"f_max": None if fmax is None else float(fmax)}
+    return loss
+
+
 def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> dict[str, Any]:
     """The audiogan config (as a mapping) of a BigVGAN ``config.json``.
 
@@ -265,7 +282,6 @@ def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> di
     segment = int(hparams.get("segment_size", 8192))
     lr = float(hparams.get("learning_rate", 1e-4))
     betas = [float(hparams.get("adam_b1", 0.8)), float(hparams.get("adam_b2", 0.99))]
-    fmax_loss = hparams.get("fmax_for_loss")
     return {
         "sample_rate": sample_rate,
         "features": {"profile": "hifigan", "n_fft": int(_get(hparams, "n_fft", where)),
@@ -275,10 +291,7 @@ def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> di
         "generator": {"name": "bigvgan",
                       "params": _generator_params(hparams, in_channels, where)},
         "discriminator": _discriminator(hparams),
-        "loss": {"adversarial": "lsgan",
-                 "weights": {"adversarial": 1.0, "feature_matching": 2.0,
-                             "mel": float(hparams.get("lambda_melloss", 45.0))},
-                 "mel": {"f_max": None if fmax_loss is None else float(fmax_loss)}},
+        "loss": _loss(hparams),
         "optim": {part: {"name": "adamw", "lr": lr, "betas": betas}
                   for part in ("generator", "discriminator")},
         "scheduler": {"name": "exponential",
@@ -287,7 +300,8 @@ def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> di
                      "segment_length": max(hop, segment // hop * hop),
                      "seed": int(hparams.get("seed", 1234)),
                      # the reference clips G and each discriminator at this norm (1000 if absent)
-                     "grad_clip": float(hparams.get("clip_grad_norm", 1000.0))},
+                     "grad_clip": float(hparams.get("clip_grad_norm", 1000.0)),
+                     "grad_clip_per_part": True},
     }
 
 

@@ -124,7 +124,14 @@ def test_v2_generator_equals_the_package_forward(tmp_path: Path, ref: Any,
     assert config.generator.name == "bigvgan" and params["use_tanh_at_final"] is False
     assert params["use_bias_at_final"] is False and params["activation"] == "snakebeta"
     assert config.feature_spec().f_max is None and config.feature_spec().hop_length == 8
-    assert config.training.grad_clip == 500.0 and config.loss.weights["mel"] == 15.0
+    assert config.training.grad_clip == 500.0 and config.training.grad_clip_per_part
+    assert config.loss.weights == {"adversarial": 1.0, "feature_matching": 2.0,
+                                   "multiscale_mel": 15.0}
+    assert config.loss.multiscale_mel.n_mels == (5, 10, 20, 40, 80, 160, 320)
+    assert config.loss.multiscale_mel.window_lengths == (32, 64, 128, 256, 512, 1024, 2048)
+    from audiogan.config.build import loss_terms_from_config
+
+    assert loss_terms_from_config(config).weights["multiscale_mel"] == 15.0
 
 
 def test_v1_generator_snake_resblock2_tanh(tmp_path: Path, ref: Any) -> None:
@@ -136,7 +143,8 @@ def test_v1_generator_snake_resblock2_tanh(tmp_path: Path, ref: Any) -> None:
     config = load_model(tmp_path / "model").config
     assert config.generator.params["use_tanh_at_final"] is True
     assert config.training.grad_clip == 1000.0  # the reference's default without the key
-    assert config.feature_spec().f_max == 4000.0 and config.loss.weights["mel"] == 45.0
+    assert config.feature_spec().f_max == 4000.0
+    assert config.loss.weights == {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}
 
 
 def test_a_v2_published_shape_at_reduced_width(tmp_path: Path, ref: Any) -> None:
