@@ -38,3 +38,25 @@ def _dependency(module: nn.Module, index: int, length: int = 40) -> Span:
 def test_before_matches_autograd(module: nn.Module, expected: Span) -> None:
     assert Span(20, 20).before(module) == expected
     assert _dependency(module, 20, length=60) == expected
+
+
+def test_remove_weight_norm_under_no_grad_keeps_parameters() -> None:
+    from audiogan.models import build_generator
+    from audiogan.models.layers import remove_weight_norm
+
+    def folded(no_grad: bool) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = build_generator("hifigan", preset="v3", in_channels=8,
+                                upsample_initial_channel=16)
+        if no_grad:
+            with torch.no_grad():
+                return remove_weight_norm(model)
+        return remove_weight_norm(model)
+
+    plain, under_no_grad = folded(False), folded(True)
+    names = [name for name, _ in plain.named_parameters()]
+    assert [name for name, _ in under_no_grad.named_parameters()] == names
+    assert sum(p.numel() for p in under_no_grad.parameters()) == sum(
+        p.numel() for p in plain.parameters())
+    for (name, a), (_, b) in zip(plain.named_parameters(), under_no_grad.named_parameters()):
+        assert torch.equal(a, b) and b.requires_grad, name
