@@ -43,7 +43,7 @@ def remove_weight_norm(model: nn.Module) -> nn.Module:
             cls = type(module)
             module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
-            weight = getattr(module, "weight")
+            weight: Any = module.weight
             if not isinstance(weight, nn.Parameter):
                 # Folding under torch.no_grad() leaves a plain tensor (the parametrisation's
                 # output has no grad): keep it a parameter, so it is still counted, saved as a
