@@ -185,10 +185,12 @@ def _generator_params(hparams: dict[str, Any], in_channels: int,
                                 "one entry per stage")
     for index, (rate, kernel) in enumerate(zip(rates, kernels)):
         if kernel < rate or (kernel - rate) % 2:
+            # NVIDIA pads (k-u)//2: k < u shortens the stage, an odd k-u adds one sample with
+            # another alignment; no published config has either shape
             raise ImportSourceError(
-                f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate}: the "
-                "reference pads (k-u)//2, which for k < u or an odd k-u changes the output "
-                "length; audiogan does not reproduce that stage")
+                f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate} is "
+                "not imported (the reference's output is not frames x hop long); retrain "
+                f"with a kernel >= the rate and of the same parity, e.g. {2 * rate}")
     hop = int(_get(hparams, "hop_size", where))
     if math.prod(rates) != hop:
         raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "

@@ -385,6 +385,21 @@ def test_mismatches_are_one_line_naming_the_key(tmp_path: Path, ref: Any) -> Non
         import_model(source, tmp_path / "m")
 
 
+def test_an_upsampler_with_odd_kernel_minus_rate_is_refused(tmp_path: Path, ref: Any) -> None:
+    # kernel 7 at rate 4: the package pads (7 - 4) // 2 = 1, so that stage gives 4T + 1 samples
+    odd = {**V2_SMALL, "upsample_kernel_sizes": [7, 4]}
+    model = reference_generator(ref, odd)
+    with torch.no_grad():
+        assert model(_mel(frames=10)).shape[-1] != 10 * 8
+    source = write_release(tmp_path / "release", model, odd)
+    result = CliRunner().invoke(cli, ["import", str(source), "-o", str(tmp_path / "m")])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "config.json: 'upsample_kernel_sizes'[0]=7 with rate 4" in lines[0]
+    assert "e.g. 8" in lines[0]
+    assert not (tmp_path / "m").exists()
+
+
 def test_cli_import_then_synthesize_from_the_model_dir(tmp_path: Path, ref: Any) -> None:
     model = reference_generator(ref, V2_SMALL)
     source = write_release(tmp_path / "release", model, V2_SMALL)
