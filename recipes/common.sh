@@ -71,7 +71,10 @@ recipe_main() {
   local -a par=()
   if [ -n "$jobs" ]; then par=(--jobs "$jobs"); fi
 
-  if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$corpus" = folder ]; then
+    echo "== stage 0: nothing to download (your audio files are under $root)"
+    if [ ! -d "$root" ]; then echo "run.sh: $root is not a directory (set --root)" >&2; exit 2; fi
+  elif [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     echo "== stage 0: download, verify and unpack $corpus under $root"
     audiogan prepare "$corpus" --root "$root" --download-only \
       ${fetch[@]+"${fetch[@]}"} ${extra[@]+"${extra[@]}"}

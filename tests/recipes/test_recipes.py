@@ -51,21 +51,113 @@ def test_recipe_config_loads(path: Path) -> None:
     assert config.training.segment_length % (config.features.hop_length or 1) == 0
     if path.parent.name in ("vctk", "libritts"):
         assert config.sample_rate == 24000  # the multi-speaker recipes run at 24 kHz
+    if path.parent.name == "folder":
+        assert config.sample_rate == 44100
 
 
 def test_every_recipe_has_its_files() -> None:
     expected = {
         "ljspeech": {"hifigan_v1", "hifigan_v2", "hifigan_v3", "melgan", "multiband_melgan",
-                     "istft"},
+                     "istft", "bigvgan_v2"},
         "vctk": {"hifigan_v1", "istft"},
-        "libritts": {"hifigan_v1", "istft"},
+        "libritts": {"hifigan_v1", "istft", "bigvgan_v2_24k"},
         "sc09": {"wavegan"},
+        "folder": {"bigvgan_v2_44k", "bigvgan_v2_44k_256x"},
     }
     for corpus, configs in expected.items():
         folder = RECIPES / corpus
         assert {p.stem for p in folder.glob("*.yaml")} == configs
         assert (folder / "README.md").is_file() and os.access(folder / "run.sh", os.X_OK)
     assert "fine-tuning" in (RECIPES / "README.md").read_text().lower()
+
+
+# ------------------------------------------------------------------------------ BigVGAN-v2
+
+#: recipe -> (NVIDIA config it restates, i.e. the bigvgan preset, and its run.sh's corpus)
+BIGVGAN_V2 = {
+    "ljspeech/bigvgan_v2.yaml": "22khz_80band_256x",
+    "libritts/bigvgan_v2_24k.yaml": "24khz_100band_256x",
+    "folder/bigvgan_v2_44k.yaml": "44khz_128band_512x",
+    "folder/bigvgan_v2_44k_256x.yaml": "44khz_128band_256x",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BIGVGAN_V2))
+def test_bigvgan_v2_recipes_are_nvidias_configs(name: str) -> None:
+    """Each restates NVIDIA/BigVGAN's configs/bigvgan_v2_<preset>.json: features, generator,
+    MPD + CQT discriminator, losses, clipping, optimiser, schedule and batch."""
+    from audiogan.config.build import discriminator_from_config, loss_terms_from_config
+    from audiogan.features.spec import BIGVGAN_FEATURES
+
+    preset = BIGVGAN_V2[name]
+    config = load_config(RECIPES / name)
+    assert config.feature_spec() == BIGVGAN_FEATURES[preset]
+    assert config.generator.name == "bigvgan" and config.generator.params == {"preset": preset}
+    assert config.discriminator.name == "combined"
+    assert config.discriminator.params == {"periods": [2, 3, 5, 7, 11], "scales": 0, "cqtd": True}
+    with torch.device("meta"):
+        disc = discriminator_from_config(config)
+    assert list(disc.clip_groups()) == ["mpd", "cqtd"]
+    assert disc.names[5:] == ["cqtd_h512_o9_b24", "cqtd_h256_o9_b36", "cqtd_h256_o9_b48"]
+    convs = disc.parts[1].discriminators[0].convs
+    assert [c.out_channels for c in convs] == [128, 128, 128, 128, 128]
+    assert [c.dilation[0] for c in convs[1:4]] == [1, 2, 4]
+    loss = config.loss
+    assert loss.adversarial == "lsgan" and loss.feature_matching_reduction == "sum"
+    assert loss.weights == {"adversarial": 1.0, "feature_matching": 2.0, "multiscale_mel": 15.0}
+    mels = loss_terms_from_config(config).multiscale_mel.mels
+    assert [(m.n_mels, m.n_fft, m.hop_length) for m in mels] == [
+        (n, w, w // 4) for n, w in zip((5, 10, 20, 40, 80, 160, 320),
+                                       (32, 64, 128, 256, 512, 1024, 2048))]
+    assert all(m.sample_rate == config.sample_rate for m in mels)
+    t = config.training
+    assert (t.grad_clip, t.grad_clip_per_part) == (500.0, True)
+    assert (t.batch_size, t.segment_length, t.max_steps, t.seed) == (4, 65536, 5_000_000, 1234)
+    for optimizer in (config.optim.generator, config.optim.discriminator):
+        assert (optimizer.name, optimizer.lr, optimizer.betas) == ("adamw", 1e-4, (0.8, 0.99))
+    assert (config.scheduler.name, config.scheduler.gamma, config.scheduler.interval) == (
+        "exponential", 0.9999996, "step")
+    assert config.data.normalize == "peak"
+    run_sh = (RECIPES / name).parent / "run.sh"
+    readme = ((RECIPES / name).parent / "README.md").read_text()
+    assert Path(name).name in readme
+    default = re.search(r"^default_config=(\S+)$", run_sh.read_text(), re.M)
+    assert default is not None
+    if default.group(1) != Path(name).name:
+        assert f"--config {Path(name).name}" in run_sh.read_text()
+
+
+#: a few seconds a step on a CPU: one resblock, 64 -> 1 channels, slim MPD and CQT
+TINY_BIGVGAN = ("generator.params.upsample_initial_channel=64",
+                "generator.params.resblock_kernel_sizes=[3]",
+                "generator.params.resblock_dilation_sizes=[[1]]",
+                "discriminator.params.periods=[2, 3]",
+                "discriminator.params.mpd_params={channels: [4, 8, 8, 8, 8]}",
+                "discriminator.params.cqtd_params={filters: 4, max_filters: 8, "
+                "hop_lengths: [256], n_octaves: [4], bins_per_octaves: [8]}",
+                "training.segment_length=8192")
+
+
+@pytest.mark.parametrize("name", sorted(BIGVGAN_V2))
+def test_bigvgan_v2_recipes_train_two_steps_at_reduced_size(name: str, tmp_path: Path) -> None:
+    """The recipe as it is (losses, per-part clipping, schedule) with --set overrides that
+    shrink the models, on a synthetic corpus at its rate: two steps and a checkpoint."""
+    from training_helpers import _write_corpus
+
+    from audiogan.training.trainer import Trainer
+
+    rate = load_config(RECIPES / name).sample_rate
+    data = _write_corpus(tmp_path / "data", n=4, seconds=0.5, sr=rate).parent
+    config = load_config(RECIPES / name, [
+        *TINY_BIGVGAN, *TINY_TRAINING, "training.valid_every=1000", "training.num_samples=0",
+        f"data.train={data / 'train.tsv'}", "data.valid=null"])
+    assert (config.training.grad_clip, config.training.grad_clip_per_part) == (500.0, True)
+    trainer = Trainer(config, tmp_path / "run", device="cpu", console=False)
+    assert trainer.fit().step == 2
+    assert (tmp_path / "run" / "checkpoints" / "step_00000002.pt").is_file()
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    for key in ("g_multiscale_mel", "d_grad_norm_mpd", "d_grad_norm_cqtd"):
+        assert f'"{key}"' in logged, key
 
 
 def _env() -> dict[str, str]:
@@ -193,3 +285,29 @@ def test_run_sh_download_prepare_train(corpus: str, server: _Server, tmp_path: P
     again = _run(RECIPES / corpus / "run.sh", "--stage", "1", "--stop-stage", "1", "--root",
                  str(root), *extra)
     assert again.returncode == 0 and "up to date (nothing to do)" in again.stdout
+
+
+@pytest.mark.slow
+def test_folder_run_sh_prepares_and_trains_bigvgan_v2(tmp_path: Path) -> None:
+    """recipes/folder/run.sh on a folder of 44.1 kHz and 22.05 kHz clips: stage 0 only checks
+    the folder, stage 1 resamples the 22.05 kHz clips to 44.1 kHz, stage 2 trains two steps."""
+    from training_helpers import _write_corpus
+
+    audio = tmp_path / "my_audio"
+    _write_corpus(audio / "a", n=6, seconds=0.5, sr=44100)
+    _write_corpus(audio / "b", n=2, seconds=0.5, sr=22050)
+    for manifest in audio.rglob("*.tsv"):
+        manifest.unlink()  # a folder of audio, nothing else
+    out = tmp_path / "exp"
+    args = ["--root", str(audio), "--out", str(out), "--stop-stage", "2", "--device", "cpu",
+            *_sets(TINY_BIGVGAN, TINY_TRAINING)]
+    result = _run(RECIPES / "folder" / "run.sh", *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "stage 0: nothing to download" in result.stdout
+    entries = [e for split in ("train", "valid", "test")
+               for e in read_manifest(audio / "manifests" / f"{split}.tsv")]
+    assert len(entries) == 8 and {e.sample_rate for e in entries} == {44100}
+    assert len(list((audio / "manifests" / "audio_44100").rglob("*.wav"))) == 2
+    assert (out / "bigvgan_v2_44k" / "checkpoints" / "step_00000002.pt").is_file()
+    missing = _run(RECIPES / "folder" / "run.sh", "--root", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
