@@ -43,7 +43,7 @@ class Snake(nn.Module):
         alpha = self.alpha[None, :, None]
         if self.logscale:
             alpha = torch.exp(alpha)
-        return x + (1.0 / (alpha + self.eps)) * torch.sin(x * alpha).pow(2)
+        return _snake(x, alpha, 1.0 / (alpha + self.eps))
 
 
 class SnakeBeta(nn.Module):
@@ -74,7 +74,23 @@ class SnakeBeta(nn.Module):
         if self.logscale:
             alpha = torch.exp(alpha)
             beta = torch.exp(beta)
-        return x + (1.0 / (beta + self.eps)) * torch.sin(x * alpha).pow(2)
+        return _snake(x, alpha, 1.0 / (beta + self.eps))
+
+
+def _snake(x: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:
+    """``x + scale * sin^2(alpha * x)`` for x (B, C, T) and per-channel alpha, scale (1, C, 1).
+
+    Without autograd the four steps after ``x * alpha`` run in place on that one fresh tensor
+    (one allocation instead of five; the same operations on the same values, so the same
+    result bit for bit); with autograd every intermediate is kept for the backward pass.
+    """
+    if torch.is_grad_enabled():
+        return x + scale * torch.sin(x * alpha).pow(2)
+    out = x * alpha
+    out.sin_()
+    out.pow_(2)
+    out.mul_(scale)
+    return out.add_(x)
 
 
 def snake_activation(kind: str, channels: int, logscale: bool) -> nn.Module:

@@ -142,6 +142,8 @@ class UpSample1d(nn.Module):
         self.pad = self.kernel_size // ratio - 1
         self.crop_left = self.pad * ratio + (self.kernel_size - ratio) // 2
         self.crop_right = self.pad * ratio + (self.kernel_size - ratio + 1) // 2
+        # a power-of-two ratio scales the output exactly when it scales the filter
+        self.exact_scale = ratio & (ratio - 1) == 0
         self.register_buffer(
             "filter", kaiser_sinc_filter(0.5 / ratio, 0.6 / ratio, self.kernel_size))
 
@@ -149,12 +151,16 @@ class UpSample1d(nn.Module):
         """x: (B, C, T) -> (B, C, T * ratio)."""
         channels = self.channels if self.channels > 0 else x.shape[1]
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
+        taps = self.filter
+        if self.exact_scale:  # scaling by a power of two is exact: scale the 12 taps instead
+            taps = taps * self.ratio
         y = torch.conv_transpose1d(
-            x, self.filter.expand(channels, -1, -1), stride=self.ratio, groups=channels)
-        y = self.ratio * y
+            x, taps.expand(channels, -1, -1), stride=self.ratio, groups=channels)
         if self.crop_right == 0:
-            return y[..., self.crop_left :]
-        return y[..., self.crop_left : -self.crop_right]
+            y = y[..., self.crop_left :]
+        else:
+            y = y[..., self.crop_left : -self.crop_right]
+        return y if self.exact_scale else self.ratio * y
 
     def input_span(self, span: Span) -> Span:
         """Input indices the output ``span`` (at the high rate) depends on."""
