@@ -5,6 +5,9 @@
 #                       [--steps N] [--device cpu|cuda] [--overwrite]
 #
 # Stages: 0 data (synthesise corpora)  1 train  2 synthesize / generate  3 evaluate
+# Default models: hifigan melgan multiband_melgan istft bigvgan wavegan. Stage 1 (200 steps each)
+# is the long part: bigvgan's AMP blocks make its steps about twice the others' on a CPU, so it
+# adds about half to that stage (--models without bigvgan to skip it).
 # Re-running continues each run from its last checkpoint (train --resume; a finished run stays
 # as it is, more --steps train on); --overwrite retrains the runs from scratch instead.
 set -euo pipefail
@@ -13,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 stage=0
 stop_stage=3
 out=runs/tiny
-models="hifigan melgan multiband_melgan istft wavegan"
+models="hifigan melgan multiband_melgan istft bigvgan wavegan"
 steps=""
 device=cpu
 fresh=--resume
@@ -27,7 +30,7 @@ while [ $# -gt 0 ]; do
     --steps) steps="$2"; shift 2 ;;
     --device) device="$2"; shift 2 ;;
     --overwrite) fresh=--overwrite; shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
