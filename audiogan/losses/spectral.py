@@ -303,15 +303,8 @@ class MultiScaleMelLoss(nn.Module):
         )
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
-        """Sum over scales of the log10-mel L1.
-
-        Args:
-            fake: (B, 1, T) or (B, T) generated audio.
-            real: same shape, the target.
-
-        Returns:
-            float32 scalar.
-        """
+        """Sum over scales of the log10-mel L1 between ``fake`` and ``real`` (generated and
+        target audio, (B, 1, T) or (B, T), of one shape); a float32 scalar."""
         if fake.shape != real.shape:
             raise ValueError(f"fake {tuple(fake.shape)} and real {tuple(real.shape)} differ")
         with torch.autocast(device_type=fake.device.type, enabled=False):

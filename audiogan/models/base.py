@@ -7,6 +7,7 @@ architecture names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
 import torch
@@ -28,6 +29,30 @@ class DiscriminatorOutput(NamedTuple):
 
     logits: list[Tensor]
     features: list[list[Tensor]]
+
+
+def as_batch_channel_time(wave: Tensor) -> Tensor:
+    """Return ``wave`` as (B, 1, T); accepts (B, T) or (B, 1, T) (``ValueError`` otherwise)."""
+    if wave.dim() == 2:
+        wave = wave.unsqueeze(1)
+    if wave.dim() != 3 or wave.size(1) != 1:
+        raise ValueError(f"expected a waveform (B, 1, T) or (B, T), got {tuple(wave.shape)}")
+    return wave
+
+
+def score_each(parts: Iterable[nn.Module], wave: Tensor) -> DiscriminatorOutput:
+    """Run every sub-discriminator in ``parts`` on the same wave (B, 1, T).
+
+    Each part returns ``(logit, features)``; the result holds their logits and feature lists in
+    the parts' order.
+    """
+    logits: list[Tensor] = []
+    features: list[list[Tensor]] = []
+    for part in parts:
+        logit, feature = part(wave)
+        logits.append(logit)
+        features.append(feature)
+    return DiscriminatorOutput(logits, features)
 
 
 class Generator(nn.Module):

@@ -22,7 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from audiogan.models import DISCRIMINATORS
-from audiogan.models.base import Discriminator, DiscriminatorOutput
+from audiogan.models.base import (
+    Discriminator,
+    DiscriminatorOutput,
+    as_batch_channel_time,
+    score_each,
+)
 from audiogan.models.cqt import ConstantQTransform
 from audiogan.models.layers import weight_norm
 
@@ -187,13 +192,4 @@ class MultiScaleSubbandCQTDiscriminator(Discriminator):
             ``DiscriminatorOutput`` with one logit (B, N_k) and five feature maps per
             sub-discriminator.
         """
-        if wave.dim() == 2:
-            wave = wave.unsqueeze(1)
-        if wave.dim() != 3 or wave.size(1) != 1:
-            raise ValueError(f"expected a waveform (B, 1, T) or (B, T), got {tuple(wave.shape)}")
-        logits, features = [], []
-        for discriminator in self.discriminators:
-            logit, feature = discriminator(wave)
-            logits.append(logit)
-            features.append(feature)
-        return DiscriminatorOutput(logits, features)
+        return score_each(self.discriminators, as_batch_channel_time(wave))

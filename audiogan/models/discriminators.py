@@ -22,18 +22,10 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from audiogan.models import DISCRIMINATORS
-from audiogan.models.base import Discriminator, DiscriminatorOutput
+from audiogan.models.base import Discriminator, DiscriminatorOutput, score_each
+from audiogan.models.base import as_batch_channel_time as _as_batch_channel_time
 from audiogan.models.cqt_discriminator import MultiScaleSubbandCQTDiscriminator
 from audiogan.models.layers import weight_norm
-
-
-def _as_batch_channel_time(wave: Tensor) -> Tensor:
-    """Return ``wave`` as (B, 1, T); accepts (B, T) or (B, 1, T)."""
-    if wave.dim() == 2:
-        wave = wave.unsqueeze(1)
-    if wave.dim() != 3 or wave.size(1) != 1:
-        raise ValueError(f"expected a waveform (B, 1, T) or (B, T), got {tuple(wave.shape)}")
-    return wave
 
 
 def _merge(outputs: Sequence[DiscriminatorOutput]) -> DiscriminatorOutput:
@@ -84,13 +76,7 @@ class _SameInputDiscriminator(Discriminator):
             ``DiscriminatorOutput`` with one logit (B, N_k) and feature list per
             sub-discriminator.
         """
-        wave = _as_batch_channel_time(wave)
-        logits, features = [], []
-        for discriminator in self.discriminators:
-            logit, feature = discriminator(wave)
-            logits.append(logit)
-            features.append(feature)
-        return DiscriminatorOutput(logits, features)
+        return score_each(self.discriminators, _as_batch_channel_time(wave))
 
 
 class _PooledScalesDiscriminator(Discriminator):

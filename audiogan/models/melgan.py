@@ -187,8 +187,18 @@ def _attach_body(
         apply_weight_norm(generator)
 
 
+class _MelGANFamily(Generator):
+    """What the MelGAN generators share: a :class:`MelGANBody` set by ``_attach_body``, mel
+    input."""
+
+    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
+        body: MelGANBody
+
+    input_kind = "mel"
+
+
 @GENERATORS.register("melgan")
-class MelGANGenerator(Generator):
+class MelGANGenerator(_MelGANFamily):
     """MelGAN generator: mel (B, n_mels, frames) -> wave (B, 1, frames * hop) in [-1, 1].
 
     About 4.26M parameters at the default 512 channels (weight norm folded).
@@ -209,10 +219,6 @@ class MelGANGenerator(Generator):
             where it takes effect.
     """
 
-    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
-        body: MelGANBody  # set by _attach_body
-
-    input_kind = "mel"
 
     def __init__(
         self,
@@ -249,7 +255,7 @@ class MelGANGenerator(Generator):
 
 
 @GENERATORS.register("multiband_melgan")
-class MultiBandMelGANGenerator(Generator):
+class MultiBandMelGANGenerator(_MelGANFamily):
     """Multi-band MelGAN: mel (B, n_mels, frames) -> wave (B, 1, frames * hop).
 
     The body predicts ``subbands`` tanh-bounded signals at ``hop / subbands`` samples per frame
@@ -274,10 +280,6 @@ class MultiBandMelGANGenerator(Generator):
         weight_norm, init_std: as for :class:`MelGANGenerator`.
     """
 
-    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
-        body: MelGANBody  # set by _attach_body
-
-    input_kind = "mel"
 
     def __init__(
         self,
