@@ -1,11 +1,10 @@
-"""Discriminators: multi-period, multi-scale, multi-resolution STFT, their combination (with
-BigVGAN-v2's CQT discriminator of :mod:`audiogan.models.cqt_discriminator`), WaveGAN.
+"""Discriminators: multi-period, multi-scale, multi-resolution STFT and their combination (with
+BigVGAN-v2's CQT discriminator of :mod:`audiogan.models.cqt_discriminator`).
 
-Every discriminator subclasses :class:`~audiogan.models.base.Discriminator` and maps
-``wave: (B, 1, T)`` (optionally ``labels: (B,)``) to a
-:class:`~audiogan.models.base.DiscriminatorOutput` with one logit tensor and one feature list
-per sub-discriminator. Each sub-discriminator sees one signal at a time: real and generated
-batches are passed in separate calls. ``names`` holds one label per sub-discriminator for logs.
+Every discriminator subclasses :class:`~audiogan.models.base.Discriminator` and maps ``wave:
+(B, 1, T)`` to a :class:`~audiogan.models.base.DiscriminatorOutput`: one logit tensor and one
+feature list per sub-discriminator. Each sub-discriminator sees one signal at a time (real and
+generated batches in separate calls). ``names`` holds one label per sub-discriminator for logs.
 
 Architectures follow the papers (HiFi-GAN, MelGAN, UnivNet, WaveGAN); channel widths are
 arguments so tests can build tiny versions.
@@ -291,14 +290,17 @@ class ResolutionDiscriminator(_ConvStack):
 
     The spectrogram is computed in float32 with autocast disabled (``torch.stft`` has no bf16):
     reflect padding of ``(n_fft - hop) // 2`` per side, ``center=False``, Hann window,
-    magnitude ``sqrt(re^2 + im^2 + 1e-9)`` (finite gradients at zero). The input must be longer
-    than ``(n_fft - hop) // 2`` samples.
+    magnitude ``sqrt(re^2 + im^2 + 1e-9)`` (finite gradients at zero). ``window="rect"`` gives
+    BigVGAN's variant instead: no window (rectangular) and the plain magnitude
+    ``||(re, im)||``. ``freq_first=True`` convolves over (bins, frames), as BigVGAN's MRD does,
+    instead of (frames, bins). The input must be longer than ``(n_fft - hop) // 2`` samples.
 
     Args:
         n_fft: FFT size.
         hop_length: hop between frames.
-        win_length: Hann window length (<= n_fft).
+        win_length: window length (<= n_fft).
         channels: width of every convolution.
+        window, freq_first: ``"hann"`` / ``False`` (default) or BigVGAN's ``"rect"`` / ``True``.
         num_downsamples: convolutions with stride 2 along frequency.
         negative_slope: LeakyReLU slope.
     """
@@ -307,13 +309,18 @@ class ResolutionDiscriminator(_ConvStack):
         window: Tensor  # buffer (win_length,)
 
     def __init__(self, n_fft: int, hop_length: int, win_length: int, *, channels: int = 32,
-                 num_downsamples: int = 3, negative_slope: float = 0.1) -> None:
+                 num_downsamples: int = 3, negative_slope: float = 0.1,
+                 window: str = "hann", freq_first: bool = False) -> None:
         super().__init__()
         if win_length > n_fft:
             raise ValueError(f"win_length {win_length} > n_fft {n_fft}")
+        if window not in ("hann", "rect"):
+            raise ValueError(f"window must be 'hann' or 'rect', got {window!r}")
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.negative_slope = negative_slope
-        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        self.negative_slope, self.plain_magnitude = negative_slope, window == "rect"
+        self.freq_first = freq_first
+        shape = torch.hann_window(win_length) if window == "hann" else torch.ones(win_length)
+        self.register_buffer("window", shape, persistent=False)
         layers = [nn.Conv2d(1, channels, (3, 9), padding=(1, 4))]
         layers += [
             nn.Conv2d(channels, channels, (3, 9), stride=(1, 2), padding=(1, 4))
@@ -330,7 +337,7 @@ class ResolutionDiscriminator(_ConvStack):
             wave: (B, 1, T).
 
         Returns:
-            (B, 1, T // hop_length, n_fft // 2 + 1).
+            (B, 1, T // hop_length, n_fft // 2 + 1); transposed with ``freq_first``.
         """
         pad = (self.n_fft - self.hop_length) // 2
         if wave.size(-1) <= pad:
@@ -350,8 +357,11 @@ class ResolutionDiscriminator(_ConvStack):
                 return_complex=True,
             )
             spec = torch.view_as_real(spec)
-            magnitude = torch.sqrt(spec.pow(2).sum(-1) + 1e-9)
-        return magnitude.transpose(1, 2).unsqueeze(1)
+            if self.plain_magnitude:
+                magnitude = torch.linalg.vector_norm(spec, dim=-1)
+            else:
+                magnitude = torch.sqrt(spec.pow(2).sum(-1) + 1e-9)
+        return (magnitude if self.freq_first else magnitude.transpose(1, 2)).unsqueeze(1)
 
     def forward(self, wave: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Score one signal.
@@ -371,7 +381,7 @@ class MultiResolutionDiscriminator(_SameInputDiscriminator):
 
     Args:
         resolutions: ``(n_fft, hop_length, win_length)`` per sub-discriminator.
-        channels, num_downsamples, negative_slope: passed to each sub-discriminator.
+        channels, num_downsamples, negative_slope, window, freq_first: for each sub-discriminator.
     """
 
     def __init__(
@@ -385,6 +395,8 @@ class MultiResolutionDiscriminator(_SameInputDiscriminator):
         channels: int = 32,
         num_downsamples: int = 3,
         negative_slope: float = 0.1,
+        window: str = "hann",
+        freq_first: bool = False,
     ) -> None:
         super().__init__()
         parsed = [tuple(int(value) for value in resolution) for resolution in resolutions]
@@ -399,6 +411,8 @@ class MultiResolutionDiscriminator(_SameInputDiscriminator):
                 channels=channels,
                 num_downsamples=num_downsamples,
                 negative_slope=negative_slope,
+                window=window,
+                freq_first=freq_first,
             )
             for n_fft, hop, win in parsed
         )

@@ -241,7 +241,8 @@ def _discriminator(hparams: dict[str, Any]) -> dict[str, Any]:
         params["resolutions"] = [list(r) for r in hparams.get(
             "resolutions", [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])]
         params["mrd_params"] = {"channels": int(32 * float(
-            hparams.get("mrd_channel_mult", mult)))}
+            hparams.get("mrd_channel_mult", mult))), "window": "rect",
+                                "freq_first": True}
     return {"name": "combined", "params": params}
 
 
@@ -409,7 +410,4 @@ def convert_discriminators(state: Any, hparams: dict[str, Any],
                 raise ImportSourceError(f"{where}: {part} entry {key!r} is not a tensor")
             out[f"parts.{index}.{_discriminator_key(str(key), cqt and index == 1)}"] = (
                 value.float())
-    if cqt:
-        return out, ""
-    return out, ("; its MRD computes |STFT| with a rectangular window, audiogan's MRD with a "
-                 "Hann window: fine-tuning starts from the same weights on different inputs")
+    return out, ""
