@@ -49,7 +49,8 @@ class ModelSpec:
     sample_rate: int = 22050
 
 
-#: Every generator of issue 3, in README-table order. The vocoders take 80-band mels at hop 256.
+#: Every generator of issue 3, then BigVGAN v1 base and v2 (the 22.05 kHz 80-band presets), in
+#: README-table order. The vocoders take 80-band mels at hop 256.
 MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -65,6 +66,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                   {"dim": 32, "intermediate_dim": 64, "num_layers": 2}),
         ModelSpec("istft_small", "istft", {"preset": "small", "in_channels": 80},
                   {"dim": 32, "intermediate_dim": 64, "num_layers": 2}),
+        ModelSpec("bigvgan_base", "bigvgan", {"preset": "base_22khz_80band"},
+                  {"upsample_initial_channel": 32}),
+        ModelSpec("bigvgan_v2", "bigvgan", {"preset": "22khz_80band_256x"},
+                  {"upsample_initial_channel": 64}),
         ModelSpec("wavegan", "wavegan", {}, {"model_size": 4}, sample_rate=16000),
     )
 }

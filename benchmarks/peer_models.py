@@ -1,8 +1,11 @@
 """The model pairs of ``peers.py``: which peers import, our generators and the peers' with the
-same shapes (random weights), ready for inference, and their mel input."""
+same shapes (random weights; BigVGAN: ours carries the package model's weights), ready for
+inference, and their mel input."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import warnings
 from collections.abc import Callable
@@ -22,6 +25,16 @@ MODELS: dict[str, tuple[str, str, str | None]] = {
     "pwg_hifigan_v1": ("hifigan", "peer", "parallel_wavegan"),
     "ours_istft_base": ("istft", "ours", None),
     "vocos_mel": ("istft", "peer", "vocos"),
+    "ours_bigvgan_base": ("bigvgan", "ours", None),
+    "bigvgan_base": ("bigvgan", "peer", "bigvgan"),
+    "ours_bigvgan_v2": ("bigvgan_v2", "ours", None),
+    "bigvgan_v2": ("bigvgan_v2", "peer", "bigvgan"),
+}
+
+#: BigVGAN pair -> (preset, channels after the input conv with ``tiny``).
+BIGVGAN_PAIRS: dict[str, tuple[str, int]] = {
+    "bigvgan": ("base_22khz_80band", 32),
+    "bigvgan_v2": ("22khz_80band_256x", 64),
 }
 
 
@@ -31,7 +44,7 @@ MODELS: dict[str, tuple[str, str, str | None]] = {
 def peer_status() -> dict[str, str | None]:
     """``{package: None}`` when importable, else ``{package: "why not"}``."""
     status: dict[str, str | None] = {}
-    for package in ("parallel_wavegan", "vocos"):
+    for package in ("parallel_wavegan", "vocos", "bigvgan"):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -54,8 +67,56 @@ def _istft_shape(tiny: bool) -> dict[str, int]:
     return {"dim": 512, "intermediate_dim": 1536, "num_layers": 8}
 
 
+def _bigvgan_hparams(pair: str, tiny: bool) -> dict[str, Any]:
+    """The generator part of a BigVGAN ``config.json`` for ``pair`` (our preset's shape)."""
+    from dataclasses import asdict
+
+    from audiogan.models.bigvgan import BIGVGAN_PRESETS
+
+    preset, tiny_channels = BIGVGAN_PAIRS[pair]
+    shape = asdict(BIGVGAN_PRESETS[preset])
+    hparams = {key: (_json_list(value) if isinstance(value, tuple) else value)
+               for key, value in shape.items()}
+    if tiny:
+        hparams["upsample_initial_channel"] = tiny_channels
+    return hparams
+
+
+def _json_list(value: Any) -> Any:
+    """Tuples (nested too) as lists, as in a parsed JSON config."""
+    return [_json_list(item) for item in value] if isinstance(value, (tuple, list)) else value
+
+
+def _bigvgan_package_model(pair: str, tiny: bool) -> nn.Module:
+    """The ``bigvgan`` package's ``BigVGAN`` (torch activations, ``use_cuda_kernel=False``),
+    seeded: both sides of a pair get this model's weights."""
+    from bigvgan.bigvgan import BigVGAN
+    from bigvgan.env import AttrDict
+
+    torch.manual_seed(0)
+    return BigVGAN(AttrDict(_bigvgan_hparams(pair, tiny)), use_cuda_kernel=False)
+
+
+def _our_bigvgan(pair: str, tiny: bool) -> nn.Module:
+    """Our ``bigvgan`` generator with the package model's weights (weight norm folded on both
+    sides: the layouts are otherwise key for key); random weights when the package is absent
+    (timing does not depend on the values)."""
+    from audiogan.models import build_generator
+
+    preset, tiny_channels = BIGVGAN_PAIRS[pair]
+    ours = build_generator("bigvgan", preset=preset, weight_norm=False,
+                           upsample_initial_channel=tiny_channels if tiny else None)
+    if peer_status()["bigvgan"] is None:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Removing weight norm..."
+            reference = _bigvgan_package_model(pair, tiny)
+            reference.remove_weight_norm()  # type: ignore[operator]
+        ours.load_state_dict(reference.state_dict())
+    return ours
+
+
 def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) -> nn.Module:
-    """Build model ``key`` of :data:`MODELS` with random weights (weight norm as built).
+    """Build model ``key`` of :data:`MODELS` with random weights (weight norm as built; our
+    BigVGAN: folded, with the package model's weights).
 
     Every returned module maps mel (B, 80, frames) to a waveform of frames * 256 samples
     ((B, 1, T) or (B, T)).
@@ -63,6 +124,11 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
     from audiogan.models import build_generator
 
     torch.manual_seed(0)
+    pair = MODELS.get(key, ("", "", None))[0]
+    if pair in BIGVGAN_PAIRS:
+        if key.startswith("ours_"):
+            return _our_bigvgan(pair, tiny)
+        return _bigvgan_package_model(pair, tiny)
     if key == "ours_hifigan_v1":
         shape = _hifigan_shape(tiny)
         return build_generator("hifigan", preset="v1", in_channels=N_MELS,
@@ -94,10 +160,10 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
 
 def inference_module(key: str, device: torch.device, *, tiny: bool) -> Callable[[Tensor], Tensor]:
     """Model ``key`` ready for inference (weight norm folded, eval, frozen) as ``mel -> wave``."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # PWG's torch.nn.utils.weight_norm is deprecated
         model = build_pair_model(key, tiny=tiny)
-        bc.prepare_for_inference(model, device)
+        bc.prepare_for_inference(model, device)  # (the bigvgan package prints as it folds)
     if key == "vocos_mel":
         return model.decode  # type: ignore[no-any-return]  # Vocos' own inference path
     return model

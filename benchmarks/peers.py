@@ -8,7 +8,14 @@ Pairs (random weights, identical shapes, weight norm folded on both sides, ``eva
 - ``istft``: our ``istft`` preset ``base`` vs the ``vocos`` package's mel model architecture
   (``VocosBackbone(dim 512, intermediate 1536, 8 layers)`` + ``ISTFTHead(n_fft 1024, hop 256,
   padding "same")`` inside ``vocos.Vocos``, timed through ``Vocos.decode``), both on 80 mels.
-  Built directly: no hub download.
+  Built directly: no hub download;
+- ``bigvgan`` / ``bigvgan_v2`` (opt-in: ``--pairs bigvgan bigvgan_v2``): our ``bigvgan``
+  generator, presets ``base_22khz_80band`` (v1 base, 14 M parameters) and ``22khz_80band_256x``
+  (v2, 112 M), vs the ``bigvgan`` package's ``BigVGAN`` (NVIDIA, torch activations:
+  ``use_cuda_kernel=False``) with the same weights (the package model's state dict loaded into
+  ours once both have weight norm folded). The v2 model is slow on a CPU: give it short audio,
+  e.g. ``--seconds 2``. The package imports from ``.refs`` (``benchmarks/install_refs.sh``):
+  ``PYTHONPATH="$PWD:$PWD/.refs"``.
 
 Measured, in one run and on one device:
 
@@ -26,7 +33,7 @@ Measured, in one run and on one device:
 
 Ratios are printed as ours/peer *speed* (peer time / our time; > 1 means ours is faster) with
 the targets of issue 5: HiFi-GAN V1 >= 0.95x ParallelWaveGAN, istft base >= 0.95x vocos and
->= 10x our HiFi-GAN V1.
+>= 10x our HiFi-GAN V1; and of issue 14: our BigVGAN >= 1.0x the package's, both shapes.
 
 The peers are not dependencies: install them in a separate virtual environment (see
 benchmarks/README.md, "Peers") and run this script from it with audiogan on ``PYTHONPATH``;
@@ -210,7 +217,7 @@ def memory_rows(keys: Sequence[str], device: torch.device, *, batch_sizes: Seque
 
 def ratio_rows(inference: Sequence[dict[str, Any]],
                training: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ours/other speed ratios with the issue-5 targets.
+    """ours/other speed ratios with the issue-5 and issue-14 targets.
 
     ``speed_ratio`` is other median / our median (the headline, judged against the target);
     ``paired_ratio`` the median of the per-round ratios (steadier under changing load);
@@ -221,6 +228,9 @@ def ratio_rows(inference: Sequence[dict[str, Any]],
         ("hifigan_v1: ours vs ParallelWaveGAN", "ours_hifigan_v1", "pwg_hifigan_v1", 0.95),
         ("istft_base: ours vs vocos", "ours_istft_base", "vocos_mel", 0.95),
         ("istft_base vs our hifigan_v1", "ours_istft_base", "ours_hifigan_v1", 10.0),
+        ("bigvgan base_22khz_80band: ours vs bigvgan", "ours_bigvgan_base", "bigvgan_base",
+         1.0),
+        ("bigvgan 22khz_80band_256x: ours vs bigvgan", "ours_bigvgan_v2", "bigvgan_v2", 1.0),
     ]
     batches = sorted({row["batch"] for row in inference})
     rows = []
@@ -259,8 +269,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--pairs", nargs="+", choices=["hifigan", "istft"],
-                        default=["hifigan", "istft"], help="which pairs (default both)")
+    parser.add_argument("--pairs", nargs="+", choices=["hifigan", "istft", "bigvgan",
+                                                       "bigvgan_v2"],
+                        default=["hifigan", "istft"],
+                        help="which pairs (default hifigan and istft)")
     parser.add_argument("--parts", nargs="+", choices=["inference", "memory", "training"],
                         default=["inference", "memory", "training"])
     parser.add_argument("--seconds", type=float, default=10.0, help="audio per item (10)")

@@ -44,7 +44,8 @@ def test_inference_rtf_runs_as_a_script(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "inference_rtf.py"), "--tiny", "--seconds", "0.25",
          "--repeats", "1", "--warmup", "0", "--batch-sizes", "1", "2", "--threads", "1",
-         "--models", "hifigan_v1", "istft_small", "wavegan", "--json", str(out), "--quiet"],
+         "--models", "hifigan_v1", "istft_small", "bigvgan_base", "wavegan", "--json", str(out),
+         "--quiet"],
         capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -54,7 +55,9 @@ def test_inference_rtf_runs_as_a_script(tmp_path: Path) -> None:
         assert column in columns
     assert "| model | parameters | RTF | × real time |" in done.stdout
     payload = json.loads(out.read_text())
-    assert len(payload["rows"]) == 6
+    assert len(payload["rows"]) == 8
+    assert {row["model"] for row in payload["rows"]} == {"hifigan_v1", "istft_small",
+                                                         "bigvgan_base", "wavegan"}
     assert {row["batch"] for row in payload["rows"]} == {1, 2}
     assert payload["machine"]["torch_threads"] == 1 and "load_average" in payload["machine"]
     assert all(row["rtf"] > 0 for row in payload["rows"])
@@ -107,6 +110,35 @@ def test_peers_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                  for m, s in (("ours_istft_base", 0.1), ("ours_hifigan_v1", 2.0))]
     ratios = script.ratio_rows(inference, rows)
     assert ratios[0]["speed_ratio"] == pytest.approx(20.0) and ratios[0]["status"] == "met"
+
+
+def test_peers_bigvgan_pairs_share_weights_and_outputs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Ours and the bigvgan package's BigVGAN (from .refs/) in a pair compute the same wave from
+    the same weights, so their times compare like for like; the run prints the ratio rows."""
+    refs = require_reference("bigvgan/bigvgan.py", "the bigvgan 2.4.1 reference package")
+    if str(refs) not in sys.path:
+        sys.path.insert(0, str(refs))
+    import torch
+
+    script = _script("peers")
+    assert script.peer_status()["bigvgan"] is None
+    mel = script.mel_input(1, 0.1, torch.device("cpu"))  # 9 frames
+    for pair in ("bigvgan_base", "bigvgan_v2"):
+        ours, peer = (script.inference_module(key, torch.device("cpu"), tiny=True)
+                      for key in (f"ours_{pair}", pair))
+        with torch.inference_mode():
+            expected, got = peer(mel), ours(mel)
+        assert got.shape == expected.shape == (1, 1, 9 * 256)
+        assert float((got - expected).abs().max()) <= 1e-6 and float(expected.abs().max()) > 0
+    assert script.main(["--tiny", "--threads", "1", "--quiet", "--seconds", "0.1",
+                        "--pairs", "bigvgan", "bigvgan_v2", "--parts", "inference",
+                        "--batch-sizes", "1", "--repeats", "1"]) == 0
+    text = capsys.readouterr().out
+    for label in ("bigvgan base_22khz_80band: ours vs bigvgan",
+                  "bigvgan 22khz_80band_256x: ours vs bigvgan"):
+        assert f"inference {label}" in text
+    assert text.count(">= 1x") == 2
 
 
 def test_quality_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
