@@ -54,6 +54,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -200,7 +201,11 @@ def memory_rows(keys: Sequence[str], device: torch.device, *, batch_sizes: Seque
                            "--device", str(device)]
                 command += ["--tiny"] if tiny else []
                 command += ["--threads", str(threads)] if threads else []
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                # the child imports what this process imports (sys.path may have been extended
+                # at run time, e.g. with .refs/ by the tests)
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+                done = subprocess.run(command, capture_output=True, text=True, check=False,
+                                      env=env)
                 found = [line for line in done.stdout.splitlines()
                          if line.startswith(MEMORY_TAG)]
                 if done.returncode != 0 or not found:
