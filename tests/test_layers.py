@@ -131,8 +131,6 @@ def layer_violations(root: Path = PACKAGE_ROOT) -> list[str]:
 
 def test_every_package_is_in_a_layer() -> None:
     packages = {p.name for p in PACKAGE_ROOT.iterdir() if (p / "__init__.py").is_file()}
-    # training has no __init__.py (namespace package): it is still a layer.
-    packages |= {p.name for p in PACKAGE_ROOT.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert packages == set(_LAYER_OF)
 
 

@@ -1,11 +1,11 @@
 """The tiny recipes shipped with the package: small models of every generator for CPU runs.
 
 ``audiogan/recipes/tiny/<name>.yaml`` is one small recipe per generator (HiFi-GAN, MelGAN,
-multi-band MelGAN, iSTFT head, WaveGAN), installed with the package. ``audiogan demo`` and the
-test suite build their configs from them (the recipe plus explicit ``key=value`` overrides), and
-a checkout's ``recipes/tiny/<name>.yaml`` are links to them. Their ``data`` paths point at the
-checkout's ``runs/tiny/data`` (relative to the file); anywhere else, override ``data.train`` /
-``data.valid``::
+multi-band MelGAN, iSTFT head, BigVGAN, WaveGAN), installed with the package. ``audiogan demo``
+and the test suite build their configs from them (the recipe plus explicit ``key=value``
+overrides), and a checkout's ``recipes/tiny/<name>.yaml`` are links to them. Their ``data`` paths
+point at the checkout's ``runs/tiny/data`` (relative to the file); anywhere else, override
+``data.train`` / ``data.valid``::
 
     >>> from audiogan.recipes import load_tiny_recipe, path_override
     >>> config = load_tiny_recipe("hifigan", ["training.max_steps=10",

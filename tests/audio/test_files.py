@@ -24,6 +24,11 @@ def test_the_suffix_set_is_what_libsndfile_reads() -> None:
     }
     assert len(AUDIO_SUFFIXES) == len(set(AUDIO_SUFFIXES))
     assert all(s == s.lower() and s.startswith(".") for s in AUDIO_SUFFIXES)
+    # each suffix names a container the installed libsndfile reads
+    container = {".oga": "OGG", ".opus": "OGG", ".aif": "AIFF", ".aifc": "AIFF", ".snd": "AU"}
+    formats = sf.available_formats()
+    missing = [s for s in AUDIO_SUFFIXES if container.get(s, s[1:].upper()) not in formats]
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("name, taken", [
