@@ -37,6 +37,16 @@ from torch import Tensor
 from audiogan.features.spec import BIGVGAN_FEATURES
 from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
+from audiogan.inference.imports.values import (
+    as_bool,
+    as_float,
+    as_int,
+    config_bool,
+    config_float,
+    config_int,
+    config_ints,
+    config_optional_float,
+)
 
 __all__ = ["BigVGANReader", "bigvgan_config", "convert_discriminators", "convert_generator",
            "published_shape"]
@@ -167,6 +177,10 @@ def _get(hparams: dict[str, Any], key: str, where: Path) -> Any:
     return hparams[key]
 
 
+def _int(hparams: dict[str, Any], key: str, where: Path) -> int:
+    return as_int(_get(hparams, key, where), key, where)
+
+
 def _ints(hparams: dict[str, Any], key: str, where: Path) -> list[int]:
     value = _get(hparams, key, where)
     if not isinstance(value, list) or not value or not all(
@@ -191,7 +205,7 @@ def _generator_params(hparams: dict[str, Any], in_channels: int,
                 f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate} is "
                 "not imported (the reference's output is not frames x hop long); retrain "
                 f"with a kernel >= the rate and of the same parity, e.g. {2 * rate}")
-    hop = int(_get(hparams, "hop_size", where))
+    hop = _int(hparams, "hop_size", where)
     if math.prod(rates) != hop:
         raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "
                                 f"but 'hop_size' is {hop}")
@@ -207,60 +221,73 @@ def _generator_params(hparams: dict[str, Any], in_channels: int,
         raise ImportSourceError(f"{where}: 'resblock_dilation_sizes' must be a list of lists")
     return {
         "in_channels": in_channels, "upsample_rates": rates, "upsample_kernel_sizes": kernels,
-        "upsample_initial_channel": int(_get(hparams, "upsample_initial_channel", where)),
+        "upsample_initial_channel": _int(hparams, "upsample_initial_channel", where),
         "resblock": resblock,
         "resblock_kernel_sizes": _ints(hparams, "resblock_kernel_sizes", where),
-        "resblock_dilation_sizes": [[int(d) for d in block] for block in dilations],
+        "resblock_dilation_sizes": [
+            [as_int(d, f"resblock_dilation_sizes[{i}][{j}]", where) for j, d in enumerate(block)]
+            for i, block in enumerate(dilations)],
         "activation": activation,
-        "snake_logscale": bool(_get(hparams, "snake_logscale", where)),
+        "snake_logscale": as_bool(_get(hparams, "snake_logscale", where), "snake_logscale", where),
         # absent in v1 configs: the reference's defaults (True) apply
-        "use_tanh_at_final": bool(hparams.get("use_tanh_at_final", True)),
-        "use_bias_at_final": bool(hparams.get("use_bias_at_final", True)),
+        "use_tanh_at_final": config_bool(hparams, "use_tanh_at_final", where, True),
+        "use_bias_at_final": config_bool(hparams, "use_bias_at_final", where, True),
     }
 
 
-def _discriminator(hparams: dict[str, Any]) -> dict[str, Any]:
-    mult = float(hparams.get("discriminator_channel_mult", 1))
+def _discriminator(hparams: dict[str, Any], where: Path) -> dict[str, Any]:
+    mult = config_float(hparams, "discriminator_channel_mult", where, 1)
     mpd_channels = [int(c * mult) for c in (32, 128, 512, 1024, 1024)]
-    params: dict[str, Any] = {"periods": list(hparams.get("mpd_reshapes", [2, 3, 5, 7, 11])),
+    params: dict[str, Any] = {"periods": config_ints(hparams, "mpd_reshapes", where,
+                                                     [2, 3, 5, 7, 11]),
                               "scales": 0, "mpd_params": {"channels": mpd_channels}}
     if hparams.get("use_cqtd_instead_of_mrd", False):
         params["cqtd"] = True  # the reference's defaults where its config has no value
         params["cqtd_params"] = {
-            "filters": int(hparams.get("cqtd_filters", 32)),
-            "max_filters": int(hparams.get("cqtd_max_filters", 1024)),
-            "filters_scale": int(hparams.get("cqtd_filters_scale", 1)),
-            "dilations": [int(d) for d in hparams.get("cqtd_dilations", [1, 2, 4])],
-            "hop_lengths": [int(h) for h in hparams.get("cqtd_hop_lengths", [512, 256, 256])],
-            "n_octaves": [int(n) for n in hparams.get("cqtd_n_octaves", [9, 9, 9])],
-            "bins_per_octaves": [int(b) for b in
-                                 hparams.get("cqtd_bins_per_octaves", [24, 36, 48])],
-            "normalize_volume": bool(hparams.get("cqtd_normalize_volume", False)),
+            "filters": config_int(hparams, "cqtd_filters", where, 32),
+            "max_filters": config_int(hparams, "cqtd_max_filters", where, 1024),
+            "filters_scale": config_int(hparams, "cqtd_filters_scale", where, 1),
+            "dilations": config_ints(hparams, "cqtd_dilations", where, [1, 2, 4]),
+            "hop_lengths": config_ints(hparams, "cqtd_hop_lengths", where, [512, 256, 256]),
+            "n_octaves": config_ints(hparams, "cqtd_n_octaves", where, [9, 9, 9]),
+            "bins_per_octaves": config_ints(hparams, "cqtd_bins_per_octaves", where,
+                                            [24, 36, 48]),
+            "normalize_volume": config_bool(hparams, "cqtd_normalize_volume", where, False),
         }
     else:
-        params["resolutions"] = [list(r) for r in hparams.get(
-            "resolutions", [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])]
-        params["mrd_params"] = {"channels": int(32 * float(
-            hparams.get("mrd_channel_mult", mult))), "window": "rect",
+        resolutions = hparams.get(
+            "resolutions", [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])
+        if not isinstance(resolutions, list) or not all(
+                isinstance(r, list) and len(r) == 3 for r in resolutions):
+            raise ImportSourceError(f"{where}: key 'resolutions' is {resolutions!r}; it must be "
+                                    "a list of [n_fft, hop, win] lists: fix it in the config file")
+        params["resolutions"] = [[as_int(v, f"resolutions[{i}][{j}]", where) for j, v in
+                                  enumerate(r)] for i, r in enumerate(resolutions)]
+        params["mrd_params"] = {"channels": int(32 * config_float(
+            hparams, "mrd_channel_mult", where, mult)), "window": "rect",
                                 "freq_first": True}
     return {"name": "combined", "params": params}
 
 
-def _loss(hparams: dict[str, Any]) -> dict[str, Any]:
+def _loss(hparams: dict[str, Any], where: Path) -> dict[str, Any]:
     """LSGAN, feature matching x 2 (the reference's ``feature_loss``), and the mel L1 times
     ``lambda_melloss``: v2's multi-scale log10 mel (the reference's default scales, which are
     audiogan's) with ``use_multiscale_melloss``, else v1's single-scale one on the features up to
     ``fmax_for_loss``."""
-    weight = float(hparams.get("lambda_melloss", 45.0))
+    weight = config_float(hparams, "lambda_melloss", where, 45.0)
     loss: dict[str, Any] = {"adversarial": "lsgan",
                             "weights": {"adversarial": 1.0, "feature_matching": 2.0}}
     if hparams.get("use_multiscale_melloss", False):
         loss["weights"]["multiscale_mel"] = weight
     else:
         loss["weights"]["mel"] = weight
-        fmax = hparams.get("fmax_for_loss")
-        loss["mel"] = {"f_max": None if fmax is None else float(fmax)}
+        loss["mel"] = {"f_max": config_optional_float(hparams, "fmax_for_loss", where, None)}
     return loss
+
+
+def _is_v2(hparams: dict[str, Any]) -> bool:
+    """Whether the config is BigVGAN-v2's (its multi-scale mel loss or CQT discriminator)."""
+    return bool(hparams.get("use_multiscale_melloss") or hparams.get("use_cqtd_instead_of_mrd"))
 
 
 def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> dict[str, Any]:
@@ -274,36 +301,41 @@ def bigvgan_config(hparams: dict[str, Any], in_channels: int, where: Path) -> di
     Raises:
         ImportSourceError: a missing key or a shape audiogan does not reproduce (named).
     """
-    sample_rate = int(_get(hparams, "sampling_rate", where))
-    num_mels = int(_get(hparams, "num_mels", where))
+    sample_rate = _int(hparams, "sampling_rate", where)
+    num_mels = _int(hparams, "num_mels", where)
     if in_channels != num_mels:
         raise ImportSourceError(f"{where}: 'num_mels' is {num_mels}, but the generator's "
                                 f"conv_pre takes {in_channels} channels; give the checkpoint's "
                                 "own config.json")
-    fmax = _get(hparams, "fmax", where)
-    hop = int(_get(hparams, "hop_size", where))
-    segment = int(hparams.get("segment_size", 8192))
-    lr = float(hparams.get("learning_rate", 1e-4))
-    betas = [float(hparams.get("adam_b1", 0.8)), float(hparams.get("adam_b2", 0.99))]
+    fmax = as_float(_get(hparams, "fmax", where), "fmax", where, optional=True)
+    hop = _int(hparams, "hop_size", where)
+    segment = config_int(hparams, "segment_size", where, 8192)
+    lr = config_float(hparams, "learning_rate", where, 1e-4)
+    betas = [config_float(hparams, "adam_b1", where, 0.8),
+             config_float(hparams, "adam_b2", where, 0.99)]
     return {
         "sample_rate": sample_rate,
-        "features": {"profile": "hifigan", "n_fft": int(_get(hparams, "n_fft", where)),
-                     "hop_length": hop, "win_length": int(_get(hparams, "win_size", where)),
-                     "n_mels": num_mels, "f_min": float(_get(hparams, "fmin", where)),
-                     "f_max": None if fmax is None else float(fmax)},
+        "features": {"profile": "hifigan", "n_fft": _int(hparams, "n_fft", where),
+                     "hop_length": hop, "win_length": _int(hparams, "win_size", where),
+                     "n_mels": num_mels,
+                     "f_min": as_float(_get(hparams, "fmin", where), "fmin", where),
+                     "f_max": fmax},
         "generator": {"name": "bigvgan",
                       "params": _generator_params(hparams, in_channels, where)},
-        "discriminator": _discriminator(hparams),
-        "loss": _loss(hparams),
+        "discriminator": _discriminator(hparams, where),
+        "loss": _loss(hparams, where),
         "optim": {part: {"name": "adamw", "lr": lr, "betas": betas}
                   for part in ("generator", "discriminator")},
+        # BigVGAN-v2's training steps both schedulers every step (v2 moved them from epoch to
+        # step level); v1's stepped them once per epoch, so a v1 config keeps "epoch"
         "scheduler": {"name": "exponential",
-                      "gamma": float(hparams.get("lr_decay", 0.9999996)), "interval": "epoch"},
-        "training": {"batch_size": int(hparams.get("batch_size", 32)),
+                      "gamma": config_float(hparams, "lr_decay", where, 0.9999996),
+                      "interval": "step" if _is_v2(hparams) else "epoch"},
+        "training": {"batch_size": config_int(hparams, "batch_size", where, 32),
                      "segment_length": max(hop, segment // hop * hop),
-                     "seed": int(hparams.get("seed", 1234)),
+                     "seed": config_int(hparams, "seed", where, 1234),
                      # the reference clips G and each discriminator at this norm (1000 if absent)
-                     "grad_clip": float(hparams.get("clip_grad_norm", 1000.0)),
+                     "grad_clip": config_float(hparams, "clip_grad_norm", where, 1000.0),
                      "grad_clip_per_part": True},
     }
 

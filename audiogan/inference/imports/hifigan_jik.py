@@ -32,6 +32,14 @@ from torch import Tensor
 
 from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
+from audiogan.inference.imports.values import (
+    as_float,
+    as_int,
+    config_float,
+    config_int,
+    config_ints,
+    config_optional_float,
+)
 
 __all__ = ["HiFiGANJikReader", "convert_discriminators", "convert_generator", "jik_config"]
 
@@ -131,9 +139,13 @@ def _get(hparams: dict[str, Any], key: str, where: Path) -> Any:
     return hparams[key]
 
 
+def _int(hparams: dict[str, Any], key: str, where: Path) -> int:
+    return as_int(_get(hparams, key, where), key, where)
+
+
 def _stages(hparams: dict[str, Any], where: Path) -> tuple[list[int], list[int]]:
-    rates = [int(r) for r in _get(hparams, "upsample_rates", where)]
-    kernels = [int(k) for k in _get(hparams, "upsample_kernel_sizes", where)]
+    rates = config_ints(hparams, "upsample_rates", where)
+    kernels = config_ints(hparams, "upsample_kernel_sizes", where)
     if len(rates) != len(kernels) or not rates:
         raise ImportSourceError(f"{where}: 'upsample_rates' and 'upsample_kernel_sizes' need "
                                 "one entry per stage")
@@ -143,7 +155,7 @@ def _stages(hparams: dict[str, Any], where: Path) -> tuple[list[int], list[int]]
                 f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate}: the "
                 "reference pads (k-u)//2, which for k < u or an odd k-u changes the output "
                 "length; audiogan does not reproduce that stage")
-    hop = int(_get(hparams, "hop_size", where))
+    hop = _int(hparams, "hop_size", where)
     if math.prod(rates) != hop:
         raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "
                                 f"but 'hop_size' is {hop}")
@@ -156,49 +168,55 @@ def _dilations(hparams: dict[str, Any], where: Path) -> list[list[int]]:
         raise ImportSourceError(f"{where}: 'resblock' is {kind!r}; jik876/hifi-gan has '1' or '2'")
     used = 3 if kind == "1" else 2  # the reference reads only dilation[0..2] / dilation[0..1]
     out = []
-    for index, dilations in enumerate(_get(hparams, "resblock_dilation_sizes", where)):
+    blocks = _get(hparams, "resblock_dilation_sizes", where)
+    if not isinstance(blocks, list) or not all(isinstance(d, list) for d in blocks):
+        raise ImportSourceError(f"{where}: 'resblock_dilation_sizes' must be a list of lists")
+    for index, dilations in enumerate(blocks):
         if len(dilations) < used:
             raise ImportSourceError(f"{where}: 'resblock_dilation_sizes'[{index}] needs {used} "
                                     f"dilations for resblock {kind}")
-        out.append([int(d) for d in dilations[:used]])
+        out.append([as_int(d, f"resblock_dilation_sizes[{index}][{j}]", where)
+                    for j, d in enumerate(dilations[:used])])
     return out
 
 
 def jik_config(hparams: dict[str, Any], in_channels: int, where: Path) -> dict[str, Any]:
     """The audiogan config (as a mapping) of a jik876 ``config.json``."""
     rates, kernels = _stages(hparams, where)
-    sample_rate = int(_get(hparams, "sampling_rate", where))
-    fmax = _get(hparams, "fmax", where)
-    segment = int(hparams.get("segment_size", 8192))
-    hop = int(_get(hparams, "hop_size", where))
+    sample_rate = _int(hparams, "sampling_rate", where)
+    fmax = as_float(_get(hparams, "fmax", where), "fmax", where, optional=True)
+    segment = config_int(hparams, "segment_size", where, 8192)
+    hop = _int(hparams, "hop_size", where)
     return {
         "sample_rate": sample_rate,
-        "features": {"profile": "hifigan", "n_fft": int(_get(hparams, "n_fft", where)),
-                     "hop_length": hop, "win_length": int(_get(hparams, "win_size", where)),
-                     "n_mels": int(in_channels), "f_min": float(_get(hparams, "fmin", where)),
-                     "f_max": None if fmax is None else float(fmax)},
+        "features": {"profile": "hifigan", "n_fft": _int(hparams, "n_fft", where),
+                     "hop_length": hop, "win_length": _int(hparams, "win_size", where),
+                     "n_mels": int(in_channels),
+                     "f_min": as_float(_get(hparams, "fmin", where), "fmin", where),
+                     "f_max": fmax},
         "generator": {"name": "hifigan", "params": {
             "preset": "v1", "upsample_rates": rates, "upsample_kernel_sizes": kernels,
-            "upsample_initial_channel": int(_get(hparams, "upsample_initial_channel", where)),
+            "upsample_initial_channel": _int(hparams, "upsample_initial_channel", where),
             "resblock": str(hparams["resblock"]),
-            "resblock_kernel_sizes": [int(k) for k in
-                                      _get(hparams, "resblock_kernel_sizes", where)],
+            "resblock_kernel_sizes": config_ints(hparams, "resblock_kernel_sizes", where),
             "resblock_dilation_sizes": _dilations(hparams, where),
             "negative_slope": SLOPE, "post_negative_slope": POST_SLOPE}},
         "discriminator": {"name": "combined", "params": {"periods": [2, 3, 5, 7, 11],
                                                           "scales": 3}},
         "loss": {"adversarial": "lsgan",
                  "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0},
-                 "mel": {"f_max": hparams.get("fmax_for_loss")}},
-        "optim": {part: {"name": "adamw", "lr": float(hparams.get("learning_rate", 2e-4)),
-                         "betas": [float(hparams.get("adam_b1", 0.8)),
-                                   float(hparams.get("adam_b2", 0.99))]}
+                 "mel": {"f_max": config_optional_float(hparams, "fmax_for_loss", where,
+                                                        None)}},
+        "optim": {part: {"name": "adamw", "lr": config_float(hparams, "learning_rate", where, 2e-4),
+                         "betas": [config_float(hparams, "adam_b1", where, 0.8),
+                                   config_float(hparams, "adam_b2", where, 0.99)]}
                   for part in ("generator", "discriminator")},
-        "scheduler": {"name": "exponential", "gamma": float(hparams.get("lr_decay", 0.999)),
+        "scheduler": {"name": "exponential",
+                      "gamma": config_float(hparams, "lr_decay", where, 0.999),
                       "interval": "epoch"},
-        "training": {"batch_size": int(hparams.get("batch_size", 16)),
+        "training": {"batch_size": config_int(hparams, "batch_size", where, 16),
                      "segment_length": max(hop, segment // hop * hop),
-                     "seed": int(hparams.get("seed", 1234))},
+                     "seed": config_int(hparams, "seed", where, 1234)},
     }
 
 
@@ -252,7 +270,7 @@ def convert_generator(weights: dict[str, Any], hparams: dict[str, Any], where: P
                                 f"architecture of {config_path.name}; check the config file")
     notes = []
     in_channels = int(out["conv_pre.weight"].shape[1])
-    if in_channels != int(hparams.get("num_mels", in_channels)):
+    if in_channels != config_int(hparams, "num_mels", config_path, in_channels):
         notes.append(f"conv_pre takes {in_channels} mel channels (config.json says num_mels="
                      f"{hparams['num_mels']}, which the reference ignores): using {in_channels}")
     return out, notes

@@ -51,6 +51,13 @@ from audiogan.inference.imports.pwg_discriminators import (
     hifigan_discriminator,
     melgan_discriminator,
 )
+from audiogan.inference.imports.values import (
+    as_int,
+    config_float,
+    config_int,
+    config_ints,
+    config_optional_float,
+)
 
 __all__ = ["ParallelWaveGANReader", "pqmf_design", "pwg_version_le"]
 
@@ -77,13 +84,16 @@ def pqmf_design(hparams: dict[str, Any], subbands: int, where: Path) -> dict[str
         unknown = sorted(set(given) - {"subbands", "taps", "cutoff_ratio", "beta"})
         if unknown:
             raise ImportSourceError(f"{where}: unknown key 'pqmf_params.{unknown[0]}'")
-        if int(given.get("subbands", subbands)) != subbands:
+        if config_int(given, "subbands", where, subbands, section="pqmf_params") != subbands:
             raise ImportSourceError(f"{where}: 'pqmf_params.subbands' differs from "
                                     f"'generator_params.out_channels' ({subbands})")
         design = {"taps": 62, "cutoff_ratio": 0.142, "beta": 9.0,
                   **{k: v for k, v in given.items() if k != "subbands"}}
-    return {"pqmf_taps": int(design["taps"]), "pqmf_cutoff_ratio": float(design["cutoff_ratio"]),
-            "pqmf_beta": float(design["beta"]), "pqmf_scaled": False}
+    return {"pqmf_taps": config_int(design, "taps", where, section="pqmf_params"),
+            "pqmf_cutoff_ratio": config_float(design, "cutoff_ratio", where,
+                                              section="pqmf_params"),
+            "pqmf_beta": config_float(design, "beta", where, section="pqmf_params"),
+            "pqmf_scaled": False}
 
 
 def _read_stats(path: Path) -> tuple[Tensor, Tensor]:
@@ -136,27 +146,39 @@ def _slope(params: dict[str, Any], default: float, where: Path) -> float:
     if unknown:
         raise ImportSourceError(f"{where}: 'generator_params.nonlinear_activation_params."
                                 f"{unknown[0]}' is not reproduced by audiogan")
-    return float(given.get("negative_slope", default))
+    return config_float(given, "negative_slope", where, default,
+                        section="generator_params.nonlinear_activation_params")
+
+
+_GP = "generator_params"  # the section the generator's keys are in, for messages
 
 
 def _hifigan(params: dict[str, Any], where: Path) -> dict[str, Any]:
     for key, wanted, default in (("out_channels", 1, 1), ("kernel_size", 7, 7),
                                  ("bias", True, True), ("use_causal_conv", False, False)):
         _require(params, key, wanted, where, default)
-    rates = [int(r) for r in params.get("upsample_scales", (8, 8, 2, 2))]
-    kernels = [int(k) for k in params.get("upsample_kernel_sizes", (16, 16, 4, 4))]
+    rates = config_ints(params, "upsample_scales", where, (8, 8, 2, 2), _GP)
+    kernels = config_ints(params, "upsample_kernel_sizes", where, (16, 16, 4, 4), _GP)
     if kernels != [2 * r for r in rates]:
         raise ImportSourceError(f"{where}: 'generator_params.upsample_kernel_sizes' must be twice "
                                 "'upsample_scales' (the toolkit asserts it)")
-    return {"preset": "v1", "in_channels": int(params.get("in_channels", 80)),
+    return {"preset": "v1", "in_channels": config_int(params, "in_channels", where, 80, _GP),
             "upsample_rates": rates, "upsample_kernel_sizes": kernels,
-            "upsample_initial_channel": int(params.get("channels", 512)),
+            "upsample_initial_channel": config_int(params, "channels", where, 512, _GP),
             "resblock": "1" if params.get("use_additional_convs", True) else "2",
-            "resblock_kernel_sizes": [int(k) for k in
-                                      params.get("resblock_kernel_sizes", (3, 7, 11))],
-            "resblock_dilation_sizes": [[int(d) for d in ds] for ds in params.get(
-                "resblock_dilations", [(1, 3, 5)] * 3)],
+            "resblock_kernel_sizes": config_ints(params, "resblock_kernel_sizes", where,
+                                                 (3, 7, 11), _GP),
+            "resblock_dilation_sizes": _dilations(params, where),
             "negative_slope": _slope(params, 0.1, where), "post_negative_slope": 0.01}
+
+
+def _dilations(params: dict[str, Any], where: Path) -> list[list[int]]:
+    blocks = params.get("resblock_dilations", [[1, 3, 5]] * 3)
+    if not isinstance(blocks, list) or not all(isinstance(ds, list) for ds in blocks):
+        raise ImportSourceError(f"{where}: 'generator_params.resblock_dilations' must be a list "
+                                "of lists of integers")
+    return [[as_int(d, f"generator_params.resblock_dilations[{i}][{j}]", where)
+             for j, d in enumerate(ds)] for i, ds in enumerate(blocks)]
 
 
 def _hifigan_layers(gen: dict[str, Any]) -> dict[str, str]:
@@ -181,14 +203,15 @@ def _melgan(params: dict[str, Any], hparams: dict[str, Any], where: Path) -> tup
     if params.get("pad_params"):
         raise ImportSourceError(f"{where}: 'generator_params.pad_params' is not reproduced by "
                                 "audiogan (reflection padding only)")
-    stack_kernel = int(params.get("stack_kernel_size", 3))
-    gen = {"in_channels": int(params.get("in_channels", 80)),
-           "upsample_rates": [int(r) for r in params.get("upsample_scales", (8, 8, 2, 2))],
-           "channels": int(params.get("channels", 512)),
-           "kernel_size": int(params.get("kernel_size", 7)),
-           "resstack_dilations": [stack_kernel ** j for j in range(int(params.get("stacks", 3)))],
+    stack_kernel = config_int(params, "stack_kernel_size", where, 3, _GP)
+    stacks = config_int(params, "stacks", where, 3, _GP)
+    gen = {"in_channels": config_int(params, "in_channels", where, 80, _GP),
+           "upsample_rates": config_ints(params, "upsample_scales", where, (8, 8, 2, 2), _GP),
+           "channels": config_int(params, "channels", where, 512, _GP),
+           "kernel_size": config_int(params, "kernel_size", where, 7, _GP),
+           "resstack_dilations": [stack_kernel ** j for j in range(stacks)],
            "resstack_kernel_size": stack_kernel, "negative_slope": _slope(params, 0.2, where)}
-    subbands = int(params.get("out_channels", 1))
+    subbands = config_int(params, "out_channels", where, 1, _GP)
     if subbands == 1:
         return "melgan", gen
     return "multiband_melgan", {**gen, "subbands": subbands,
@@ -208,22 +231,26 @@ def _features(hparams: dict[str, Any], n_mels: int, where: Path) -> dict[str, An
     if hparams.get("log_base", 10.0) != 10.0:
         raise ImportSourceError(f"{where}: 'log_base' is {hparams['log_base']!r}; the pwg "
                                 "feature profile uses log10")
-    if int(need("num_mels")) != n_mels:
+    need("num_mels")
+    if config_int(hparams, "num_mels", where) != n_mels:
         raise ImportSourceError(f"{where}: 'num_mels' is {hparams['num_mels']} but the "
                                 f"generator takes {n_mels} channels")
-    fmin, fmax = hparams.get("fmin"), hparams.get("fmax")
-    return {"profile": "pwg", "n_fft": int(need("fft_size")), "hop_length": int(need("hop_size")),
-            "win_length": int(hparams.get("win_length") or hparams["fft_size"]),
-            "n_mels": n_mels, "f_min": float(fmin or 0.0),
-            "f_max": None if fmax is None else float(fmax), "stats": True}
+    need("fft_size")
+    need("hop_size")
+    fft = config_int(hparams, "fft_size", where)
+    win = config_int(hparams, "win_length", where, None) if hparams.get("win_length") else fft
+    return {"profile": "pwg", "n_fft": fft, "hop_length": config_int(hparams, "hop_size", where),
+            "win_length": win, "n_mels": n_mels,
+            "f_min": config_optional_float(hparams, "fmin", where, None) or 0.0,
+            "f_max": config_optional_float(hparams, "fmax", where, None), "stats": True}
 
 
 def _training(name: str, hparams: dict[str, Any], hop: int,
-              discriminator: dict[str, Any]) -> dict[str, Any]:
+              discriminator: dict[str, Any], where: Path) -> dict[str, Any]:
     """Training sections in the spirit of the toolkit's recipe for ``name`` (fine-tuning)."""
-    segment = int(hparams.get("batch_max_steps", 8192))
+    segment = config_int(hparams, "batch_max_steps", where, 8192)
     sections: dict[str, Any] = {"training": {
-        "batch_size": int(hparams.get("batch_size", 16)),
+        "batch_size": config_int(hparams, "batch_size", where, 16),
         "segment_length": max(hop, segment // hop * hop)}, "discriminator": discriminator}
     if name == "hifigan":
         sections["loss"] = {"adversarial": "lsgan",
@@ -307,7 +334,7 @@ class ParallelWaveGANReader(FormatReader):
         generator = take_layers(weights, layers, "generator", source)
         mean, scale, notes = self._stats(detection, hparams, buffers)
         hop = math.prod(gen["upsample_rates"]) * int(gen.get("subbands", 1))
-        if int(hparams.get("hop_size", hop)) != hop:
+        if config_int(hparams, "hop_size", config_path, hop) != hop:
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")
         convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
@@ -317,10 +344,10 @@ class ParallelWaveGANReader(FormatReader):
         if name == "multiband_melgan":
             notes.append(f"PQMF: taps {gen['pqmf_taps']}, cutoff {gen['pqmf_cutoff_ratio']}, beta "
                          f"{gen['pqmf_beta']} (config version {hparams.get('version', 'absent')})")
-        config = {"sample_rate": int(hparams.get("sampling_rate", 22050)),
+        config = {"sample_rate": config_int(hparams, "sampling_rate", config_path, 22050),
                   "features": _features(hparams, gen["in_channels"], config_path),
                   "generator": {"name": name, "params": gen},
-                  **_training(name, hparams, hop, disc_config)}
+                  **_training(name, hparams, hop, disc_config, config_path)}
         if "sampling_rate" not in hparams:
             raise ImportSourceError(f"{config_path}: key 'sampling_rate' is missing")
         steps = state.get("steps")
