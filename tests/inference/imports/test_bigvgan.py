@@ -429,3 +429,38 @@ def test_parity_benchmark_runs_as_a_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 2 and all(row["max_abs_diff"] <= 1e-4 for row in rows)
+
+
+def test_the_scheduler_steps_per_step_in_v2_and_per_epoch_in_v1() -> None:
+    """BigVGAN-v2's training steps its schedulers every step, v1's once per epoch."""
+    def interval(hparams: dict[str, Any]) -> str:
+        return bigvgan_config(hparams, 8, Path("config.json"))["scheduler"]["interval"]
+
+    assert interval(V2_SMALL) == "step" and interval(V1_SMALL) == "epoch"
+    assert interval({**V1_SMALL, "use_multiscale_melloss": True}) == "step"  # v2's loss alone
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("n_fft", None, "n_fft' is None"), ("segment_size", None, "segment_size' is None"),
+    ("sampling_rate", "22k", "sampling_rate' is '22k'"),
+    ("learning_rate", "x", "learning_rate' is 'x'"),
+    ("discriminator_channel_mult", "x", "discriminator_channel_mult' is 'x'"),
+    ("batch_size", True, "batch_size' is True"), ("hop_size", 8.5, "hop_size' is 8.5"),
+    ("cqtd_dilations", 5, "cqtd_dilations' is 5"),
+    ("cqtd_n_octaves", [5, "x", 5], "cqtd_n_octaves[1]' is 'x'"),
+    ("use_tanh_at_final", "false", "use_tanh_at_final' is 'false'"),
+    ("resblock_dilation_sizes", [[1, 3, 5], [1, None, 5]],
+     "resblock_dilation_sizes[1][1]' is None"), ("fmax", "max", "fmax' is 'max'"),
+])
+def test_a_bad_config_value_is_one_error_line_naming_the_key(tmp_path: Path, key: str,
+                                                             value: Any, named: str) -> None:
+    folder = tmp_path / "release"
+    folder.mkdir()
+    torch.save({"generator": {"conv_pre.weight": torch.zeros(4, 8, 7)}},
+               folder / "bigvgan_generator.pt")
+    (folder / "config.json").write_text(json.dumps({**V2_SMALL, key: value}))
+    result = CliRunner().invoke(cli, ["import", str(folder), "-o", str(tmp_path / "m")])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "Traceback" not in result.output and f"config.json: key '{named}" in lines[0]
+    assert not (tmp_path / "m").exists()

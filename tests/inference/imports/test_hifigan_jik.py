@@ -278,3 +278,22 @@ def test_vocoder_load_takes_a_jik876_checkpoint_directly(tmp_path: Path, caplog)
     (cp / "config.json").unlink()
     result = CliRunner().invoke(cli, ["info", str(source)])
     assert result.exit_code == 2 and "no config.json beside it" in result.output
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("sampling_rate", "22k", "'sampling_rate' is '22k'"),
+    ("segment_size", None, "'segment_size' is None"),
+    ("learning_rate", "x", "'learning_rate' is 'x'"),
+    ("upsample_rates", [4, "2"], "'upsample_rates[1]' is '2'"),
+])
+def test_a_bad_config_value_is_one_cli_error_line(tmp_path: Path, key: str, value: object,
+                                                  named: str) -> None:
+    cp = tmp_path / "cp"
+    cp.mkdir()
+    torch.save({"generator": generator_state(TINY_CONFIG, 8)}, cp / "g_00000001")
+    (cp / "config.json").write_text(json.dumps({**TINY_CONFIG, key: value}))
+    result = CliRunner().invoke(cli, ["import", str(cp), "-o", str(tmp_path / "m")])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"config.json: key {named}" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()

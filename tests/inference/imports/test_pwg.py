@@ -411,3 +411,26 @@ def test_vocoder_load_takes_a_pwg_checkpoint_directly(tmp_path: Path) -> None:
     assert float((out.reshape(-1) - expected.reshape(-1).float()).abs().max()) <= 1e-5
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
         "checkpoint-1000steps.pkl", "config.yml", "stats.npy"]
+
+
+@pytest.mark.parametrize("where, key, value, named", [
+    ("generator_params", "channels", "x", "'generator_params.channels' is 'x'"),
+    ("config", "batch_max_steps", None, "'batch_max_steps' is None"),
+    ("config", "fmax", "nyquist", "'fmax' is 'nyquist'"),
+])
+def test_pwg_bad_config_value_is_one_cli_error_line(tmp_path: Path, where: str, key: str,
+                                                    value: Any, named: str) -> None:
+    from click.testing import CliRunner
+
+    from audiogan.cli.main import cli
+
+    state = melgan_state("melgan", "stack", "skip_layer", 8, 32, [4, 4], 2)
+    params = {**MELGAN, key: value} if where == "generator_params" else MELGAN
+    extra = {key: value} if where == "config" else {}
+    write_pwg(tmp_path / "exp", "MelGANGenerator", params, state, **extra)
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "exp"), "-o",
+                                      str(tmp_path / "m")])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"config.yml: key {named}" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
