@@ -217,8 +217,10 @@ def validate_models(config: Config) -> None:
         raise ConfigError(f"discriminator.name: {exc}") from None
     generator = _build_on_meta("generator", build_generator, config.generator.name,
                                generator_params(config))
-    _check_signature("discriminator", DISCRIMINATORS.get(config.discriminator.name),
-                     dict(config.discriminator.params))
+    params = dict(config.discriminator.params)
+    _check_signature("discriminator.params", DISCRIMINATORS.get(config.discriminator.name),
+                     params)
+    _check_parts(config.discriminator.name, params)
     if cls.input_kind == "mel" and generator.hop_length != config.features.hop_length:
         raise ConfigError(
             f"generator {config.generator.name!r} upsamples by {generator.hop_length} but "
@@ -262,27 +264,80 @@ def check_discriminator(config: Config) -> None:
                    discriminator_params(config))
 
 
-def _check_signature(part: str, factory: Any, params: dict[str, Any]) -> None:
+def _check_signature(key: str, factory: Any, params: dict[str, Any],
+                     positional: int = 0) -> Any:
     """Refuse ``params`` keys the constructor does not take (cheap: nothing is built).
 
     Building a discriminator even on the ``meta`` device costs most of a second (weight norm
     runs through reference kernels there), so only its keywords are checked at load time.
+    ``positional``: leading arguments the caller passes itself (not keys of ``params``).
+
+    Returns:
+        The bound arguments with the defaults applied, or None without a signature.
     """
     import inspect
 
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
-        return
+        return None
     try:
-        signature.bind_partial(**params)
+        bound = signature.bind_partial(*[None] * positional, **params)
     except TypeError as exc:
-        valid = [n for n, p in signature.parameters.items()
+        valid = [n for n, p in list(signature.parameters.items())[positional:]
                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         reason = " ".join(str(exc).split())
+        raise ConfigError(f"{key}: {reason}; valid keys here: {', '.join(valid)}") from None
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def _check_parts(name: str, params: dict[str, Any]) -> None:
+    """The keys of ``combined``'s ``*_params`` (each goes to one part's constructor, after the
+    argument ``combined`` passes itself) and the CQT discriminator's list lengths, cheaply."""
+    from audiogan.models.cqt_discriminator import MultiScaleSubbandCQTDiscriminator
+    from audiogan.models.discriminators import (
+        MultiPeriodDiscriminator,
+        MultiResolutionDiscriminator,
+        MultiScaleDiscriminator,
+    )
+
+    if name == "cqtd":
+        _check_cqt_lengths("discriminator.params", _check_signature(
+            "discriminator.params", MultiScaleSubbandCQTDiscriminator, params))
+    if name != "combined":
+        return
+    for key, part in (("mpd_params", MultiPeriodDiscriminator),
+                      ("msd_params", MultiScaleDiscriminator),
+                      ("mrd_params", MultiResolutionDiscriminator),
+                      ("cqtd_params", MultiScaleSubbandCQTDiscriminator)):
+        given = params.get(key)
+        if given is None:
+            continue
+        where = f"discriminator.params.{key}"
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where} must be a mapping of {part.__name__} keywords, got "
+                              f"{given!r}")
+        bound = _check_signature(where, part, dict(given), positional=1)
+        if part is MultiScaleSubbandCQTDiscriminator:
+            _check_cqt_lengths(where, bound)
+
+
+def _check_cqt_lengths(where: str, bound: dict[str, Any] | None) -> None:
+    """One CQT setting per sub-discriminator: ``hop_lengths``, ``n_octaves`` and
+    ``bins_per_octaves`` are lists of one length."""
+    if bound is None:  # pragma: no cover - no signature
+        return
+    lists = {key: bound[key] for key in ("hop_lengths", "n_octaves", "bins_per_octaves")}
+    for key, value in lists.items():
+        if not isinstance(value, list | tuple) or not value:
+            raise ConfigError(f"{where}.{key} must be a non-empty list (one entry per "
+                              f"sub-discriminator), got {value!r}")
+    if len({len(value) for value in lists.values()}) > 1:
         raise ConfigError(
-            f"{part}.params: {reason}; valid keys here: {', '.join(valid)}"
-        ) from None
+            f"{where}: hop_lengths, n_octaves and bins_per_octaves need one entry per "
+            f"sub-discriminator each, got {', '.join(str(list(v)) for v in lists.values())}; "
+            "give the three lists the same length")
 
 
 def _build_on_meta(part: str, build: Any, name: str, params: dict[str, Any]) -> Any:

@@ -299,3 +299,33 @@ def test_save_config_is_atomic_on_a_full_disk(config_file: Path, tmp_path: Path,
         save_config(load_config(config_file, ["training.batch_size=4"]), target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize(("nested", "fragment"), [
+    ({"cqtd_params": {"bins_per_octaves": [24]}},
+     "discriminator.params.cqtd_params: hop_lengths, n_octaves and bins_per_octaves need one "
+     "entry per sub-discriminator each, got [512, 256, 256], [9, 9, 9], [24]"),
+    ({"cqtd_params": {"bogus": 1}},
+     "discriminator.params.cqtd_params: got an unexpected keyword argument 'bogus'; valid keys "
+     "here: hop_lengths, n_octaves, bins_per_octaves"),
+    ({"cqtd_params": {"hop_lengths": 256}}, "discriminator.params.cqtd_params.hop_lengths must "
+     "be a non-empty list"),
+    ({"cqtd_params": [24]}, "discriminator.params.cqtd_params must be a mapping"),
+    ({"mpd_params": {"bogus": 1}}, "discriminator.params.mpd_params: got an unexpected keyword "
+     "argument 'bogus'; valid keys here: channels,"),
+    ({"mrd_params": {"periods": [2]}}, "discriminator.params.mrd_params: got an unexpected"),
+])
+def test_bad_nested_discriminator_params_fail_at_load(nested: dict, fragment: str) -> None:
+    """combined's *_params go to one part's constructor each: their keys and the CQT's list
+    lengths are checked with the config, not first when the model is built."""
+    params = {"periods": [2, 3], "scales": 0, "cqtd": True, "resolutions": [[512, 128, 512]]}
+    good = {**VALID, "discriminator": {"name": "combined", "params": params}}
+    config_from_dict({**good, "discriminator": {"name": "combined", "params": {
+        **params, "cqtd_params": {"bins_per_octaves": [24, 36, 48], "filters": 8}}}})
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({**good, "discriminator": {"name": "combined",
+                                                    "params": {**params, **nested}}})
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"^discriminator.params: hop_lengths, n_octaves"):
+        config_from_dict({**good, "discriminator": {"name": "cqtd", "params": {
+            "n_octaves": [9, 9]}}})

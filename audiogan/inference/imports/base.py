@@ -467,7 +467,11 @@ def _blobs(converted: Converted, reader: FormatReader,
                  "scale": converted.scale.float().contiguous()}
         blobs[STATS_NAME] = save(stats)
     if converted.discriminator is not None:
-        discriminator = discriminator_from_config(config)
+        try:
+            discriminator = discriminator_from_config(config)
+        except (TypeError, ValueError) as exc:  # a value the cheap config checks let through
+            raise ImportSourceError(f"{where}: its config's discriminator cannot be built "
+                                    f"({one_line(exc)}); check the config file") from None
         _fit("discriminator", discriminator, converted.discriminator, where)
         state = {k: v.detach().float().contiguous()
                  for k, v in discriminator.state_dict().items()}
