@@ -48,8 +48,10 @@ Adding a format (one module, e.g. ``audiogan/inference/imports/pwg.py``, importe
    discriminator's state dict as ``discriminator_from_config(config)`` builds it, feature
    ``mean``/``scale``, the step and notes (``detection.generator_only``: the discriminator may
    be skipped, for :func:`convert_in_memory`). Raise ``ImportSourceError`` naming the file and
-   key for anything that does not fit. Writing, strict checking and atomicity are done by
-   :func:`import_model`.
+   key for anything that does not fit; read the config's numbers and flags with
+   :mod:`audiogan.inference.imports.values` (``config_int``, ``config_float``, ...), never a bare
+   ``int(...)`` (a null or a string would be a traceback). Writing, strict checking and
+   atomicity are done by :func:`import_model`.
 4. Test it with checkpoints built in the toolkit's exact layout and an independent forward
    (tests/inference/imports/test_hifigan_jik.py is the model), and add it to
    benchmarks/import_parity.py.

@@ -40,6 +40,7 @@ from torch import Tensor
 from audiogan.core.errors import describe_os_error, one_line
 from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
+from audiogan.inference.imports.values import config_int
 
 __all__ = ["MelGANNeuripsReader", "convert_melgan_discriminator", "melgan_layer_map",
            "read_args_yml", "take_layers"]
@@ -263,10 +264,12 @@ class MelGANNeuripsReader(FormatReader):
                          "(22.05 kHz, n_fft 1024, hop 256, f_min 0, f_max none)")
         layers = melgan_layer_map("model", len(_RATES), stacks, "block", "shortcut")
         generator = take_layers(state, layers, "generator", source)
+        named = args_path or source  # args.yml, for its values' messages
         disc_params: dict[str, Any] = {
-            "scales": int(args.get("num_D", 3)), "channels": int(args.get("ndf", 16)),
-            "downsample_scales": [int(args.get("downsamp_factor", 4))] * int(
-                args.get("n_layers_D", 4)),
+            "scales": config_int(args, "num_D", named, 3),
+            "channels": config_int(args, "ndf", named, 16),
+            "downsample_scales": [config_int(args, "downsamp_factor", named, 4)] * config_int(
+                args, "n_layers_D", named, 4),
             "max_channels": 1024, "kernel_sizes": [5, 3], "negative_slope": 0.2}
         discriminator = None
         if "discriminator" in detection.extra:
@@ -277,7 +280,7 @@ class MelGANNeuripsReader(FormatReader):
             notes.append(f"discriminator imported from {path.name} (optimiser states are not)")
         else:
             notes.append("no netD.pt beside it: training.init_from starts a new discriminator")
-        segment = int(args.get("seq_len", 8192))
+        segment = config_int(args, "seq_len", named, 8192)
         hop = math.prod(_RATES)
         config = {
             "sample_rate": 22050,
@@ -294,7 +297,7 @@ class MelGANNeuripsReader(FormatReader):
             "optim": {part: {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9],
                              "weight_decay": 0.0} for part in ("generator", "discriminator")},
             "scheduler": {"name": "none"},
-            "training": {"batch_size": int(args.get("batch_size", 16)),
+            "training": {"batch_size": config_int(args, "batch_size", named, 16),
                          "segment_length": max(hop, segment // hop * hop)},
         }
         where = args_path or source

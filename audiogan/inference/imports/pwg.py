@@ -339,7 +339,8 @@ class ParallelWaveGANReader(FormatReader):
                                     f"the generator upsamples by {hop}")
         convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
         assert isinstance(model, dict)  # the generator's weights came from it
-        disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source)
+        disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source,
+                                                   config_path)
         notes.append(note)
         if name == "multiband_melgan":
             notes.append(f"PQMF: taps {gen['pqmf_taps']}, cutoff {gen['pqmf_cutoff_ratio']}, beta "

@@ -22,8 +22,11 @@ from torch import Tensor
 
 from audiogan.inference.imports.base import ImportSourceError
 from audiogan.inference.imports.melgan_neurips import convert_melgan_discriminator
+from audiogan.inference.imports.values import config_float, config_int, config_ints
 
 __all__ = ["hifigan_discriminator", "melgan_discriminator"]
+
+_DP = "discriminator_params"  # the section the discriminator's keys are in, for messages
 
 _LRELU = {"nonlinear_activation": "LeakyReLU",
           "nonlinear_activation_params": {"negative_slope": 0.1}}
@@ -66,20 +69,25 @@ def _mismatch(given: Any, fixed: dict[str, Any], prefix: str) -> str | None:
     return None
 
 
-def melgan_discriminator(hparams: dict[str, Any], state: Any, where: Path
+def melgan_discriminator(hparams: dict[str, Any], state: Any, where: Path,
+                         config_path: Path | None = None
                          ) -> tuple[dict[str, Any], dict[str, Tensor] | None, str]:
     """The ``melgan_msd`` config of a MelGAN config, its converted weights (or None) and a
     note."""
+    named = config_path or where  # the config file, for its values' messages
     kind = hparams.get("discriminator_type", "ParallelWaveGANDiscriminator")
     given = hparams.get("discriminator_params") or {}
     given = given if isinstance(given, dict) else {}
-    slope = (given.get("nonlinear_activation_params") or {}).get("negative_slope", 0.2)
+    activation = given.get("nonlinear_activation_params") or {}
+    slope = config_float(activation if isinstance(activation, dict) else {}, "negative_slope",
+                         named, 0.2, "discriminator_params.nonlinear_activation_params")
     config: dict[str, Any] = {"name": "melgan_msd", "params": {
-        "scales": int(given.get("scales", 3)), "channels": int(given.get("channels", 16)),
-        "downsample_scales": [int(s) for s in given.get("downsample_scales", (4, 4, 4, 4))],
-        "max_channels": int(given.get("max_downsample_channels", 1024)),
-        "kernel_sizes": [int(k) for k in given.get("kernel_sizes", (5, 3))],
-        "negative_slope": float(slope)}}
+        "scales": config_int(given, "scales", named, 3, _DP),
+        "channels": config_int(given, "channels", named, 16, _DP),
+        "downsample_scales": config_ints(given, "downsample_scales", named, (4, 4, 4, 4), _DP),
+        "max_channels": config_int(given, "max_downsample_channels", named, 1024, _DP),
+        "kernel_sizes": config_ints(given, "kernel_sizes", named, (5, 3), _DP),
+        "negative_slope": slope}}
     why = (f"{kind} has no audiogan counterpart" if kind != "MelGANMultiScaleDiscriminator"
            else _mismatch(given, _MELGAN_FIXED, "discriminator_params."))
     if why is None and not (isinstance(state, dict) and state):
@@ -94,14 +102,16 @@ def melgan_discriminator(hparams: dict[str, Any], state: Any, where: Path
                             "states are not)"
 
 
-def hifigan_discriminator(hparams: dict[str, Any], state: Any, where: Path
+def hifigan_discriminator(hparams: dict[str, Any], state: Any, where: Path,
+                          config_path: Path | None = None
                           ) -> tuple[dict[str, Any], dict[str, Tensor] | None, str]:
     """The ``combined`` config of a HiFiGAN config, its converted weights (or None), a note."""
+    named = config_path or where  # the config file, for its values' messages
     kind = hparams.get("discriminator_type", "ParallelWaveGANDiscriminator")
     given = hparams.get("discriminator_params") or {}
     given = given if isinstance(given, dict) else {}
-    periods = [int(p) for p in given.get("periods", (2, 3, 5, 7, 11))]
-    scales = int(given.get("scales", 3))
+    periods = config_ints(given, "periods", named, (2, 3, 5, 7, 11), _DP)
+    scales = config_int(given, "scales", named, 3, _DP)
     config: dict[str, Any] = {"name": "combined", "params": {
         "periods": periods, "scales": scales, "mpd_params": {"post_kernel_size": 2}}}
     why = None

@@ -387,6 +387,10 @@ def test_melgan_neurips_args_yml_accepts_only_the_namespace_tag(tmp_path: Path) 
     (run / "args.yml").write_text(ARGS_YML.replace("ngf: 4", "ngf: 32"))
     with pytest.raises(ImportSourceError, match="'ngf' is 32"):
         import_model(run, tmp_path / "model")
+    (run / "args.yml").write_text(ARGS_YML.replace("seq_len: 8192", "seq_len: null"))
+    with pytest.raises(ImportSourceError, match=r"args.yml: key 'seq_len' is None; it must be"):
+        import_model(run, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
 
 
 def test_list_names_both_formats_and_their_sources() -> None:
@@ -417,6 +421,7 @@ def test_vocoder_load_takes_a_pwg_checkpoint_directly(tmp_path: Path) -> None:
     ("generator_params", "channels", "x", "'generator_params.channels' is 'x'"),
     ("config", "batch_max_steps", None, "'batch_max_steps' is None"),
     ("config", "fmax", "nyquist", "'fmax' is 'nyquist'"),
+    ("config", "discriminator_params", {"scales": "x"}, "'discriminator_params.scales' is 'x'"),
 ])
 def test_pwg_bad_config_value_is_one_cli_error_line(tmp_path: Path, where: str, key: str,
                                                     value: Any, named: str) -> None:
