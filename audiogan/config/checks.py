@@ -4,8 +4,10 @@
 learning rates positive, betas in ``[0, 1)``, weights non-negative, ...) and the cross-field rules
 (``f_max <= sample_rate / 2``, ``segment_length % hop_length == 0``, ...).
 :func:`validate_models` builds the generator on the ``meta`` device (no memory) and checks the
-discriminator's ``params`` keys against its constructor, so a bad key or a hop that does not match
-the features is reported at load time, naming the dotted key, instead of after minutes of set-up.
+discriminator's ``params`` keys against its constructor (``combined``'s ``mpd_params`` ...
+``cqtd_params`` against each part's, and the CQT's list lengths), so a bad key or a hop that does
+not match the features is reported at load time, naming the dotted key, instead of after minutes
+of set-up.
 
 Every failure is a :class:`~audiogan.config.ConfigError` whose one-line message names the dotted
 key, the value and what would be accepted.
