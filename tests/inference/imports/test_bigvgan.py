@@ -464,3 +464,24 @@ def test_a_bad_config_value_is_one_error_line_naming_the_key(tmp_path: Path, key
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert "Traceback" not in result.output and f"config.json: key '{named}" in lines[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_discriminator_its_config_cannot_build_is_one_error_line(tmp_path: Path) -> None:
+    """9 octaves of CQT do not fit under 8 kHz (the config check cannot know the rate's limit
+    without building): one line, exit 2, nothing written."""
+    from audiogan.config.build import generator_from_config
+    from audiogan.inference.imports.base import build_config
+    from audiogan.models.layers import remove_weight_norm
+
+    generator = generator_from_config(build_config(bigvgan_config(V2_SMALL, 8, tmp_path), tmp_path))
+    remove_weight_norm(generator)
+    folder = tmp_path / "release"
+    folder.mkdir()
+    torch.save({"generator": generator.state_dict()}, folder / "bigvgan_generator.pt")
+    torch.save({"mpd": {}, "mrd": {}}, folder / "bigvgan_discriminator_optimizer.pt")
+    (folder / "config.json").write_text(json.dumps({**V2_SMALL, "cqtd_n_octaves": [9, 9, 9]}))
+    result = CliRunner().invoke(cli, ["import", str(folder), "-o", str(tmp_path / "m")])
+    lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "its config's discriminator cannot be built" in lines[0] and "Nyquist" in lines[0]
+    assert not (tmp_path / "m").exists()
