@@ -104,11 +104,17 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path | None,
     return Outcome(result.exit_code, result.stdout, stderr, crashed or "Traceback" in stderr)
 
 
-def _limit_memory(limit: int) -> Callable[[], None]:
+def _child_setup(limit: int | None) -> Callable[[], None]:
+    """What the child gets before exec: SIGINT at its default (a shell starts background jobs
+    with SIGINT ignored, and an ignored signal stays ignored across exec, so a simulated Ctrl-C
+    would do nothing), and the data segment capped when ``limit`` is set."""
     def apply() -> None:
         import resource
+        import signal
 
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if limit:
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
     return apply
 
@@ -123,7 +129,7 @@ def run_subprocess(args: Sequence[str], env: dict[str, str], cwd: Path | None,
     proc = subprocess.run(
         [sys.executable, "-m", "audiogan", *args], capture_output=True, text=True,
         timeout=timeout, env=full_env, cwd=cwd, input=stdin,
-        preexec_fn=_limit_memory(memory_limit) if memory_limit else None,
+        preexec_fn=_child_setup(memory_limit),
     )
     return Outcome(proc.returncode, proc.stdout, proc.stderr, "Traceback" in proc.stderr)
 
