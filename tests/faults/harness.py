@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -108,10 +110,7 @@ def _child_setup(limit: int | None) -> Callable[[], None]:
     """What the child gets before exec: SIGINT at its default (a shell starts background jobs
     with SIGINT ignored, and an ignored signal stays ignored across exec, so a simulated Ctrl-C
     would do nothing), and the data segment capped when ``limit`` is set."""
-    def apply() -> None:
-        import resource
-        import signal
-
+    def apply() -> None:  # runs between fork and exec: no imports here (the import lock)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         if limit:
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
