@@ -16,7 +16,7 @@ every stage; every stage multiplies the length by exactly its rate, so the outpu
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from audiogan.models.activations import snake_activation
 from audiogan.models.alias_free import Activation1d
 from audiogan.models.base import Generator
 from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm, same_padding
+from audiogan.models.presets import apply_preset
 
 ResBlockKind = Literal["1", "2"]
 ActivationKind = Literal["snake", "snakebeta"]
@@ -335,27 +336,7 @@ def resolve_preset(preset: str, **overrides: object) -> BigVGANPreset:
         ValueError: unknown preset or inconsistent fields (the message names them).
         TypeError: an unknown field.
     """
-    try:
-        base = BIGVGAN_PRESETS[preset]
-    except KeyError:
-        valid = ", ".join(BIGVGAN_PRESETS)
-        raise ValueError(f"unknown BigVGAN preset {preset!r}; valid presets: {valid}") from None
-    known = {field.name for field in fields(BigVGANPreset)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise TypeError(f"unknown BigVGAN fields {sorted(unknown)}; valid: {sorted(known)}")
-    given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
-    if "upsample_rates" in given and "upsample_kernel_sizes" not in given:
-        given["upsample_kernel_sizes"] = tuple(2 * int(rate) for rate in given["upsample_rates"])
-    for name in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
-        if name in given:
-            given[name] = tuple(int(value) for value in given[name])
-    if "resblock_dilation_sizes" in given:
-        given["resblock_dilation_sizes"] = tuple(
-            tuple(int(d) for d in dilations) for dilations in given["resblock_dilation_sizes"])
-    if "resblock" in given:
-        given["resblock"] = str(given["resblock"])
-    cfg = replace(base, **given)
+    cfg = apply_preset(BIGVGAN_PRESETS, "BigVGAN", preset, overrides)
     _check(cfg)
     return cfg
 

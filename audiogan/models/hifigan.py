@@ -13,7 +13,7 @@ convolutions pad so that every stage multiplies the length by exactly its rate, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from audiogan.models.layers import (
     check_init_std,
     same_padding,
 )
+from audiogan.models.presets import apply_preset
 
 ResBlockKind = Literal["1", "2"]
 
@@ -328,29 +329,7 @@ def resolve_preset(preset: str, **overrides: object) -> HiFiGANPreset:
     Raises:
         ValueError: unknown preset or inconsistent fields (the message names them).
     """
-    try:
-        base = HIFIGAN_PRESETS[preset]
-    except KeyError:
-        valid = ", ".join(HIFIGAN_PRESETS)
-        raise ValueError(f"unknown HiFi-GAN preset {preset!r}; valid presets: {valid}") from None
-    known = {field.name for field in fields(HiFiGANPreset)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise TypeError(f"unknown HiFi-GAN fields {sorted(unknown)}; valid: {sorted(known)}")
-    given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
-    if "upsample_rates" in given and "upsample_kernel_sizes" not in given:
-        given["upsample_kernel_sizes"] = tuple(2 * rate for rate in given["upsample_rates"])
-    for name in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
-        if name in given:
-            given[name] = tuple(int(value) for value in given[name])
-    if "resblock_dilation_sizes" in given:
-        given["resblock_dilation_sizes"] = tuple(
-            tuple(int(dilation) for dilation in dilations)
-            for dilations in given["resblock_dilation_sizes"]
-        )
-    if "resblock" in given:
-        given["resblock"] = str(given["resblock"])
-    cfg = replace(base, **given)
+    cfg = apply_preset(HIFIGAN_PRESETS, "HiFi-GAN", preset, overrides)
 
     if len(cfg.upsample_rates) != len(cfg.upsample_kernel_sizes):
         raise ValueError(
