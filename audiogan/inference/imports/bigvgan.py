@@ -27,7 +27,6 @@ profile ``hifigan`` with the config's sizes.
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from audiogan.inference.imports.values import (
     config_int,
     config_ints,
     config_optional_float,
+    upsample_stages,
 )
 
 __all__ = ["BigVGANReader", "bigvgan_config", "convert_discriminators", "convert_generator",
@@ -192,23 +192,7 @@ def _ints(hparams: dict[str, Any], key: str, where: Path) -> list[int]:
 
 def _generator_params(hparams: dict[str, Any], in_channels: int,
                       where: Path) -> dict[str, Any]:
-    rates = _ints(hparams, "upsample_rates", where)
-    kernels = _ints(hparams, "upsample_kernel_sizes", where)
-    if len(rates) != len(kernels):
-        raise ImportSourceError(f"{where}: 'upsample_rates' and 'upsample_kernel_sizes' need "
-                                "one entry per stage")
-    for index, (rate, kernel) in enumerate(zip(rates, kernels)):
-        if kernel < rate or (kernel - rate) % 2:
-            # NVIDIA pads (k-u)//2: k < u shortens the stage, an odd k-u adds one sample with
-            # another alignment; no published config has either shape
-            raise ImportSourceError(
-                f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate} is "
-                "not imported (the reference's output is not frames x hop long); retrain "
-                f"with a kernel >= the rate and of the same parity, e.g. {2 * rate}")
-    hop = _int(hparams, "hop_size", where)
-    if math.prod(rates) != hop:
-        raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "
-                                f"but 'hop_size' is {hop}")
+    rates, kernels = upsample_stages(hparams, where)
     activation = _get(hparams, "activation", where)
     if activation not in _ACTIVATIONS:
         raise ImportSourceError(f"{where}: 'activation' is {activation!r}; BigVGAN has "

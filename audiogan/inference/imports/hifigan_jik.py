@@ -23,7 +23,6 @@ not reproduce: such configs are refused with one line.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from audiogan.inference.imports.values import (
     config_int,
     config_ints,
     config_optional_float,
+    upsample_stages,
 )
 
 __all__ = ["HiFiGANJikReader", "convert_discriminators", "convert_generator", "jik_config"]
@@ -143,25 +143,6 @@ def _int(hparams: dict[str, Any], key: str, where: Path) -> int:
     return as_int(_get(hparams, key, where), key, where)
 
 
-def _stages(hparams: dict[str, Any], where: Path) -> tuple[list[int], list[int]]:
-    rates = config_ints(hparams, "upsample_rates", where)
-    kernels = config_ints(hparams, "upsample_kernel_sizes", where)
-    if len(rates) != len(kernels) or not rates:
-        raise ImportSourceError(f"{where}: 'upsample_rates' and 'upsample_kernel_sizes' need "
-                                "one entry per stage")
-    for index, (rate, kernel) in enumerate(zip(rates, kernels)):
-        if kernel < rate or (kernel - rate) % 2:
-            raise ImportSourceError(
-                f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate}: the "
-                "reference pads (k-u)//2, which for k < u or an odd k-u changes the output "
-                "length; audiogan does not reproduce that stage")
-    hop = _int(hparams, "hop_size", where)
-    if math.prod(rates) != hop:
-        raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "
-                                f"but 'hop_size' is {hop}")
-    return rates, kernels
-
-
 def _dilations(hparams: dict[str, Any], where: Path) -> list[list[int]]:
     kind = str(_get(hparams, "resblock", where))
     if kind not in ("1", "2"):
@@ -182,7 +163,7 @@ def _dilations(hparams: dict[str, Any], where: Path) -> list[list[int]]:
 
 def jik_config(hparams: dict[str, Any], in_channels: int, where: Path) -> dict[str, Any]:
     """The audiogan config (as a mapping) of a jik876 ``config.json``."""
-    rates, kernels = _stages(hparams, where)
+    rates, kernels = upsample_stages(hparams, where)
     sample_rate = _int(hparams, "sampling_rate", where)
     fmax = as_float(_get(hparams, "fmax", where), "fmax", where, optional=True)
     segment = config_int(hparams, "segment_size", where, 8192)
@@ -242,7 +223,7 @@ def convert_generator(weights: dict[str, Any], hparams: dict[str, Any], where: P
     Raises:
         ImportSourceError: a missing or unexpected key (named), a config that does not fit.
     """
-    rates, _ = _stages(hparams, config_path)
+    rates, _ = upsample_stages(hparams, config_path)
     num_kernels = len(_get(hparams, "resblock_kernel_sizes", config_path))
     dilations = _dilations(hparams, config_path)
     kind = str(hparams["resblock"])

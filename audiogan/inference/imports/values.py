@@ -5,6 +5,8 @@ A reader that wrote ``int(hparams["n_fft"])`` would stop on ``"n_fft": null`` or
 :class:`~audiogan.inference.imports.base.ImportSourceError` instead: one line naming the file, the
 key, the bad value and what is accepted. Booleans are not numbers here (``true`` is not a
 batch size), and an integer may be written as an integral float (``22050.0``).
+:func:`upsample_stages` reads and checks the upsampler of a jik876-style config (HiFi-GAN and
+BigVGAN readers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from audiogan.inference.imports.base import ImportSourceError
 
 __all__ = ["MISSING", "as_bool", "as_float", "as_int", "config_bool", "config_float", "config_int",
-           "config_ints", "config_optional_float"]
+           "config_ints", "config_optional_float", "upsample_stages"]
 
 
 class _Missing:
@@ -135,3 +137,31 @@ def config_ints(hparams: dict[str, Any], key: str, where: Path,
     if not isinstance(value, list | tuple):
         raise _bad(where, name, value, "a list of integers")
     return [as_int(item, f"{name}[{index}]", where) for index, item in enumerate(value)]
+
+
+def upsample_stages(hparams: dict[str, Any], where: Path) -> tuple[list[int], list[int]]:
+    """The checked ``upsample_rates`` and ``upsample_kernel_sizes`` of a jik876-style config
+    (HiFi-GAN and BigVGAN): one kernel per rate, and rates multiplying to ``hop_size``.
+
+    Raises:
+        ImportSourceError: a stage the reference pads as ``(k-u)//2`` with ``k < u`` or an odd
+            ``k-u`` (its output is then not frames x hop long), or any mismatch above; one line
+            naming the key.
+    """
+    rates = config_ints(hparams, "upsample_rates", where)
+    kernels = config_ints(hparams, "upsample_kernel_sizes", where)
+    if len(rates) != len(kernels) or not rates:
+        raise ImportSourceError(f"{where}: 'upsample_rates' and 'upsample_kernel_sizes' need "
+                                "one entry per stage")
+    for index, (rate, kernel) in enumerate(zip(rates, kernels)):
+        if kernel < rate or (kernel - rate) % 2:
+            raise ImportSourceError(
+                f"{where}: 'upsample_kernel_sizes'[{index}]={kernel} with rate {rate} is not "
+                "imported: the reference pads (k-u)//2, which for k < u or an odd k-u changes "
+                "the output length; retrain with a kernel >= the rate and of the same parity, "
+                f"e.g. {2 * rate}")
+    hop = config_int(hparams, "hop_size", where)
+    if math.prod(rates) != hop:
+        raise ImportSourceError(f"{where}: 'upsample_rates' multiply to {math.prod(rates)}, "
+                                f"but 'hop_size' is {hop}")
+    return rates, kernels
