@@ -329,3 +329,21 @@ def parity_clips(args: argparse.Namespace, label: str, why_not: str | None) -> l
     if not clips:
         print(f"SKIP {label}: no .wav files in {args.data}")
     return clips
+
+
+def print_parity_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """An import-parity table: differences and peaks in ``%.2e`` (``-`` where not measured)."""
+    shown = [{k: ("-" if v is None else f"{v:.2e}") if k.endswith(("diff", "peak")) else v
+              for k, v in row.items()} for row in rows]
+    print(format_table(shown, columns))
+
+
+def finish_parity(args: argparse.Namespace, ok: bool, verdict: str, target: float,
+                  rows: Sequence[Mapping[str, Any]], **record: Any) -> int:
+    """Print ``verdict: met / NOT met``, write the ``--json`` record (machine, target, rows and
+    ``record``) when asked; the exit code (0 when ``ok``)."""
+    print(f"{verdict}: {'met' if ok else 'NOT met'}")
+    if args.json is not None:
+        write_json(args.json, {"machine": machine_info(torch.device("cpu")), **record,
+                               "target": target, "met": ok, "rows": list(rows)})
+    return 0 if ok else 1

@@ -144,16 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.models, clips, args.max_frames)
     columns = ["model", "clip", "frames", "same_length", "mel_max_abs_diff",
                "feature_max_abs_diff", "e2e_max_abs_diff"]
-    shown = [{k: f"{v:.2e}" if k.endswith("diff") else v for k, v in row.items()} for row in rows]
-    print(bc.format_table(shown, columns))
+    bc.print_parity_table(rows, columns)
     worst = max(row["mel_max_abs_diff"] for row in rows)
     ok = worst <= TARGET and all(row["same_length"] for row in rows)
-    print(f"worst mel -> wave max |diff| {worst:.3g} (target <= {TARGET:g}): "
-          f"{'met' if ok else 'NOT met'}")
-    if args.json is not None:
-        bc.write_json(args.json, {"machine": bc.machine_info(torch.device("cpu")),
-                                  "target": TARGET, "met": ok, "rows": rows})
-    return 0 if ok else 1
+    return bc.finish_parity(args, ok, f"worst mel -> wave max |diff| {worst:.3g} "
+                            f"(target <= {TARGET:g})", TARGET, rows)
 
 
 if __name__ == "__main__":

@@ -185,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.presets, clips, args.width, args.frames)
     columns = ["preset", "weight_norm", "width", "clip", "frames", "ref_len", "our_len",
                "ref_peak", "max_abs_diff", "direct_max_abs_diff", "feature_max_abs_diff"]
-    shown = [{k: f"{v:.2e}" if k.endswith(("diff", "peak")) else v for k, v in row.items()}
-             for row in rows]
-    print(bc.format_table(shown, columns))
+    bc.print_parity_table(rows, columns)
     for preset in args.presets:
         worst_preset = max(max(row["max_abs_diff"], row["direct_max_abs_diff"])
                            for row in rows if row["preset"] == preset)
@@ -195,12 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(max(row["max_abs_diff"], row["direct_max_abs_diff"]) for row in rows)
     lengths = all(row["our_len"] == row["ref_len"] for row in rows)
     ok = worst <= TARGET and lengths
-    print(f"worst mel -> wave max |diff| {worst:.3g} (target <= {TARGET:g}); equal lengths: "
-          f"{lengths}: {'met' if ok else 'NOT met'}")
-    if args.json is not None:
-        bc.write_json(args.json, {"machine": bc.machine_info(torch.device("cpu")),
-                                  "target": TARGET, "met": ok, "rows": rows})
-    return 0 if ok else 1
+    return bc.finish_parity(args, ok, f"worst mel -> wave max |diff| {worst:.3g} (target <= "
+                            f"{TARGET:g}); equal lengths: {lengths}", TARGET, rows)
 
 
 if __name__ == "__main__":

@@ -264,18 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(clips, args.max_frames, args.cases)
     columns = ["case", "clip", "frames", "same_length", "max_abs_diff", "feature_max_abs_diff",
                "e2e_max_abs_diff", "disc_max_abs_diff"]
-    shown = [{k: ("-" if v is None else f"{v:.2e}") if k.endswith("diff") else v
-              for k, v in row.items()} for row in rows]
-    print(bc.format_table(shown, columns))
+    bc.print_parity_table(rows, columns)
     worst = max(max(row["max_abs_diff"], row["disc_max_abs_diff"] or 0.0) for row in rows)
     ok = worst <= TARGET and all(row["same_length"] for row in rows)
-    print(f"worst mel -> wave / discriminator max |diff| {worst:.3g} (target <= {TARGET:g}): "
-          f"{'met' if ok else 'NOT met'}")
-    if args.json is not None:
-        bc.write_json(args.json, {"machine": bc.machine_info(torch.device("cpu")),
-                                  "reference": f"parallel_wavegan {parallel_wavegan.__version__}",
-                                  "dtype": "float32", "target": TARGET, "met": ok, "rows": rows})
-    return 0 if ok else 1
+    return bc.finish_parity(
+        args, ok, f"worst mel -> wave / discriminator max |diff| {worst:.3g} (target <= "
+        f"{TARGET:g})", TARGET, rows,
+        reference=f"parallel_wavegan {parallel_wavegan.__version__}", dtype="float32")
 
 
 if __name__ == "__main__":

@@ -160,19 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(clips, args.max_seconds)
     columns = ["case", "clip", "frames", "ref_len", "our_len", "ref_peak", "mel_max_abs_diff",
                "direct_max_abs_diff", "feature_max_abs_diff", "e2e_max_abs_diff"]
-    shown = [{k: f"{v:.2e}" if k.endswith(("diff", "peak")) else v for k, v in row.items()}
-             for row in rows]
-    print(bc.format_table(shown, columns))
+    bc.print_parity_table(rows, columns)
     worst = max(max(row["mel_max_abs_diff"], row["direct_max_abs_diff"]) for row in rows)
     lengths = all(row["our_len"] - row["ref_len"] == (256 if "center" in row["case"] else 0)
                   for row in rows)
     ok = worst <= TARGET and lengths
-    print(f"worst mel -> wave max |diff| on the common samples {worst:.3g} (target <= "
-          f"{TARGET:g}); lengths as documented: {lengths}: {'met' if ok else 'NOT met'}")
-    if args.json is not None:
-        bc.write_json(args.json, {"machine": bc.machine_info(torch.device("cpu")),
-                                  "target": TARGET, "met": ok, "rows": rows})
-    return 0 if ok else 1
+    return bc.finish_parity(args, ok, f"worst mel -> wave max |diff| on the common samples "
+                            f"{worst:.3g} (target <= {TARGET:g}); lengths as documented: "
+                            f"{lengths}", TARGET, rows)
 
 
 if __name__ == "__main__":
