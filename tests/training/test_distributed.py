@@ -9,24 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from training_helpers import _capture, _free_port, _write_corpus, vocoder_config, wavegan_config
+from training_helpers import _capture, _free_port, vocoder_config, wavegan_config
 
 from audiogan.training.trainer import Trainer, TrainerHooks
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    _write_corpus(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def labelled_corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
-    _write_corpus(root, n=8, seconds=1.0, sr=16000, labels=True)
-    return root
-
 
 # ----------------------------------------------------------------------------- DDP
 

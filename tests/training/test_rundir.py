@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import _write_corpus, vocoder_config
+from training_helpers import vocoder_config
 
 from audiogan.core import faults
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.monitor import trim_metrics
 from audiogan.training.rundir import RunDirectory, RunDirError, read_run_id
 from audiogan.training.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    _write_corpus(root)
-    return root
 
 
 @pytest.fixture(autouse=True)

@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import _write_corpus, vocoder_config
+from training_helpers import vocoder_config
 
 from audiogan.config import Config, config_from_dict
 from audiogan.core.errors import AudioganError
 from audiogan.training import checkpoint as ckpt
 from audiogan.training.trainer import Trainer, TrainerHooks
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    _write_corpus(root)
-    return root
 
 
 def _generator_params(run: Path) -> dict[str, torch.Tensor]:

@@ -19,20 +19,6 @@ from audiogan.training import checkpoint as ckpt
 from audiogan.training.trainer import Trainer, TrainerHooks, TrainingError
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
-    _write_corpus(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def labelled_corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
-    _write_corpus(root, n=8, seconds=1.0, sr=16000, labels=True)
-    return root
-
-
 def test_training_writes_the_run_dir(corpus: Path, tmp_path: Path) -> None:
     config = vocoder_config(corpus, max_steps=8, discriminator_start_step=4, valid_every=8)
     result = Trainer(config, tmp_path / "run", device="cpu", console=False).fit()
