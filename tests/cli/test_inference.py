@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 from _inference_runs import Run, vocoder_run, wavegan_run
 from click.testing import CliRunner
+from faults.hostile import Payload as _Payload
 
 from audiogan import Vocoder, WaveGenerator
 from audiogan.cli.main import cli
@@ -132,16 +133,6 @@ def test_export_and_info(run: Run, wg_run: Run, tmp_path: Path) -> None:
     assert WaveGenerator.load(wg_run.run_dir).num_samples == 16384
     result = _invoke("export", run.run_dir, "-o", out, "--format", "tflite")
     assert result.exit_code == 2
-
-
-class _Payload:
-    """Unpickling this would create the marker file: a stand-in for hostile code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
 
 
 def _bad_mels(folder: Path, good: np.ndarray) -> dict[str, str]:

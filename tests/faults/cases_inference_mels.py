@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .harness import Case, Scenario
-from .inference_kit import _mel, _model, _no_marker, _Payload, _wavs
+from .hostile import Payload as _Payload
+from .inference_kit import _mel, _model, _no_marker, _wavs
 
 # ------------------------------------------------------------------------------ mel inputs
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from .harness import Case, Scenario
-from .inference_kit import _model, _no_marker, _Payload, _synth, _unchanged, _wavs
+from .hostile import Payload as _Payload
+from .inference_kit import _model, _no_marker, _synth, _unchanged, _wavs
 
 # ------------------------------------------------------------------------------ model dirs
 

@@ -24,6 +24,7 @@ import soundfile as sf
 import yaml
 
 from .harness import ROOT, Case, Scenario
+from .hostile import Payload as _Payload
 
 SR = 22050
 
@@ -111,16 +112,6 @@ def _loads(*paths: Path, step: int | None = None) -> None:
 
 def _train(recipe: Path, run: Path, *extra: str) -> list[str]:
     return ["train", str(recipe), "-o", str(run), "--device", "cpu", *extra]
-
-
-class _Payload:
-    """Unpickling this runs ``touch MARKER``: a checkpoint must never be loaded that way."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _hostile(path: Path, marker: Path) -> Path:

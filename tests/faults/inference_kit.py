@@ -9,7 +9,6 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -95,16 +94,6 @@ def _unchanged(root: Path, also: Callable[[], None] | None = None) -> Callable[[
             also()
 
     return check
-
-
-class _Payload:
-    """Unpickling this creates ``marker``: a stand-in for code hidden in a file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.marker,))
 
 
 def _no_marker(tmp: Path, also: Callable[[], None] | None = None) -> Callable[[], None]:

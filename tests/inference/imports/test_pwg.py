@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from faults.hostile import Payload as _Payload
 from pwg_layout import (
     hifigan_disc_forward,
     hifigan_disc_state,
@@ -259,14 +260,6 @@ def test_pwg_refusals_are_one_line_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "exp" / "stats.npy").unlink()
     message = _refused(tmp_path, "MelGANGenerator", MELGAN, state, stats=False)
     assert "stats.h5 or stats.npy" in message
-
-
-class _Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):  # runs on unpickling, if anything unpickles it
-        return (open, (str(self.marker), "w"))
 
 
 def test_pwg_pickle_payload_is_refused_and_nothing_runs(tmp_path: Path) -> None:
