@@ -67,6 +67,11 @@ class Generator(nn.Module):
     - ``num_classes``: number of class labels (0 when unconditional / vocoder).
     - ``receptive_field_frames``: how many input frames to either side influence one output
       frame (an upper bound); streaming synthesis overlaps chunks by this much.
+    - ``noise_channels``: 0, or (noise-driven vocoders such as Parallel WaveGAN) the channels of
+      the noise the generator also takes: ``forward(mel, noise)`` with noise
+      (B, noise_channels, frames * hop). Whoever runs the model draws the noise with
+      :func:`audiogan.models.randomness.keyed_noise` (keyed by seed and absolute sample index,
+      so chunked and streamed synthesis see the same noise as one call).
     """
 
     input_kind: InputKind = "mel"
@@ -75,6 +80,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     receptive_field_frames: int = 0
     in_channels: int = 0
+    noise_channels: int = 0
 
     def remove_weight_norm(self) -> None:
         """Fold weight-norm parametrisations into plain weights (outputs unchanged)."""
