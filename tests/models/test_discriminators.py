@@ -40,7 +40,12 @@ TINY: dict[str, tuple[dict[str, Any], int]] = {
                    2),
     "cqtd": ({"sample_rate": 8000, "hop_lengths": (64, 32), "n_octaves": (4, 4),
               "bins_per_octaves": (8, 12), "filters": 4, "max_filters": 16}, 2),
+    "parallel_wavegan": ({"layers": 4, "channels": 8}, 1),
+    "residual_parallel_wavegan": ({"layers": 4, "stacks": 2, "residual_channels": 8,
+                                   "gate_channels": 8, "skip_channels": 8}, 1),
 }
+# Discriminators that score every sample keep the channel axis: logits (B, 1, T).
+PER_SAMPLE = {"parallel_wavegan", "residual_parallel_wavegan"}
 NAMES = DISCRIMINATORS.names() or sorted(TINY)
 
 
@@ -69,7 +74,7 @@ def test_output_structure(name: str) -> None:
     assert len(out.logits) == len(out.features) == len(disc.names) == count
     assert len(set(disc.names)) == count
     for logits, features in zip(out.logits, out.features):
-        assert logits.dim() == 2 and logits.size(0) == 2
+        assert logits.dim() == (3 if name in PER_SAMPLE else 2) and logits.size(0) == 2
         assert torch.isfinite(logits).all()
         assert len(features) >= 3
         for feature in features:

@@ -28,7 +28,9 @@ the config's values and the statistics.
 Discriminators (:mod:`audiogan.inference.imports.pwg_discriminators`):
 ``MelGANMultiScaleDiscriminator`` becomes ``melgan_msd``,
 ``HiFiGANMultiScaleMultiPeriodDiscriminator`` ``combined`` (MPD output conv kernel 2, as the
-toolkit's), weights included, for ``training.init_from``; options audiogan
+toolkit's), ``ParallelWaveGANDiscriminator`` (also an absent ``discriminator_type``) and
+``ResidualParallelWaveGANDiscriminator`` ``parallel_wavegan`` and ``residual_parallel_wavegan``,
+weights included, for ``training.init_from``; options audiogan
 does not reproduce and other types leave the weights out with a note.
 """
 
@@ -47,10 +49,7 @@ from audiogan.core.errors import describe_os_error, one_line
 from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 from audiogan.inference.imports.melgan_neurips import melgan_layer_map, take_layers
-from audiogan.inference.imports.pwg_discriminators import (
-    hifigan_discriminator,
-    melgan_discriminator,
-)
+from audiogan.inference.imports.pwg_discriminators import discriminator_converter
 from audiogan.inference.imports.values import (
     as_int,
     config_float,
@@ -337,7 +336,7 @@ class ParallelWaveGANReader(FormatReader):
         if config_int(hparams, "hop_size", config_path, hop) != hop:
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")
-        convert = hifigan_discriminator if name == "hifigan" else melgan_discriminator
+        convert = discriminator_converter(name, hparams)
         assert isinstance(model, dict)  # the generator's weights came from it
         disc_config, discriminator, note = convert(hparams, model.get("discriminator"), source,
                                                    config_path)

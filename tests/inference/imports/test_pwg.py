@@ -414,7 +414,7 @@ def test_vocoder_load_takes_a_pwg_checkpoint_directly(tmp_path: Path) -> None:
     ("generator_params", "channels", "x", "'generator_params.channels' is 'x'"),
     ("config", "batch_max_steps", None, "'batch_max_steps' is None"),
     ("config", "fmax", "nyquist", "'fmax' is 'nyquist'"),
-    ("config", "discriminator_params", {"scales": "x"}, "'discriminator_params.scales' is 'x'"),
+    ("config", "discriminator_params", {"layers": "x"}, "'discriminator_params.layers' is 'x'"),
 ])
 def test_pwg_bad_config_value_is_one_cli_error_line(tmp_path: Path, where: str, key: str,
                                                     value: Any, named: str) -> None:
