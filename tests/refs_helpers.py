@@ -5,7 +5,9 @@ parity tests: skipped where absent on a developer's machine, a failure where the
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +28,21 @@ def require_reference(marker: str, what: str) -> Path:
     if refs_required():
         pytest.fail(why)
     pytest.skip(why)
+
+
+def pwg_reference() -> Any:
+    """``parallel_wavegan.models`` of the parallel-wavegan 0.6.1 package in ``REFS`` (skip or
+    fail as :func:`require_reference`). It imports ``scipy.signal.kaiser``, which SciPy now keeps
+    in ``scipy.signal.windows`` only: the alias is added first."""
+    import scipy.signal
+    import scipy.signal.windows
+
+    refs = require_reference("parallel_wavegan/models/parallel_wavegan.py",
+                             "the parallel-wavegan 0.6.1 reference package")
+    if str(refs) not in sys.path:
+        sys.path.insert(0, str(refs))
+    if not hasattr(scipy.signal, "kaiser"):
+        scipy.signal.kaiser = scipy.signal.windows.kaiser
+    import parallel_wavegan.models
+
+    return parallel_wavegan.models

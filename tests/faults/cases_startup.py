@@ -348,6 +348,8 @@ OTHER_CASES = [
     Case("discriminator_period_zero", _discriminator_value("discriminator.params.periods=[0]")),
     Case("discriminator_nested_param_unknown",
          _discriminator_value("discriminator.params.mpd_params={bogus: 1}")),
+    Case("discriminator_pwg_even_kernel", _discriminator_value(
+        "discriminator={name: parallel_wavegan, params: {kernel_size: 4}}")),
     Case("train_known_corpus_missing", _known_corpus_missing),
     Case("train_not_set", _train_unset),
     Case("train_fewer_clips_than_batch", _too_few_clips),
