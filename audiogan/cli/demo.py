@@ -30,6 +30,8 @@ from audiogan.config.build import features_from_config, generator_from_config
 from audiogan.data.manifest import read_manifest
 from audiogan.data.synthetic import build_synthetic_clips, build_synthetic_corpus
 from audiogan.inference.kinds import copy_synthesis
+from audiogan.inference.synthesis import synthesize
+from audiogan.models.base import Generator
 from audiogan.recipes import load_tiny_recipe, path_override
 from audiogan.training.trainer import Trainer
 
@@ -75,7 +77,7 @@ def wavegan_config(train: Path, *, quick: bool) -> Config:
 
 
 @torch.no_grad()
-def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: Path,
+def copy_synthesis_mel_l1(generator: Generator, config: Config, manifest: Path,
                           out_dir: Path | None = None) -> tuple[float, list[Path]]:
     """Mean log-mel L1 (natural-log units) between clips and their copy synthesis.
 
@@ -90,7 +92,8 @@ def copy_synthesis_mel_l1(generator: torch.nn.Module, config: Config, manifest: 
     distances, written = [], []
     for entry in read_manifest(manifest):
         wave, _ = load_audio(entry.path, sample_rate=config.sample_rate)
-        _, mel, fake = copy_synthesis(generator, features, wave, hop_length=hop)
+        _, mel, fake = copy_synthesis(lambda m: synthesize(generator, m), features, wave,
+                                      hop_length=hop)
         fake = fake.reshape(1, -1)
         distances.append(float((features(fake) - mel).abs().mean()))
         if out_dir is not None:

@@ -15,8 +15,11 @@ writes
   ``training.init_from`` takes those directly, discriminator included.)
 - ``generator.onnx`` (``formats`` has ``"onnx"``): input ``mel`` ``(B, n_mels, frames)`` of raw
   profile features (statistics applied inside), dynamic batch and frames axes, output ``wave``
-  ``(B, 1, frames * hop)``; unconditional models take ``z`` ``(B, latent_dim)`` [and ``labels``
-  ``(B,)`` int64]. Checked with onnxruntime (the ``onnx`` extra);
+  ``(B, 1, frames * hop)``; noise-driven vocoders (Parallel WaveGAN) also take ``noise``
+  ``(B, noise_channels, frames * hop)`` (dynamic samples axis; draw it with
+  :func:`audiogan.models.randomness.keyed_noise` to match :class:`audiogan.Vocoder`);
+  unconditional models take ``z`` ``(B, latent_dim)`` [and ``labels`` ``(B,)`` int64]. Checked
+  with onnxruntime (the ``onnx`` extra);
 - ``generator.ts`` (``"torchscript"``): the same module as TorchScript, scripted where the model
   allows, else traced. TorchScript is deprecated upstream; prefer ONNX or the safetensors
   directory. ``generator.ts`` is code: :func:`~audiogan.inference.model_dir.load_model` never reads
@@ -330,7 +333,7 @@ def _export_onnx(module: VocoderModule | WaveGeneratorModule, atol: float) -> tu
     kind = model_kind(module)
     names = kind.input_names(examples[0])
     axes: dict[str, dict[int, str]] = {name: {0: "batch"} for name in names}
-    for name, more in kind.dynamic_axes().items():
+    for name, more in kind.dynamic_axes(examples[0]).items():
         axes[name].update(more)
     axes["wave"] = {0: "batch", 2: "samples"}
     buffer = io.BytesIO()

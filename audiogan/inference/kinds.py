@@ -7,19 +7,21 @@ kind object, and every decision that depends on the kind is a method here:
 
 - the training data: which dataset a run reads (:meth:`ModelKind.training_dataset`);
 - the generator inputs: how a batch becomes the generator's input
-  (:meth:`ModelKind.generator_inputs`, :meth:`ModelKind.generate`);
+  (:meth:`ModelKind.generator_inputs`, :meth:`ModelKind.generate`), noise included for
+  noise-driven vocoders (``Generator.noise_channels > 0``, drawn by
+  :mod:`audiogan.inference.synthesis`);
 - validation during training (:meth:`ModelKind.validate`): copy synthesis with log-mel L1 and
   MR-STFT for vocoders, sample clips otherwise;
 - export example inputs and input names (:meth:`ModelKind.example_inputs`,
-  :meth:`ModelKind.input_names`);
-- the inference wrapper (:meth:`ModelKind.module`: ``VocoderModule`` / ``WaveGeneratorModule``;
+  :meth:`ModelKind.input_names`: ``mel`` [+ ``noise``], or ``z`` [+ ``labels``]);
+- the inference wrapper (:meth:`ModelKind.module`: ``VocoderModule`` (``NoiseVocoderModule``) /
+  ``WaveGeneratorModule``;
   :meth:`ModelKind.wrap`: ``Vocoder`` / ``WaveGenerator``);
 - what ``audiogan info`` says about a model (:attr:`ModelKind.title`,
   :meth:`ModelKind.info_lines`).
 
-Copy synthesis (features of a clip, then the generator) is written once,
-:func:`copy_synthesis`, and used by training validation, the demo, evaluation and
-:meth:`Vocoder.resynthesize`.
+Copy synthesis (features of a clip, then the generator), :func:`copy_synthesis`, lives in
+:mod:`audiogan.inference.synthesis` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +37,15 @@ from torch import Tensor, nn
 from audiogan.audio.io import load_audio, peak_normalize, save_audio
 from audiogan.config import Config
 from audiogan.inference.model_dir import LoadedModel, VocoderModule, WaveGeneratorModule
+from audiogan.inference.modules import vocoder_module
+from audiogan.inference.synthesis import (
+    CopySynthesis,
+    GeneratorInputs,
+    copy_synthesis,
+    noise_channels,
+    synthesize,
+    training_noise,
+)
 from audiogan.models.base import Generator
 from audiogan.models.randomness import keyed_latents, sample_key
 
@@ -48,6 +59,7 @@ __all__ = [
     "UNCONDITIONAL",
     "VOCODER",
     "CopySynthesis",
+    "GeneratorInputs",
     "ModelKind",
     "UnconditionalKind",
     "ValidationRun",
@@ -55,72 +67,6 @@ __all__ = [
     "copy_synthesis",
     "model_kind",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Copy synthesis
-# --------------------------------------------------------------------------------------------
-
-
-class CopySynthesis(NamedTuple):
-    """The result of :func:`copy_synthesis`.
-
-    Attributes:
-        wave: the clip the output lines up with: ``(..., T')`` (cut to whole hops, or as given).
-        mel: its features, ``(..., n_mels, frames)`` as given to the generator.
-        fake: the generator's output, cut as documented in :func:`copy_synthesis`.
-    """
-
-    wave: Tensor
-    mel: Tensor
-    fake: Tensor
-
-
-def copy_synthesis(
-    generator: Callable[[Tensor], Tensor],
-    features: Callable[[Tensor], Tensor],
-    wave: Tensor,
-    *,
-    hop_length: int,
-    whole_hops: bool = True,
-) -> CopySynthesis:
-    """Resynthesise ``wave`` from its own features: ``generator(features(wave))``.
-
-    Two trimming rules, ``T = wave.shape[-1]``, ``hop = hop_length``:
-
-    - ``whole_hops=True`` (training validation, the demo): the clip is cut to
-      ``T' = T // hop * hop`` samples and its features to ``T' // hop`` frames (centred
-      profiles give one frame more, which is dropped), so ``fake`` is ``(..., 1, T')`` and lines
-      up sample for sample with the returned ``wave`` ``(..., T')``.
-    - ``whole_hops=False`` (``Vocoder.resynthesize``, evaluation): every frame of the whole
-      clip's features is synthesised and the output is cut to at most ``T`` samples
-      (``fake[..., :T]``); ``wave`` is returned as given.
-
-    Args:
-        generator: features ``(..., n_mels, frames)`` -> wave ``(..., frames * hop)`` (a raw
-            generator gives ``(B, 1, frames * hop)``; a :class:`Vocoder` drops the channel).
-        features: wave ``(..., T)`` -> ``(..., n_mels, frames)`` (a ``MelSpectrogram`` or
-            ``Vocoder.features``).
-        wave: ``(T,)``, ``(B, T)`` or ``(1, T)`` samples.
-        hop_length: samples per feature frame.
-        whole_hops: the rule above.
-
-    Returns:
-        :class:`CopySynthesis` ``(wave, mel, fake)``; ``fake`` in the generator's dtype.
-
-    Raises:
-        ValueError: ``whole_hops`` and a clip shorter than one hop (callers skip such clips).
-    """
-    if not whole_hops:
-        mel = features(wave)
-        return CopySynthesis(wave, mel, generator(mel)[..., : wave.shape[-1]])
-    frames = wave.shape[-1] // hop_length
-    wave = wave[..., : frames * hop_length]
-    if frames == 0:
-        raise ValueError(f"a clip of {wave.shape[-1]} samples is shorter than one hop "
-                         f"({hop_length}): nothing to resynthesise")
-    mel = features(wave)[..., :frames]
-    return CopySynthesis(wave, mel, generator(mel))
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,12 +150,14 @@ class ModelKind:
     def generator_inputs(
         self, micro: dict[str, Tensor], *, generator: Generator, features: nn.Module,
         keys: Callable[[], list[int]], device: torch.device,
-    ) -> Tensor:
+    ) -> GeneratorInputs:
         """The generator's input for one micro-batch (``micro["wave"]`` is ``(B, 1, T)``):
-        mel ``(B, n_mels, T // hop)`` or latents ``(B, latent_dim)`` drawn with ``keys()``."""
+        mel ``(B, n_mels, T // hop)`` (with noise drawn with ``keys()`` for noise-driven
+        generators: ``(mel, noise)``) or latents ``(B, latent_dim)`` drawn with ``keys()``."""
         raise NotImplementedError
 
-    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+    def generate(self, model: nn.Module, inputs: GeneratorInputs, labels: Tensor | None
+                 ) -> Tensor:
         """``model``'s waveform ``(B, 1, T)`` for ``inputs`` [and ``labels``]."""
         raise NotImplementedError
 
@@ -227,8 +175,8 @@ class ModelKind:
         """Names of ``example``'s tensors in exported graphs."""
         raise NotImplementedError
 
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        """ONNX dynamic axes of the inputs besides the batch."""
+    def dynamic_axes(self, example: tuple[Tensor, ...]) -> dict[str, dict[int, str]]:
+        """ONNX dynamic axes of ``example``'s inputs besides the batch."""
         raise NotImplementedError
 
     def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:
@@ -285,15 +233,22 @@ class VocoderKind(ModelKind):
     def generator_inputs(
         self, micro: dict[str, Tensor], *, generator: Generator, features: nn.Module,
         keys: Callable[[], list[int]], device: torch.device,
-    ) -> Tensor:
+    ) -> GeneratorInputs:
+        """The mel (given with the data, else the features of ``micro["wave"]``); for a
+        noise-driven generator ``(mel, noise)``, item i's noise keyed by ``keys()[i]``."""
         if "mel" in micro:  # ground-truth-aligned mels given with the data
-            return micro["mel"]
-        real = micro["wave"]
-        mel = features(real.squeeze(1))
-        return mel[..., : real.shape[-1] // generator.hop_length]
+            mel = micro["mel"]
+        else:
+            real = micro["wave"]
+            mel = features(real.squeeze(1))[..., : real.shape[-1] // generator.hop_length]
+        if not noise_channels(generator):
+            return mel
+        return mel, training_noise(generator, keys(), mel.shape[-1] * generator.hop_length,
+                                   device)
 
-    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
-        return model(inputs)
+    def generate(self, model: nn.Module, inputs: GeneratorInputs, labels: Tensor | None
+                 ) -> Tensor:
+        return model(*inputs) if isinstance(inputs, tuple) else model(inputs)
 
     @torch.no_grad()
     def validate(self, model: Generator, run: ValidationRun) -> dict[str, float]:
@@ -317,8 +272,8 @@ class VocoderKind(ModelKind):
                 wave = peak_normalize(wave)
             if wave.shape[-1] < hop_length:
                 continue
-            real, _, fake = copy_synthesis(model, run.features, wave.to(run.device),
-                                           hop_length=hop_length)
+            real, _, fake = copy_synthesis(lambda mel: synthesize(model, mel), run.features,
+                                           wave.to(run.device), hop_length=hop_length)
             fake, real = fake.float(), real.unsqueeze(0)
             if run.mel_metric is not None:
                 mel_l1.append(float(run.mel_metric(fake, real)))
@@ -336,7 +291,8 @@ class VocoderKind(ModelKind):
     def example_inputs(
         self, module: VocoderModule | WaveGeneratorModule, seed: int = 0
     ) -> list[tuple[Tensor, ...]]:
-        """Mels ``(B, n_mels, frames)`` around the statistics' mean (or -4), three lengths."""
+        """Mels ``(B, n_mels, frames)`` around the statistics' mean (or -4), three lengths;
+        with standard normal noise ``(B, noise_channels, frames * hop)`` for noise models."""
         gen = torch.Generator().manual_seed(seed)
         generator = module.generator
         context = max(int(generator.receptive_field_frames), 4)
@@ -344,19 +300,24 @@ class VocoderKind(ModelKind):
         if isinstance(module, VocoderModule) and module.normalize:
             low = float(module.mean.mean())
         shapes = [(1, 2 * context + 24), (2, 2 * context + 57), (3, context + 7)]
-        return [
-            (low + 2.0 * torch.randn(batch, generator.in_channels, frames, generator=gen),)
-            for batch, frames in shapes
-        ]
+        out: list[tuple[Tensor, ...]] = []
+        for batch, frames in shapes:
+            mel = low + 2.0 * torch.randn(batch, generator.in_channels, frames, generator=gen)
+            channels, samples = noise_channels(generator), frames * generator.hop_length
+            out.append((mel, torch.randn(batch, channels, samples, generator=gen))
+                       if channels else (mel,))
+        return out
 
     def input_names(self, example: tuple[Tensor, ...]) -> list[str]:
-        return ["mel"]
+        return ["mel", "noise"][: len(example)]
 
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {"mel": {2: "frames"}}
+    def dynamic_axes(self, example: tuple[Tensor, ...]) -> dict[str, dict[int, str]]:
+        """``mel``'s frames (and, for noise models, ``noise``'s samples)."""
+        axes = {"mel": {2: "frames"}, "noise": {2: "samples"}}
+        return {name: axes[name] for name in self.input_names(example)}
 
     def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:
-        return VocoderModule(loaded.generator, loaded.mean, loaded.scale)
+        return vocoder_module(loaded.generator, loaded.mean, loaded.scale)
 
     def wrap(self, loaded: LoadedModel) -> Vocoder:
         from audiogan.inference.vocoder import Vocoder
@@ -364,11 +325,17 @@ class VocoderKind(ModelKind):
         return Vocoder.from_loaded(loaded)
 
     def info_lines(self, loaded: LoadedModel) -> list[str]:
-        """Feature profile and sizes, whether statistics are inside, the receptive field."""
+        """Feature profile and sizes, whether statistics are inside, the receptive field, the
+        noise input (noise-driven generators)."""
         spec = loaded.config.feature_spec()
         stats = "yes (z-normalised inside)" if loaded.mean is not None else "no"
-        return [f"profile: {spec.profile} ({spec.summary()})", f"feature statistics: {stats}",
-                f"receptive field: +-{loaded.generator.receptive_field_frames} frames"]
+        lines = [f"profile: {spec.profile} ({spec.summary()})", f"feature statistics: {stats}",
+                 f"receptive field: +-{loaded.generator.receptive_field_frames} frames"]
+        channels = noise_channels(loaded.generator)
+        if channels:
+            lines.append(f"noise input: {channels} channel(s) of Gaussian noise keyed by a seed "
+                         "(synthesize --seed)")
+        return lines
 
 
 class UnconditionalKind(ModelKind):
@@ -400,7 +367,8 @@ class UnconditionalKind(ModelKind):
     ) -> Tensor:
         return keyed_latents(generator, keys(), device)
 
-    def generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+    def generate(self, model: nn.Module, inputs: GeneratorInputs, labels: Tensor | None
+                 ) -> Tensor:
         return model(inputs, labels)
 
     @torch.no_grad()
@@ -443,7 +411,7 @@ class UnconditionalKind(ModelKind):
     def input_names(self, example: tuple[Tensor, ...]) -> list[str]:
         return ["z", "labels"][: len(example)]
 
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+    def dynamic_axes(self, example: tuple[Tensor, ...]) -> dict[str, dict[int, str]]:
         return {}
 
     def module(self, loaded: LoadedModel) -> VocoderModule | WaveGeneratorModule:

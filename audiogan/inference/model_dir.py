@@ -16,9 +16,10 @@ Loading never executes code from a file: checkpoints go through ``torch.load(wei
 (:func:`audiogan.core.checkpoints.load_checkpoint`), model directories through safetensors and
 YAML.
 
-This module also holds the deployable modules (:class:`VocoderModule`,
-:class:`WaveGeneratorModule`: what ``voc.module`` is and what ONNX / TorchScript exports hold)
-and the small runtime helpers shared by the inference classes.
+This module also re-exports the deployable modules (:class:`VocoderModule`,
+:class:`NoiseVocoderModule`, :class:`WaveGeneratorModule`: what ``voc.module`` is and what ONNX /
+TorchScript exports hold; they live in :mod:`audiogan.inference.modules`) and holds the small
+runtime helpers shared by the inference classes.
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from audiogan.config import Config, ConfigError, config_from_dict, load_config
 from audiogan.core import checkpoints as ckpt
 from audiogan.core.errors import AudioganError
+from audiogan.inference.modules import NoiseVocoderModule, VocoderModule, WaveGeneratorModule
 from audiogan.models import Generator
 from audiogan.models.layers import remove_weight_norm
 
@@ -51,6 +53,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "LoadedModel",
     "ModelFileError",
+    "NoiseVocoderModule",
     "VocoderModule",
     "WaveGeneratorModule",
     "inference_context",
@@ -115,100 +118,6 @@ def inference_context(device: torch.device) -> Iterator[None]:
             yield
     finally:
         torch.backends.cudnn.benchmark = benchmark
-
-
-# --------------------------------------------------------------------------------------------
-# The deployable modules
-# --------------------------------------------------------------------------------------------
-
-
-class _KeepStatsFloat32(nn.Module):
-    """Keeps ``mean`` / ``scale`` float32 under ``.half()`` / ``.to(dtype)``; tracks the
-    parameters' dtype in ``input_dtype`` (what inputs are cast to)."""
-
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
-        kept = {k: v for k in ("mean", "scale") if (v := self._buffers.get(k)) is not None}
-        super()._apply(fn, recurse)
-        for name, original in kept.items():
-            moved = self._buffers[name]
-            if moved is not None and moved.dtype != original.dtype:
-                self._buffers[name] = original.to(moved.device)
-        first = next(self.parameters(), None)
-        self.input_dtype = first.dtype if first is not None else torch.float32
-        return self
-
-
-class VocoderModule(_KeepStatsFloat32):
-    """Raw profile features -> waveform: optional z-normalisation, then the generator.
-
-    Differentiable (use it for joint fine-tuning); :class:`audiogan.Vocoder` calls it under
-    ``torch.inference_mode``. The statistics stay float32 whatever the module's dtype; the
-    normalised mel is cast to the parameters' dtype before the generator.
-
-    Args:
-        generator: a mel generator (weight norm folded or not).
-        mean: optional ``(n_mels,)`` per-channel mean of the raw log-mel features.
-        scale: optional ``(n_mels,)`` per-channel scale; given together with ``mean``.
-    """
-
-    if TYPE_CHECKING:  # for the type checker only: TorchScript cannot read string annotations
-        mean: Tensor  # buffer (n_mels,), float32 (zeros without statistics)
-        scale: Tensor  # buffer (n_mels,), float32 (ones without statistics)
-
-    def __init__(
-        self, generator: Generator, mean: Tensor | None = None, scale: Tensor | None = None
-    ) -> None:
-        super().__init__()
-        if (mean is None) != (scale is None):
-            raise ValueError("mean and scale must be given together")
-        n_mels = int(generator.in_channels)
-        self.generator = generator
-        self.normalize = mean is not None
-        stats = (mean, scale) if mean is not None and scale is not None else (
-            torch.zeros(n_mels), torch.ones(n_mels))
-        self.register_buffer("mean", stats[0].detach().float().clone(), persistent=False)
-        self.register_buffer("scale", stats[1].detach().float().clone(), persistent=False)
-        first = next(generator.parameters(), None)
-        self.input_dtype = first.dtype if first is not None else torch.float32
-
-    def forward(self, mel: Tensor) -> Tensor:
-        """Synthesise.
-
-        Args:
-            mel: (B, n_mels, frames) raw log-mel features of the model's profile.
-
-        Returns:
-            wave: (B, 1, frames * hop_length) in the parameters' dtype.
-        """
-        if self.normalize:
-            mel = (mel.float() - self.mean[:, None]) / self.scale[:, None]
-        return self.generator(mel.to(self.input_dtype))
-
-
-class WaveGeneratorModule(_KeepStatsFloat32):
-    """Latent vectors [+ class labels] -> waveform clips (an unconditional generator).
-
-    Args:
-        generator: a latent generator (``input_kind == "latent"``).
-    """
-
-    def __init__(self, generator: Generator) -> None:
-        super().__init__()
-        self.generator = generator
-        first = next(generator.parameters(), None)
-        self.input_dtype = first.dtype if first is not None else torch.float32
-
-    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Generate.
-
-        Args:
-            z: (B, latent_dim) latent vectors.
-            labels: (B,) int64 class indices for class-conditional models, else None.
-
-        Returns:
-            wave: (B, 1, num_samples) in the parameters' dtype.
-        """
-        return self.generator(z.to(self.input_dtype), labels)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,10 +34,14 @@ class Streamer:
 
     Args:
         vocoder: the :class:`Vocoder` to run.
+        seed: the noise of noise-driven generators: each sample's noise is keyed by the seed
+            and its index in the utterance, as in ``vocoder(whole_mel, seed=seed)``; ignored
+            by other vocoders.
     """
 
-    def __init__(self, vocoder: Vocoder) -> None:
+    def __init__(self, vocoder: Vocoder, seed: int = 0) -> None:
         self.vocoder = vocoder
+        self.seed = int(seed)
         self.reset()
 
     def reset(self) -> None:
@@ -92,7 +96,8 @@ class Streamer:
         context = self.vocoder.receptive_field_frames
         low = max(0, self._done - context)
         window = self._buffer[..., low - self._offset :]
-        wave = self.vocoder._span(window, self._done - low, end - low)
+        wave = self.vocoder._span(window, self._done - low, end - low, origin=low,
+                                  seed=self.seed)
         self._done = end
         keep = max(0, self._done - context)
         self._buffer = self._buffer[..., keep - self._offset :].clone()

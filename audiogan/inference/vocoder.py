@@ -21,6 +21,13 @@ Long inputs are synthesised in chunks of :attr:`Vocoder.chunk_frames` frames, ea
 memory stays bounded and the result equals one-shot synthesis (to float rounding, <= 1e-4).
 The same machinery drives :meth:`Vocoder.stream` (pull) and :class:`Streamer` (push).
 
+Noise-driven generators (Parallel WaveGAN: ``generator.noise_channels > 0``) also take Gaussian
+noise; every synthesis method takes a ``seed`` (default 0) and draws it with
+:func:`~audiogan.inference.synthesis.synthesis_noise`: keyed by the seed and the absolute index of
+each output sample, the same for every item of a batch. So two calls with one seed give the same
+audio, a clip sounds the same whatever batch it is in, and chunked and streamed synthesis equal
+one call (<= 1e-4). Other vocoders take no noise and ignore the seed.
+
 All synthesis runs under ``torch.inference_mode()`` and leaves ``cudnn.benchmark`` off (with
 variable-length input it would re-tune every convolution for every new length; training, whose
 segment shapes are fixed, turns it on).
@@ -50,11 +57,12 @@ from audiogan.inference.model_dir import (
     DTYPES,
     LoadedModel,
     ModelFileError,
-    VocoderModule,
     inference_context,
     resolve_dtype,
 )
+from audiogan.inference.modules import vocoder_module
 from audiogan.inference.streaming import Streamer
+from audiogan.inference.synthesis import synthesis_noise
 from audiogan.inference.wave_generator import WaveGenerator
 from audiogan.inference.wrapper import InferenceModel
 from audiogan.models import Generator
@@ -95,9 +103,11 @@ class Vocoder(SpecSettings, InferenceModel):
         source: where the weights came from.
 
     Attributes:
-        module: the :class:`~audiogan.inference.model_dir.VocoderModule` (z-normalisation +
-        generator), a
-            plain differentiable ``nn.Module``: ``module(mel (B, n_mels, frames)) -> (B, 1, T)``.
+        module: the :class:`~audiogan.inference.modules.VocoderModule` (z-normalisation +
+            generator), a plain differentiable ``nn.Module``:
+            ``module(mel (B, n_mels, frames)) -> (B, 1, T)``; for noise-driven generators a
+            :class:`~audiogan.inference.modules.NoiseVocoderModule`,
+            ``module(mel, noise (B, noise_channels, T))``.
         chunk_frames: inputs longer than :attr:`max_frames` are synthesised in chunks of this
             many frames (plus context); bounded memory, same output.
         max_frames: the longest input synthesised in one piece.
@@ -137,7 +147,7 @@ class Vocoder(SpecSettings, InferenceModel):
         remove_weight_norm(generator)
         first = next(generator.parameters(), None)
         device = first.device if first is not None else features.mel_basis.device
-        self.module = VocoderModule(generator, features.mean, features.scale).to(device).eval()
+        self.module = vocoder_module(generator, features.mean, features.scale).to(device).eval()
         self._features = MelSpectrogram.from_spec(features.spec).to(device)
         self._keep_provenance(config, step, ema, source)
 
@@ -180,15 +190,21 @@ class Vocoder(SpecSettings, InferenceModel):
         )
 
     # ------------------------------------------------------------------ synthesis
+    @property
+    def noise_channels(self) -> int:
+        """Channels of the noise the generator takes (0: it takes none, seeds do nothing)."""
+        return int(self.generator.noise_channels)
+
     @overload
     def __call__(
-        self, mel: Tensor | np.ndarray, lengths: None = None, *, check_range: bool = True
+        self, mel: Tensor | np.ndarray, lengths: None = None, *, check_range: bool = True,
+        seed: int = 0,
     ) -> Tensor: ...
 
     @overload
     def __call__(
         self, mel: Tensor | np.ndarray, lengths: Sequence[int] | Tensor, *,
-        check_range: bool = True,
+        check_range: bool = True, seed: int = 0,
     ) -> list[Tensor]: ...
 
     def __call__(
@@ -197,6 +213,7 @@ class Vocoder(SpecSettings, InferenceModel):
         lengths: Sequence[int] | Tensor | None = None,
         *,
         check_range: bool = True,
+        seed: int = 0,
     ) -> Tensor | list[Tensor]:
         """Synthesise waveforms.
 
@@ -208,6 +225,8 @@ class Vocoder(SpecSettings, InferenceModel):
                 without the padding (so it equals synthesising the item alone).
             check_range: warn (:class:`FeatureRangeWarning`) when the values do not look like
                 this profile's features; off for features from :meth:`features`.
+            seed: the noise of noise-driven generators (see the module docstring; every item
+                of a batch gets the same noise); ignored by other vocoders.
 
         Returns:
             ``(frames * hop,)`` or ``(B, frames * hop)`` float32 on :attr:`device`; with
@@ -218,23 +237,26 @@ class Vocoder(SpecSettings, InferenceModel):
         """
         x, batched = self._prepare(mel, check_range=check_range)
         frames = x.shape[-1]
+        seed = int(seed)
         if lengths is None:
-            wave = self._span(x, 0, frames)
+            wave = self._span(x, 0, frames, seed=seed)
             return wave if batched else wave[0]
         valid = self._check_lengths(lengths, x)
-        wave = self._span(x, 0, frames)
+        wave = self._span(x, 0, frames, seed=seed)
         context = self.receptive_field_frames
         outputs = []
         for index, length in enumerate(valid):
             item = wave[index, : length * self.hop_length]
             if length < frames:
                 start = max(0, length - context)
-                tail = self._span(x[index : index + 1, :, :length], start, length)
+                tail = self._span(x[index : index + 1, :, :length], start, length, seed=seed)
                 item = torch.cat([item[: start * self.hop_length], tail[0]])
             outputs.append(item)
         return outputs
 
-    def stream(self, mel: Tensor | np.ndarray, chunk_frames: int = 64) -> Iterator[Tensor]:
+    def stream(
+        self, mel: Tensor | np.ndarray, chunk_frames: int = 64, seed: int = 0
+    ) -> Iterator[Tensor]:
         """Pull-style chunked synthesis: yields consecutive pieces of the output.
 
         Each chunk is computed with ``receptive_field_frames`` of context either side, so the
@@ -244,6 +266,7 @@ class Vocoder(SpecSettings, InferenceModel):
         Args:
             mel: ``(n_mels, frames)`` or ``(B, n_mels, frames)`` raw profile features.
             chunk_frames: frames per yielded piece (>= 1).
+            seed: the noise of noise-driven generators (as in :meth:`__call__`).
 
         Yields:
             ``(chunk_frames * hop,)`` (or ``(B, ...)``) float32 pieces; the last may be shorter.
@@ -253,12 +276,13 @@ class Vocoder(SpecSettings, InferenceModel):
         x, batched = self._prepare(mel)
         frames = x.shape[-1]
         for start in range(0, frames, int(chunk_frames)):
-            piece = self._span(x, start, min(start + int(chunk_frames), frames))
+            piece = self._span(x, start, min(start + int(chunk_frames), frames), seed=int(seed))
             yield piece if batched else piece[0]
 
-    def streamer(self) -> Streamer:
-        """A push-style :class:`Streamer` for mel frames that arrive piece by piece."""
-        return Streamer(self)
+    def streamer(self, seed: int = 0) -> Streamer:
+        """A push-style :class:`Streamer` for mel frames that arrive piece by piece (``seed``:
+        the noise of noise-driven generators, as in :meth:`__call__`)."""
+        return Streamer(self, seed=seed)
 
     def features(
         self, wave: Tensor | np.ndarray, sample_rate: int | None = None
@@ -282,13 +306,14 @@ class Vocoder(SpecSettings, InferenceModel):
             return self._features(x.to(self.device))
 
     def resynthesize(
-        self, wave: Tensor | np.ndarray, sample_rate: int | None = None
+        self, wave: Tensor | np.ndarray, sample_rate: int | None = None, seed: int = 0
     ) -> Tensor:
         """Copy synthesis: features of ``wave``, then the vocoder.
 
         Args:
             wave: ``(T,)`` or ``(B, T)`` samples.
             sample_rate: rate of ``wave`` (resampled when it differs from the model's).
+            seed: the noise of noise-driven generators (as in :meth:`__call__`).
 
         Returns:
             The synthesised waveform at :attr:`sample_rate`, at most as long as the
@@ -298,8 +323,9 @@ class Vocoder(SpecSettings, InferenceModel):
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             x = resample(x, int(sample_rate), self.sample_rate)
         # every frame of the clip, the output cut to its length
-        return copy_synthesis(lambda mel: self(mel, check_range=False), self.features, x,
-                              hop_length=self.hop_length, whole_hops=False).fake
+        return copy_synthesis(lambda mel: self(mel, check_range=False, seed=seed),
+                              self.features, x, hop_length=self.hop_length,
+                              whole_hops=False).fake
 
     def validate(self, mel: Tensor | np.ndarray, check_range: bool = True) -> Tensor:
         """Check ``mel`` as :meth:`__call__` does and return it ready for synthesis.
@@ -386,17 +412,25 @@ class Vocoder(SpecSettings, InferenceModel):
                 )
         return values
 
-    def _run(self, mel: Tensor) -> Tensor:
-        """(B, n_mels, frames) -> (B, frames * hop) float32, one generator call."""
+    def _run(self, mel: Tensor, first: int, seed: int) -> Tensor:
+        """(B, n_mels, frames) -> (B, frames * hop) float32, one generator call; ``first``: the
+        absolute index of ``mel``'s first frame in the signal (where its noise starts)."""
+        hop = self.hop_length
+        noise = synthesis_noise(self.generator, mel.shape[0], first * hop, mel.shape[-1] * hop,
+                                seed, self.device)
         with inference_context(self.device):
-            return self.module(mel)[:, 0].float()
+            wave = self.module(mel) if noise is None else self.module(mel, noise)
+            return wave[:, 0].float()
 
-    def _span(self, mel: Tensor, start: int, end: int) -> Tensor:
+    def _span(self, mel: Tensor, start: int, end: int, origin: int = 0, seed: int = 0
+              ) -> Tensor:
         """Samples of frames ``[start, end)`` of ``mel`` (B, n_mels, F) -> (B, (end-start)*hop).
 
         The edges of ``mel`` are taken as the signal's edges; frames outside
         ``[start - context, end + context)`` are not used. Spans longer than
-        :attr:`max_frames` are computed in :attr:`chunk_frames` pieces.
+        :attr:`max_frames` are computed in :attr:`chunk_frames` pieces. ``origin``: the
+        absolute index of ``mel``'s first frame (a stream's buffer starts later), which keys
+        the noise of noise-driven generators together with ``seed``.
         """
         hop, context, frames = self.hop_length, self.receptive_field_frames, mel.shape[-1]
         if end <= start:
@@ -407,8 +441,8 @@ class Vocoder(SpecSettings, InferenceModel):
             last = min(first + step, end)
             low, high = max(0, first - context), min(frames, last + context)
             if low == 0 and high == frames:
-                wave = self._run(mel)
+                wave = self._run(mel, origin, seed)
             else:
-                wave = self._run(mel[..., low:high])
+                wave = self._run(mel[..., low:high], origin + low, seed)
             pieces.append(wave[:, (first - low) * hop : (last - low) * hop])
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
