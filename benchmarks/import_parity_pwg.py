@@ -19,8 +19,11 @@ config, its version rule included) and ``inference(c, normalize_before=True)``, 
 features against the reference generator on its own features (the features' float32 tolerance
 amplified by the generator). The checkpoint's (random) discriminator comes along:
 ``MelGANMultiScaleDiscriminator`` as ``melgan_msd``, ``HiFiGANMultiScaleMultiPeriodDiscriminator``
-as ``combined`` (MPD output kernel 2): ``disc_max_abs_diff`` is the largest difference of every
-sub-discriminator's feature maps and scores on the clip's audio (target <= 1e-4 too).
+as ``combined`` (MPD output kernel 2), ``ParallelWaveGANDiscriminator`` (a
+``ParallelWaveGANGenerator`` case's, or any case's ``discriminator_type`` extra) as
+``parallel_wavegan``, ``ResidualParallelWaveGANDiscriminator`` as ``residual_parallel_wavegan``:
+``disc_max_abs_diff`` is the largest difference of every sub-discriminator's feature maps and
+scores (Parallel WaveGAN's: of the per-sample scores) on the clip's audio (target <= 1e-4 too).
 
 The reference imports ``scipy.signal.kaiser`` (now ``scipy.signal.windows.kaiser``): this script
 adds that alias first, and an empty ``kaldiio`` module (imported by ``preprocess.py``'s datasets,
@@ -106,7 +109,13 @@ def write_source(folder: Path, kind: str, params: dict[str, Any], extras: dict[s
 
     generator = getattr(models, kind)(**params)
     _randomise(generator, seed)
-    if kind == "MelGANGenerator":
+    chosen = extras.get("discriminator_type")
+    if chosen is not None or kind == "ParallelWaveGANGenerator":  # a Parallel WaveGAN one
+        disc_params = extras.get("discriminator_params", {})
+        discriminator = getattr(models, chosen or "ParallelWaveGANDiscriminator")(**disc_params)
+        _randomise(discriminator, seed + 50)
+        extras = {**extras, "discriminator_params": disc_params}
+    elif kind == "MelGANGenerator":
         disc_params = {} if params.get("out_channels", 1) == 1 else {
             "downsample_scales": [4, 4, 4], "max_downsample_channels": 512}  # the MB releases'
         discriminator = models.MelGANMultiScaleDiscriminator(**disc_params)
@@ -163,6 +172,8 @@ def _disc_diff(pair: tuple[Any, Any] | None, clip: Path, samples: int) -> float 
     wave = torch.from_numpy(data[:samples])[None, None]
     with torch.no_grad():
         theirs, ours = pair[0](wave), pair[1](wave)
+    if isinstance(theirs, torch.Tensor):  # Parallel WaveGAN's: one score per sample
+        return float((theirs - ours.logits[0]).abs().max())
     if hasattr(pair[0], "mpd"):  # the toolkit returns MSD then MPD outputs, audiogan MPD first
         scales = len(pair[0].msd.discriminators)
         theirs = theirs[scales:] + theirs[:scales]
