@@ -7,7 +7,6 @@
   spectral-normed when ``follow_official_norm``) -> ``combined`` with ``mpd_params:
   {post_kernel_size: 2}`` (the toolkit's period discriminators end in a ``(kernel_sizes[1] - 1,
   1)`` conv padded 1, where jik876's and audiogan's default has kernel 3).
-
 - ``ParallelWaveGANDiscriminator`` (``conv_layers.{2i}``: the hidden convs, then the output
   conv; also what an absent ``discriminator_type`` means in the toolkit) -> ``parallel_wavegan``
   and ``ResidualParallelWaveGANDiscriminator`` (``first_conv.0``, ``conv_layers.{i}.conv`` /
