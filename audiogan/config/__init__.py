@@ -219,9 +219,12 @@ class TrainingConfig:
     adversarial_start_step: int | None = None
     n_critic: int = 1
     grad_clip: float | None = None
+    """Largest gradient norm of each model (None: not clipped)."""
+    grad_clip_discriminator: float | None = None
+    """The discriminator's own limit (Parallel WaveGAN: G 10, D 1); None: ``grad_clip``."""
     grad_clip_per_part: bool = False
     """Clip each part of the discriminator (``Discriminator.clip_groups``: MPD, MRD, CQTD, ...)
-    to ``grad_clip`` on its own, as BigVGAN does, instead of all its parameters together."""
+    to its limit on its own, as BigVGAN does, instead of all its parameters together."""
     grad_accumulation: int = 1
     ema_decay: float | None = None
     log_every: int = 100

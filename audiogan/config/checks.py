@@ -109,9 +109,11 @@ def _check_training(t: Any) -> None:
         )
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"training.ema_decay must be in (0, 1), got {t.ema_decay}")
-    if t.grad_clip is not None and not t.grad_clip > 0:
-        raise ConfigError(f"training.grad_clip must be positive or null, got {t.grad_clip}")
-    if t.grad_clip_per_part and t.grad_clip is None:
+    for key in ("grad_clip", "grad_clip_discriminator"):
+        value = getattr(t, key)
+        if value is not None and not value > 0:
+            raise ConfigError(f"training.{key} must be positive or null, got {value}")
+    if t.grad_clip_per_part and t.grad_clip is None and t.grad_clip_discriminator is None:
         raise ConfigError("training.grad_clip_per_part is true but training.grad_clip is null; "
                           "set training.grad_clip (BigVGAN-v2: 500) or grad_clip_per_part false")
 

@@ -1,4 +1,5 @@
-"""Config -> training parts: optimisers, schedulers, gradient clipping (whole or per part), EMA.
+"""Config -> training parts: optimisers, schedulers, gradient clipping (whole or per part, one
+limit per model), EMA.
 
 Models, features and the generator's loss terms are built by :mod:`audiogan.config.build`
 (the loss arithmetic lives in :mod:`audiogan.losses.terms`).
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from audiogan.config import OptimizerConfig, SchedulerConfig
+from audiogan.config import OptimizerConfig, SchedulerConfig, TrainingConfig
 from audiogan.models.base import Discriminator
 
 
@@ -55,6 +56,15 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
             if key in current:
                 saved[key] = current[key]
     optimizer.load_state_dict({**state, "param_groups": groups})
+
+
+def clip_limit(training: TrainingConfig, part: str) -> float | None:
+    """The gradient-norm limit of ``part`` (``"generator"`` or ``"discriminator"``):
+    ``training.grad_clip``, or for the discriminator ``training.grad_clip_discriminator`` when
+    that is set (Parallel WaveGAN clips G at 10 and D at 1); None: not clipped."""
+    if part == "discriminator" and training.grad_clip_discriminator is not None:
+        return training.grad_clip_discriminator
+    return training.grad_clip
 
 
 def clip_gradients(model: nn.Module, max_norm: float | None) -> Tensor:

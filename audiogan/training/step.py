@@ -10,12 +10,13 @@
 Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
 last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
 own modules); non-finite losses skip the update on every rank alike. ``training.grad_clip``
-clips each model's whole gradient, or with ``training.grad_clip_per_part`` each of the
-discriminator's clip groups on its own (``Discriminator.clip_groups``: BigVGAN's per-model
-clip). The step never branches on an architecture's name nor on the model kind: the kind object
-(:func:`audiogan.inference.kinds.model_kind`) turns a batch into the generator's input, and the
-step reads ``num_classes`` from the generator and the loss recipe from
-:class:`~audiogan.losses.terms.GeneratorLossTerms`.
+clips each model's whole gradient (the discriminator's at ``training.grad_clip_discriminator``
+when set), or with ``training.grad_clip_per_part`` each of the discriminator's clip groups on its
+own (``Discriminator.clip_groups``: BigVGAN's per-model clip). The step never branches on an
+architecture's name nor on the model kind: the kind object
+(:func:`audiogan.inference.kinds.model_kind`) turns a batch into the generator's input(s) (mel,
+noise for noise-driven vocoders, latents), and the step reads ``num_classes`` from the
+generator and the loss recipe from :class:`~audiogan.losses.terms.GeneratorLossTerms`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from audiogan.config import Config
-from audiogan.inference.kinds import ModelKind, model_kind
+from audiogan.inference.kinds import GeneratorInputs, ModelKind, model_kind
 from audiogan.losses import GeneratorLossTerms, gradient_penalty
 from audiogan.models.base import Generator
 from audiogan.models.layers import sample_keys
@@ -40,6 +41,7 @@ from audiogan.training.components import (
     EMA,
     clip_gradient_groups,
     clip_gradients,
+    clip_limit,
     total_of,
 )
 from audiogan.training.distributed import DistContext
@@ -223,8 +225,8 @@ class GANStep:
 
     def _inputs(
         self, micro: dict[str, Tensor], step: int, salt: int
-    ) -> tuple[Tensor, Tensor | None, Tensor]:
-        """(generator input, labels or None, real wave (B, 1, T)) for one micro-batch."""
+    ) -> tuple[GeneratorInputs, Tensor | None, Tensor]:
+        """(generator input(s), labels or None, real wave (B, 1, T)) for one micro-batch."""
         real = micro["wave"]
         labels = None
         if self.generator.num_classes > 0:
@@ -235,7 +237,8 @@ class GANStep:
         )
         return inputs, labels, real
 
-    def _generate(self, model: nn.Module, inputs: Tensor, labels: Tensor | None) -> Tensor:
+    def _generate(self, model: nn.Module, inputs: GeneratorInputs, labels: Tensor | None
+                  ) -> Tensor:
         return self.kind.generate(model, inputs, labels)
 
     def _split(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
@@ -264,11 +267,12 @@ class GANStep:
         if self.on_gradients is not None:
             self.on_gradients(part, step, model)
         groups: dict[str, Tensor] = {}
-        if t.grad_clip_per_part and t.grad_clip:
-            groups = clip_gradient_groups(model, t.grad_clip)
+        max_norm = clip_limit(t, part)
+        if t.grad_clip_per_part and max_norm:
+            groups = clip_gradient_groups(model, max_norm)
             norm = total_of(groups)
         else:
-            norm = clip_gradients(model, t.grad_clip)
+            norm = clip_gradients(model, max_norm)
         if bad:
             opt.zero_grad(set_to_none=True)
             scaler.update()

@@ -125,6 +125,8 @@ VALUE_CASES = [
                                                         "win_lengths": [1]}),
              "loss.stft.fft_sizes[0]"),
     _changed("config_ema_out_of_range", _set("training.ema_decay", 1.5), "training.ema_decay"),
+    _changed("config_discriminator_clip_negative", _set("training.grad_clip_discriminator", -1),
+             "training.grad_clip_discriminator"),
     _changed("config_accumulation_split", _set("training.grad_accumulation", 3),
              "training.grad_accumulation"),
     _changed("config_f_max_above_nyquist", _set("features.f_max", 20000), "f_max"),

@@ -285,3 +285,67 @@ def test_grad_clip_per_part_needs_a_clip_norm() -> None:
     with pytest.raises(ConfigError, match="training.grad_clip_per_part is true but "
                                           "training.grad_clip is null"):
         _config(grad_clip_per_part=True)
+
+
+def test_each_model_is_clipped_at_its_own_limit() -> None:
+    """training.grad_clip_discriminator (PWG: G 10, D 1): D's update is its gradient clipped at
+    its own limit, G's at grad_clip; without it both use grad_clip (the earlier behaviour)."""
+    grads: dict[str, list[Tensor]] = {}
+
+    def hook(part: str, step: int, model: nn.Module) -> None:
+        grads[part] = [p.grad.clone() for p in model.parameters()]
+
+    for d_limit in (1e-4, None):
+        stepper = _step(_config(grad_clip=2e-3, grad_clip_discriminator=d_limit), hook=hook)
+        g0, d0 = _params(stepper.generator), _params(stepper.discriminator)
+        stepper([_batch()], step=0)
+        for part, before, limit in (("generator", g0, 2e-3),
+                                    ("discriminator", d0, d_limit or 2e-3)):
+            model = getattr(stepper, part)
+            norm = torch.cat([g.flatten() for g in grads[part]]).norm()
+            assert norm > limit  # clipped
+            for (name, after), grad in zip(model.named_parameters(), grads[part]):
+                want = before[name] - 0.05 * grad * (limit / (norm + 1e-6))
+                torch.testing.assert_close(after.detach(), want, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_a_bad_discriminator_clip_is_one_line(value: float) -> None:
+    from audiogan.config import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^training.grad_clip_discriminator must be positive "
+                                          rf"or null, got {value}$"):
+        _config(grad_clip_discriminator=value)
+
+
+class TinyNoiseVocoder(TinyVocoder):
+    """TinyVocoder plus its noise, sample by sample; records the noise it was given."""
+
+    noise_channels = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Tensor] = []
+
+    def forward(self, mel: Tensor, noise: Tensor | None = None) -> Tensor:
+        assert noise is not None and noise.shape == (mel.shape[0], 1, mel.shape[-1] * HOP)
+        self.seen.append(noise.detach().clone())
+        return super().forward(mel) + 0.1 * noise
+
+
+def test_noise_generators_get_noise_keyed_by_each_samples_index() -> None:
+    """The kind draws each item's noise from its own key: a sample's noise depends on its
+    dataset index (and step), not on its place in the batch; steps draw new noise."""
+    runs = []
+    for order in (torch.arange(BATCH), torch.tensor([2, 0, 3, 1])):
+        stepper = _step(_config(discriminator_start_step=0),
+                        models=(TinyNoiseVocoder(), TinyDiscriminator()))
+        batch = {k: v[order] for k, v in _batch().items()}
+        stepper([batch], step=3)
+        stepper([batch], step=4)
+        seen = stepper.generator.seen  # D pass of step 3 (G reuses its output), then step 4
+        assert len(seen) == 2 and not torch.equal(seen[0], seen[1])
+        runs.append({int(i): (seen[0][k], seen[1][k]) for k, i in enumerate(batch["index"])})
+    for index, (step3, step4) in runs[0].items():
+        assert torch.equal(step3, runs[1][index][0]) and torch.equal(step4, runs[1][index][1])
+    assert not torch.equal(runs[0][0][0], runs[0][1][0])
