@@ -5,9 +5,9 @@
 #                       [--steps N] [--device cpu|cuda] [--overwrite]
 #
 # Stages: 0 data (synthesise corpora)  1 train  2 synthesize / generate  3 evaluate
-# Default models: hifigan melgan multiband_melgan istft bigvgan wavegan. Stage 1 (200 steps each)
-# is the long part: bigvgan's AMP blocks make its steps about twice the others' on a CPU, so it
-# adds about half to that stage (--models without bigvgan to skip it).
+# Default models: hifigan melgan multiband_melgan parallel_wavegan istft bigvgan wavegan. Stage 1
+# (200 steps each) is the long part: bigvgan's AMP blocks make its steps about twice the others'
+# on a CPU, so it adds about half to that stage (--models without bigvgan to skip it).
 # Re-running continues each run from its last checkpoint (train --resume; a finished run stays
 # as it is, more --steps train on); --overwrite retrains the runs from scratch instead.
 set -euo pipefail
@@ -16,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 stage=0
 stop_stage=3
 out=runs/tiny
-models="hifigan melgan multiband_melgan istft bigvgan wavegan"
+models="hifigan melgan multiband_melgan parallel_wavegan istft bigvgan wavegan"
 steps=""
 device=cpu
 fresh=--resume

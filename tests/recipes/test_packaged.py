@@ -21,7 +21,8 @@ from audiogan.recipes import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ["bigvgan", "hifigan", "istft", "melgan", "multiband_melgan", "wavegan"]
+NAMES = ["bigvgan", "hifigan", "istft", "melgan", "multiband_melgan", "parallel_wavegan",
+         "wavegan"]
 
 
 def test_every_generator_has_a_tiny_recipe() -> None:
@@ -70,7 +71,7 @@ def test_unknown_tiny_recipe_is_one_line_listing_the_names() -> None:
             tiny_recipe(bad)
         message = str(info.value)
         assert "\n" not in message and repr(bad) in message
-        assert "hifigan, istft, melgan, multiband_melgan, wavegan" in message
+        assert "hifigan, istft, melgan, multiband_melgan, parallel_wavegan, wavegan" in message
     assert issubclass(UnknownRecipeError, ConfigError)
 
 

@@ -58,7 +58,7 @@ def test_recipe_config_loads(path: Path) -> None:
 def test_every_recipe_has_its_files() -> None:
     expected = {
         "ljspeech": {"hifigan_v1", "hifigan_v2", "hifigan_v3", "melgan", "multiband_melgan",
-                     "istft", "bigvgan_v2"},
+                     "parallel_wavegan", "istft", "bigvgan_v2"},
         "vctk": {"hifigan_v1", "istft"},
         "libritts": {"hifigan_v1", "istft", "bigvgan_v2_24k"},
         "sc09": {"wavegan"},
