@@ -131,16 +131,16 @@ def _single(voc: Vocoder, mel: Any, path: Path) -> torch.Tensor:
     return checked[0]
 
 
-def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor]) -> list[torch.Tensor]:
+def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
     import torch
 
     if len(mels) == 1:
-        return [voc(mels[0], check_range=False)]  # checked per file in _read_input
+        return [voc(mels[0], check_range=False, seed=seed)]  # checked per file in _read_input
     frames = max(mel.shape[-1] for mel in mels)
     padded = torch.full((len(mels), voc.n_mels, frames), voc.spec.log_min, device=voc.device)
     for index, mel in enumerate(mels):
         padded[index, :, : mel.shape[-1]] = mel
-    return voc(padded, lengths=[mel.shape[-1] for mel in mels], check_range=False)
+    return voc(padded, lengths=[mel.shape[-1] for mel in mels], check_range=False, seed=seed)
 
 
 @click.command()
@@ -153,9 +153,12 @@ def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor]) -> list[torch.Tens
               help="Inputs per generator call (padded; each output is exact).")
 @click.option("--dtype", type=click.Choice(_DTYPE_CHOICES), default="float32", show_default=True,
               help="Generator precision (features stay float32).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Noise seed of noise-driven vocoders (Parallel WaveGAN): one seed gives the "
+                   "same audio, whatever the batch; other vocoders ignore it.")
 @one_line_errors
 def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str | None,
-               batch_size: int, dtype: str) -> None:
+               batch_size: int, dtype: str, seed: int) -> None:
     """Synthesise WAVs with the vocoder MODEL (model dir, run dir or checkpoint).
 
     INPUTS are audio files (copy synthesis: their features are computed and resynthesised),
@@ -181,7 +184,8 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
              voc.device, dtype, voc.profile, voc.sample_rate)
     started = time.perf_counter()
     try:
-        compute, audio_seconds = _synthesize_all(voc, items, out_dir, batch_size, failures)
+        compute, audio_seconds = _synthesize_all(voc, items, out_dir, batch_size, failures,
+                                                 seed)
     except KeyboardInterrupt:
         click.echo(f"error: interrupted; {failures.done} file(s) written to {out_dir}, the rest "
                    "not processed", err=True)
@@ -198,7 +202,7 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
 
 
 def _synthesize_all(voc: Vocoder, items: list[_Input], out_dir: Path, batch_size: int,
-                    failures: Failures) -> tuple[float, float]:
+                    failures: Failures, seed: int = 0) -> tuple[float, float]:
     """Synthesise every input, one error line per failed one -> (compute s, audio s)."""
     import torch
     from tqdm import tqdm
@@ -220,7 +224,7 @@ def _synthesize_all(voc: Vocoder, items: list[_Input], out_dir: Path, batch_size
                 continue
             tick = time.perf_counter()
             try:
-                waves = _synthesize_batch(voc, [mel for _, mel, _ in batch])
+                waves = _synthesize_batch(voc, [mel for _, mel, _ in batch], seed)
                 if voc.device.type == "cuda":
                     torch.cuda.synchronize(voc.device)
             except (AudioganError, torch.OutOfMemoryError, MemoryError) as exc:
