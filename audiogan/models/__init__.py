@@ -35,6 +35,7 @@ from audiogan.models import (  # noqa: E402, F401
     istft,
     melgan,
     melgan_discriminator,
+    parallel_wavegan,
     pwg_discriminator,
     wavegan,
     wavegan_discriminator,
