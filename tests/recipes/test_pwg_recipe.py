@@ -70,6 +70,29 @@ def test_the_recipe_is_parallel_wavegan_v1() -> None:
     assert (t.checkpoint_every, t.valid_every, t.log_every) == (5000, 1000, 100)
 
 
+def test_the_recipes_generator_loss_is_the_references() -> None:
+    """Generator loss before the discriminator joins: our weighted `stft` term equals
+    parallel-wavegan 0.6.1's sc_loss + mag_loss (the recipe's aux loss, lambda_aux 1)."""
+    import warnings
+
+    from refs_helpers import pwg_reference
+
+    from audiogan.config.build import loss_terms_from_config
+
+    pwg_reference()  # puts the reference package on the path (or skips / fails)
+    from parallel_wavegan.losses import MultiResolutionSTFTLoss as ReferenceLoss
+
+    terms = loss_terms_from_config(load_config(RECIPE))
+    gen = torch.Generator().manual_seed(0)
+    real = 0.3 * torch.randn(3, 1, 25600, generator=gen)
+    fake = real + 0.1 * torch.randn(3, 1, 25600, generator=gen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reference's return_complex=False
+        sc, mag = ReferenceLoss()(fake.squeeze(1), real.squeeze(1))
+    ours = terms.total(terms.reconstruction(fake, real))
+    torch.testing.assert_close(ours, sc + mag, rtol=1e-5, atol=1e-6)
+
+
 def test_our_radam_steps_as_the_references_radam() -> None:
     """The recipe's optimiser is torch.optim.RAdam; with weight decay 0 it makes the same
     updates as the reference's own RAdam (written out here from its update rule), through
