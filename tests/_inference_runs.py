@@ -103,6 +103,8 @@ _TINY_PARAMS: dict[str, dict[str, Any]] = {
     "multiband_melgan": {"channels": 16},
     "istft": {"preset": "small", "dim": 16, "intermediate_dim": 32, "num_layers": 2},
     "bigvgan": {"preset": "base_22khz_80band", "upsample_initial_channel": 16},
+    "parallel_wavegan": {"layers": 4, "stacks": 2, "residual_channels": 8, "gate_channels": 16,
+                         "skip_channels": 8},
 }
 
 

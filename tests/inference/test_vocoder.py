@@ -19,7 +19,7 @@ from audiogan.inference.model_dir import load_model
 from audiogan.inference.vocoder import FeatureRangeWarning, MelInputError, Streamer
 from audiogan.training import checkpoint as ckpt
 
-MODELS = ("hifigan", "melgan", "multiband_melgan", "istft", "bigvgan")
+MODELS = ("hifigan", "melgan", "multiband_melgan", "istft", "bigvgan", "parallel_wavegan")
 
 
 @pytest.fixture(scope="module")
