@@ -1,6 +1,7 @@
 """Fault cases for ``audiogan import``: config files whose values are not what the key needs
-(null, a string, a bool) and a discriminator shape the config check refuses. Each is one
-``error:`` line naming the key, exit 2, no traceback and no model directory written.
+(null, a string, a bool), a discriminator shape the config check refuses and Parallel WaveGAN
+generator options audiogan does not reproduce. Each is one ``error:`` line naming the key, exit 2,
+no traceback and no model directory written.
 """
 
 from __future__ import annotations
@@ -48,6 +49,25 @@ def _bigvgan(changes: dict[str, Any], *names: str) -> Callable[[Path], Scenario]
     return build
 
 
+def _pwg(changes: dict[str, Any], *names: str) -> Callable[[Path], Scenario]:
+    """A ParallelWaveGAN training dir whose ParallelWaveGANGenerator config asks for an option
+    audiogan does not reproduce (refused before the checkpoint is read)."""
+    def build(tmp: Path) -> Scenario:
+        import torch
+        import yaml
+
+        exp = tmp / "exp"
+        exp.mkdir()
+        torch.save({"model": {"generator": {}}}, exp / "checkpoint-10steps.pkl")
+        config = {"sampling_rate": 22050, "fft_size": 1024, "hop_size": 256, "num_mels": 80,
+                  "generator_type": "ParallelWaveGANGenerator", "generator_params": changes}
+        (exp / "config.yml").write_text(yaml.safe_dump(config))
+        out = tmp / "model"
+        return Scenario(["import", str(exp), "-o", str(out)], 2, ("config.yml", *names),
+                        intact=_nothing_written(out))
+    return build
+
+
 CASES = [
     Case("import_bigvgan_null_n_fft", _bigvgan({"n_fft": None}, "'n_fft' is None")),
     Case("import_bigvgan_sampling_rate_text",
@@ -59,4 +79,10 @@ CASES = [
     Case("import_bigvgan_cqt_lists_differ",
          _bigvgan({"cqtd_bins_per_octaves": [24]}, "discriminator.params.cqtd_params",
                   "bins_per_octaves")),
+    Case("import_pwg_causal_generator",
+         _pwg({"use_causal_conv": True}, "'generator_params.use_causal_conv'")),
+    Case("import_pwg_upsample_activation",
+         _pwg({"upsample_params": {"upsample_scales": [4, 4, 4, 4],
+                                   "nonlinear_activation": "ReLU"}},
+              "'generator_params.upsample_params.nonlinear_activation'")),
 ]

@@ -12,8 +12,8 @@ converts it in memory (:func:`convert_in_memory`), with a one-line note. Formats
 - ``bigvgan``: NVIDIA BigVGAN / BigVGAN-v2 (:mod:`audiogan.inference.imports.bigvgan`).
 - ``hifigan``: jik876/hifi-gan (:mod:`audiogan.inference.imports.hifigan_jik`).
 - ``vocos``: Vocos mel checkpoints (:mod:`audiogan.inference.imports.vocos`).
-- ``pwg``: kan-bayashi/ParallelWaveGAN and ESPnet1 vocoders - HiFiGAN, MelGAN and multi-band
-  MelGAN generators (:mod:`audiogan.inference.imports.pwg`).
+- ``pwg``: kan-bayashi/ParallelWaveGAN and ESPnet1 vocoders - Parallel WaveGAN, HiFiGAN, MelGAN
+  and multi-band MelGAN generators (:mod:`audiogan.inference.imports.pwg`).
 - ``melgan``: descriptinc/melgan-neurips generators
 (:mod:`audiogan.inference.imports.melgan_neurips`).
 

@@ -13,7 +13,11 @@ Files (the toolkit's naming; ESPnet1 recipes publish the same three):
   audiogan[h5py]``) or ``stats.npy`` (``[mean, scale]``): the z-normalisation of the features;
   the one ``format`` names is preferred, as the toolkit's ``load_model`` does.
 
-Generators: ``HiFiGANGenerator`` -> ``hifigan`` (``input_conv``, ``upsamples.i.1``,
+Generators: ``ParallelWaveGANGenerator`` (also an absent ``generator_type``, the toolkit's
+default) -> ``parallel_wavegan`` (:mod:`audiogan.inference.imports.pwg_wavenet`: the
+``ConvInUpsampleNetwork`` conditioning, the gated residual blocks; causal convs, another or no
+upsampling network, an activation or a frequency-axis kernel in it are refused);
+``HiFiGANGenerator`` -> ``hifigan`` (``input_conv``, ``upsamples.i.1``,
 ``blocks.{i*K+j}.convs1.d.1`` / ``convs2.d.1``, ``output_conv.1``; leaky ReLU 0.01 before the
 output conv, which ``post_negative_slope`` reproduces); ``MelGANGenerator`` -> ``melgan``
 (``melgan.<index>``, residual stacks ``stack.2`` / ``stack.4`` / ``skip_layer``, dilations
@@ -21,9 +25,8 @@ output conv, which ``post_negative_slope`` reproduces); ``MelGANGenerator`` -> `
 ``pqmf_params`` (taps 62, cutoff 0.142, beta 9.0 by default; cutoff 0.15 when ``version`` is
 0.4.2 or older or absent) and the toolkit's unscaled prototype (``pqmf_scaled: false``). Options
 audiogan cannot reproduce exactly (causal convs, no bias, another activation or padding) are
-refused with one line naming the key; so is a config without ``generator_type``, which means
-``ParallelWaveGANGenerator`` (not available in audiogan yet). Features: the ``pwg`` profile with
-the config's values and the statistics.
+refused with one line naming the key. Features: the ``pwg`` profile with the config's values and
+the statistics.
 
 Discriminators (:mod:`audiogan.inference.imports.pwg_discriminators`):
 ``MelGANMultiScaleDiscriminator`` becomes ``melgan_msd``,
@@ -50,6 +53,10 @@ from audiogan.inference.imports import base
 from audiogan.inference.imports.base import Converted, Detection, FormatReader, ImportSourceError
 from audiogan.inference.imports.melgan_neurips import melgan_layer_map, take_layers
 from audiogan.inference.imports.pwg_discriminators import discriminator_converter
+from audiogan.inference.imports.pwg_wavenet import (
+    convert_parallel_wavegan,
+    parallel_wavegan_params,
+)
 from audiogan.inference.imports.values import (
     as_int,
     config_float,
@@ -256,6 +263,14 @@ def _training(name: str, hparams: dict[str, Any], hop: int,
                             "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9]}
                              for part in ("generator", "discriminator")}
+    elif name == "parallel_wavegan":  # parallel_wavegan.v1.yaml
+        sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0},
+                            "stft": {"fft_sizes": [1024, 2048, 512], "hop_sizes": [120, 240, 50],
+                                     "win_lengths": [600, 1200, 240]}}
+        sections["optim"] = {part: {"name": "radam", "lr": lr, "betas": [0.9, 0.999],
+                                    "eps": 1e-6, "weight_decay": 0.0}
+                             for part, lr in (("generator", 1e-4), ("discriminator", 5e-5))}
+        sections["training"].update(grad_clip=10.0, grad_clip_discriminator=1.0)
     else:
         sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]}
@@ -271,12 +286,12 @@ class ParallelWaveGANReader(FormatReader):
 
     name = "pwg"
     title = "kan-bayashi/ParallelWaveGAN"
-    files = ("checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy (HiFiGAN, MelGAN, "
-             "multi-band MelGAN generators; also ESPnet1 vocoders)")
+    files = ("checkpoint-<N>steps.pkl + config.yml + stats.h5 or stats.npy (Parallel WaveGAN, "
+             "HiFiGAN, MelGAN, multi-band MelGAN generators; also ESPnet1 vocoders)")
     sources = (
         base.KnownSource("pwg",
-                         "ParallelWaveGAN / ESPnet1 vocoders: HiFi-GAN, (multi-band) MelGAN "
-                         "(checkpoint-*steps.pkl + config.yml + stats.h5)",
+                         "ParallelWaveGAN / ESPnet1 vocoders: Parallel WaveGAN, HiFi-GAN, "
+                         "(multi-band) MelGAN (checkpoint-*steps.pkl + config.yml + stats.h5)",
                          "https://github.com/kan-bayashi/ParallelWaveGAN "
                          "(README: pretrained models)",
                          "MIT"),
@@ -301,12 +316,7 @@ class ParallelWaveGANReader(FormatReader):
         source = detection.checkpoint
         config_path = self.config_path(detection, config_file, "config.yml", "the training config")
         hparams = base.read_yaml(config_path)
-        kind = hparams.get("generator_type")
-        if kind is None:
-            raise ImportSourceError(
-                f"{config_path}: no 'generator_type', which means ParallelWaveGANGenerator; "
-                "audiogan has no ParallelWaveGAN generator yet (HiFiGANGenerator and "
-                "MelGANGenerator import)")
+        kind = hparams.get("generator_type", "ParallelWaveGANGenerator")  # the toolkit's default
         params = hparams.get("generator_params") or {}
         if not isinstance(params, dict):
             raise ImportSourceError(f"{config_path}: 'generator_params' must be a mapping")
@@ -319,9 +329,13 @@ class ParallelWaveGANReader(FormatReader):
             name, gen = _melgan(params, hparams, config_path)
             layers = melgan_layer_map("melgan", len(gen["upsample_rates"]),
                                       len(gen["resstack_dilations"]), "stack", "skip_layer")
+        elif kind == "ParallelWaveGANGenerator":
+            name, gen = "parallel_wavegan", parallel_wavegan_params(params, config_path)
+            layers = {}
         else:
             raise ImportSourceError(f"{config_path}: 'generator_type' {kind!r} is not supported; "
-                                    "audiogan imports HiFiGANGenerator and MelGANGenerator")
+                                    "audiogan imports ParallelWaveGANGenerator, HiFiGANGenerator "
+                                    "and MelGANGenerator")
         state = base.safe_torch_load(source)
         model = state.get("model") if isinstance(state, dict) else None
         weights = model.get("generator") if isinstance(model, dict) else None
@@ -330,9 +344,13 @@ class ParallelWaveGANReader(FormatReader):
                                     "give a ParallelWaveGAN checkpoint-*steps.pkl")
         weights = dict(weights)
         buffers = {k: weights.pop(k) for k in ("mean", "scale") if k in weights}
-        generator = take_layers(weights, layers, "generator", source)
+        if name == "parallel_wavegan":
+            generator = convert_parallel_wavegan(weights, gen, source)
+            hop = math.prod(gen["upsample_scales"])
+        else:
+            generator = take_layers(weights, layers, "generator", source)
+            hop = math.prod(gen["upsample_rates"]) * int(gen.get("subbands", 1))
         mean, scale, notes = self._stats(detection, hparams, buffers)
-        hop = math.prod(gen["upsample_rates"]) * int(gen.get("subbands", 1))
         if config_int(hparams, "hop_size", config_path, hop) != hop:
             raise ImportSourceError(f"{config_path}: 'hop_size' is {hparams['hop_size']}, but "
                                     f"the generator upsamples by {hop}")

@@ -59,8 +59,8 @@ def parallel_wavegan_params(params: dict[str, Any], where: Path) -> dict[str, An
     """
     unknown = sorted(set(params) - _KNOWN)
     if unknown:
-        raise ImportSourceError(f"{where}: unknown key '{_GP}.{unknown[0]}' for "
-                                "ParallelWaveGANGenerator")
+        raise ImportSourceError(f"{where}: unknown key '{_GP}.{unknown[0]}' for 'generator_type' "
+                                "ParallelWaveGANGenerator (the toolkit's default when absent)")
     for key, (wanted, default) in _FIXED.items():
         value = params.get(key, default)
         if value != wanted:
