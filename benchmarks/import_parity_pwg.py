@@ -1,18 +1,20 @@
 """Parity of ``audiogan import --format pwg`` with kan-bayashi/ParallelWaveGAN 0.6.1.
 
 No public pretrained ParallelWaveGAN weights are reachable here, so each case builds the
-reference package's own generator class (``parallel_wavegan.models.HiFiGANGenerator`` /
-``MelGANGenerator``; release-size shapes: HiFi-GAN V1, MelGAN, multi-band MelGAN) with random
-weights, saves it in the toolkit's exact layout (``checkpoint-<N>steps.pkl`` = ``{"model":
-{"generator", "discriminator"}, "optimizer", "scheduler", "steps", "epochs"}``, ``config.yml``
-dumped as the toolkit dumps it, ``stats.h5`` written with h5py or ``stats.npy``), imports it
-with ``audiogan.inference.imports.import_model`` into a temporary model directory and runs both on
-the
+reference package's own generator class (``parallel_wavegan.models.ParallelWaveGANGenerator``
+/ ``HiFiGANGenerator`` / ``MelGANGenerator``; release-size shapes: Parallel WaveGAN v1, HiFi-GAN
+V1, MelGAN, multi-band MelGAN) with random weights, saves it in the toolkit's exact layout
+(``checkpoint-<N>steps.pkl`` = ``{"model": {"generator", "discriminator"}, "optimizer",
+"scheduler", "steps", "epochs"}``, ``config.yml`` dumped as the toolkit dumps it, ``stats.h5``
+written with h5py or ``stats.npy``), imports it with
+``audiogan.inference.imports.import_model`` into a temporary model directory and runs both on the
 same raw log-mels of ``--clips`` dev LJSpeech clips (our ``pwg`` profile: 22.05 kHz, 80 mels,
 80-7600 Hz; the statistics are those clips' mean and standard deviation): the reference through
 ``parallel_wavegan.utils.load_model`` (which also builds the multi-band model's PQMF from the
 config, its version rule included) and ``inference(c, normalize_before=True)``, ours through
-``audiogan.Vocoder.load``. ``max_abs_diff`` is the largest difference of the waveforms (target
+``audiogan.Vocoder.load``; Parallel WaveGAN, which shapes noise, gets the same noise on both sides:
+ours ``Vocoder(mel, seed=clip index)``, the reference ``inference(c, x=keyed_noise(clip index, 0,
+frames * hop))``. ``max_abs_diff`` is the largest difference of the waveforms (target
 <= 1e-4, fp32, CPU); both have ``frames * hop`` samples. Reported separately:
 ``feature_max_abs_diff``, our ``pwg`` log-mel against the reference's own
 ``logmelfilterbank`` (librosa) on the same audio, and ``e2e_max_abs_diff``, our waveform from our
@@ -55,6 +57,7 @@ FEATURES = {"sampling_rate": 22050, "fft_size": 1024, "hop_size": 256, "win_leng
 
 #: (case name, generator_type, generator_params, config extras, stats file format)
 CASES: list[tuple[str, str, dict[str, Any], dict[str, Any], str]] = [
+    ("parallel_wavegan_v1", "ParallelWaveGANGenerator", {}, {"version": "0.6.1"}, "hdf5"),
     ("hifigan_v1", "HiFiGANGenerator", {}, {"version": "0.5.3"}, "hdf5"),
     ("hifigan_no_additional_convs_odd_scale", "HiFiGANGenerator",
      {"upsample_scales": [8, 5, 3, 2], "upsample_kernel_sizes": [16, 10, 6, 4],
@@ -211,12 +214,18 @@ def clip_mels(clips: list[Path], max_frames: int | None
     return mels, ref_mels
 
 
+def _cut(noise: dict[str, torch.Tensor], samples: int) -> dict[str, torch.Tensor]:
+    """The reference's ``x`` noise (samples, 1) cut to ``samples``, or nothing."""
+    return {key: value[:samples] for key, value in noise.items()}
+
+
 def run(clips: list[Path], max_frames: int | None,
         cases: list[str] | None = None) -> list[dict[str, Any]]:
     from parallel_wavegan.utils import load_model
 
     from audiogan import Vocoder
     from audiogan.inference.imports import import_model
+    from audiogan.models.randomness import keyed_noise
 
     mels, ref_mels = clip_mels(clips, max_frames)
     every = torch.cat(mels, dim=1).double()
@@ -236,11 +245,17 @@ def run(clips: list[Path], max_frames: int | None,
             reference.remove_weight_norm()
             ours = Vocoder.load(result.out_dir)
             discriminators = _discriminators(checkpoint, result.out_dir)
-            for clip, mel, ref_mel in zip(clips, mels, ref_mels):
+            for seed, (clip, mel, ref_mel) in enumerate(zip(clips, mels, ref_mels)):
+                noise: dict[str, torch.Tensor] = {}
+                if ours.noise_channels:  # the same keyed noise for both
+                    length = max(mel.shape[1], ref_mel.shape[1]) * ours.hop_length
+                    noise["x"] = keyed_noise(seed, 0, length).T
                 with torch.no_grad():
-                    ref = reference.inference(mel.T.contiguous(), normalize_before=True)
-                    out = ours(mel[None], check_range=False)
-                    e2e = reference.inference(ref_mel.T.contiguous(), normalize_before=True)
+                    ref = reference.inference(mel.T.contiguous(), normalize_before=True,
+                                              **_cut(noise, mel.shape[1] * ours.hop_length))
+                    out = ours(mel[None], check_range=False, seed=seed)
+                    e2e = reference.inference(ref_mel.T.contiguous(), normalize_before=True,
+                                              **_cut(noise, ref_mel.shape[1] * ours.hop_length))
                 ref, out, e2e = ref.reshape(-1), out.reshape(-1), e2e.reshape(-1)
                 common = min(len(e2e), len(out))
                 frames = min(mel.shape[1], ref_mel.shape[1])
