@@ -1,6 +1,6 @@
 """The model pairs of ``peers.py``: which peers import, our generators and the peers' with the
-same shapes (random weights; BigVGAN: ours carries the package model's weights), ready for
-inference, and their mel input."""
+same shapes (random weights; BigVGAN and Parallel WaveGAN: ours carries the package model's
+weights), ready for inference, and their mel input."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import bench_common as bc
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 SAMPLE_RATE = 22050
@@ -29,6 +30,8 @@ MODELS: dict[str, tuple[str, str, str | None]] = {
     "bigvgan_base": ("bigvgan", "peer", "bigvgan"),
     "ours_bigvgan_v2": ("bigvgan_v2", "ours", None),
     "bigvgan_v2": ("bigvgan_v2", "peer", "bigvgan"),
+    "ours_pwg_v1": ("pwg", "ours", None),
+    "pwg_pwg_v1": ("pwg", "peer", "parallel_wavegan"),
 }
 
 #: BigVGAN pair -> (preset, channels after the input conv with ``tiny``).
@@ -114,6 +117,67 @@ def _our_bigvgan(pair: str, tiny: bool) -> nn.Module:
     return ours
 
 
+def _pwg_shape(tiny: bool) -> dict[str, Any]:
+    """ParallelWaveGANGenerator's ``generator_params`` (parallel_wavegan.v1; ``tiny``: 6 layers
+    of 16 channels)."""
+    if tiny:
+        return {"aux_channels": N_MELS, "layers": 6, "stacks": 2, "residual_channels": 16,
+                "gate_channels": 32, "skip_channels": 16}
+    return {"aux_channels": N_MELS}  # the package's defaults are v1's
+
+
+class _PeerParallelWaveGAN(nn.Module):
+    """The package's ``ParallelWaveGANGenerator`` as ``mel (B, 80, T) -> (B, 1, T * 256)``: what
+    its ``inference`` does (mel padded by replicating ``aux_context_window`` edge frames), batched,
+    with the noise our generator draws when given none (``keyed_noise(0, 0, T * 256)``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, mel: Tensor) -> Tensor:
+        from audiogan.models.randomness import keyed_noise
+
+        samples = mel.shape[-1] * HOP
+        noise = keyed_noise(0, 0, samples, device=mel.device).expand(mel.shape[0], 1, samples)
+        window = int(self.model.aux_context_window)
+        return self.model(noise, F.pad(mel, (window, window), mode="replicate"))
+
+    def remove_weight_norm(self) -> None:
+        self.model.remove_weight_norm()  # type: ignore[operator]
+
+
+def _pwg_package_model(tiny: bool) -> nn.Module:
+    """The ``parallel_wavegan`` package's ``ParallelWaveGANGenerator``, seeded."""
+    from parallel_wavegan.models import ParallelWaveGANGenerator
+
+    torch.manual_seed(0)
+    return _PeerParallelWaveGAN(ParallelWaveGANGenerator(**_pwg_shape(tiny)))
+
+
+def _our_pwg(tiny: bool) -> nn.Module:
+    """Our ``parallel_wavegan`` with the package model's weights (converted as ``audiogan
+    import`` does); random weights when the package is absent (timing does not depend on the
+    values)."""
+    from pathlib import Path
+
+    from audiogan.inference.imports.pwg_wavenet import (
+        convert_parallel_wavegan,
+        parallel_wavegan_params,
+    )
+    from audiogan.models import build_generator
+
+    params = parallel_wavegan_params(_pwg_shape(tiny), Path("config.yml"))
+    ours = build_generator("parallel_wavegan", **params, weight_norm=False)
+    if peer_status()["parallel_wavegan"] is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its torch.nn.utils.weight_norm is deprecated
+            reference = _pwg_package_model(tiny).model
+        ours.load_state_dict(convert_parallel_wavegan(reference.state_dict(), params,
+                                                      Path("checkpoint.pkl")))
+    return ours
+
+
 def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) -> nn.Module:
     """Build model ``key`` of :data:`MODELS` with random weights (weight norm as built; our
     BigVGAN: folded, with the package model's weights).
@@ -129,6 +193,10 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
         if key.startswith("ours_"):
             return _our_bigvgan(pair, tiny)
         return _bigvgan_package_model(pair, tiny)
+    if key == "ours_pwg_v1":
+        return _our_pwg(tiny)
+    if key == "pwg_pwg_v1":
+        return _pwg_package_model(tiny)
     if key == "ours_hifigan_v1":
         shape = _hifigan_shape(tiny)
         return build_generator("hifigan", preset="v1", in_channels=N_MELS,

@@ -15,7 +15,12 @@ Pairs (random weights, identical shapes, weight norm folded on both sides, ``eva
   ``use_cuda_kernel=False``) with the same weights (the package model's state dict loaded into
   ours once both have weight norm folded). The v2 model is slow on a CPU: give it short audio,
   e.g. ``--seconds 2``. The package imports from ``.refs`` (``benchmarks/install_refs.sh``):
-  ``PYTHONPATH="$PWD:$PWD/.refs"``.
+  ``PYTHONPATH="$PWD:$PWD/.refs"``;
+- ``pwg`` (opt-in: ``--pairs pwg``): our ``parallel_wavegan`` vs ``parallel_wavegan.models.
+  ParallelWaveGANGenerator`` at the v1 shape (30 layers, 1.33 M parameters), ours carrying the
+  package model's weights (converted as ``audiogan import`` does), both fed the same keyed noise
+  (the package model through its ``inference`` padding, batched). It runs 30 layers at the
+  sample rate: give it short audio, e.g. ``--seconds 2 --batch-sizes 1``.
 
 Measured, in one run and on one device:
 
@@ -33,7 +38,8 @@ Measured, in one run and on one device:
 
 Ratios are printed as ours/peer *speed* (peer time / our time; > 1 means ours is faster) with
 the targets of issue 5: HiFi-GAN V1 >= 0.95x ParallelWaveGAN, istft base >= 0.95x vocos and
->= 10x our HiFi-GAN V1; and of issue 14: our BigVGAN >= 1.0x the package's, both shapes.
+>= 10x our HiFi-GAN V1; of issue 14: our BigVGAN >= 1.0x the package's, both shapes; and of
+issue 15: our Parallel WaveGAN >= 1.0x ParallelWaveGAN's.
 
 The peers are not dependencies: install them in a separate virtual environment (see
 benchmarks/README.md, "Peers") and run this script from it with audiogan on ``PYTHONPATH``;
@@ -222,7 +228,7 @@ def memory_rows(keys: Sequence[str], device: torch.device, *, batch_sizes: Seque
 
 def ratio_rows(inference: Sequence[dict[str, Any]],
                training: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ours/other speed ratios with the issue-5 and issue-14 targets.
+    """ours/other speed ratios with the issue-5, issue-14 and issue-15 targets.
 
     ``speed_ratio`` is other median / our median (the headline, judged against the target);
     ``paired_ratio`` the median of the per-round ratios (steadier under changing load);
@@ -236,6 +242,7 @@ def ratio_rows(inference: Sequence[dict[str, Any]],
         ("bigvgan base_22khz_80band: ours vs bigvgan", "ours_bigvgan_base", "bigvgan_base",
          1.0),
         ("bigvgan 22khz_80band_256x: ours vs bigvgan", "ours_bigvgan_v2", "bigvgan_v2", 1.0),
+        ("parallel_wavegan v1: ours vs ParallelWaveGAN", "ours_pwg_v1", "pwg_pwg_v1", 1.0),
     ]
     batches = sorted({row["batch"] for row in inference})
     rows = []
@@ -275,7 +282,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--pairs", nargs="+", choices=["hifigan", "istft", "bigvgan",
-                                                       "bigvgan_v2"],
+                                                       "bigvgan_v2", "pwg"],
                         default=["hifigan", "istft"],
                         help="which pairs (default hifigan and istft)")
     parser.add_argument("--parts", nargs="+", choices=["inference", "memory", "training"],

@@ -141,6 +141,29 @@ def test_peers_bigvgan_pairs_share_weights_and_outputs(
     assert text.count(">= 1x") == 2
 
 
+def test_peers_pwg_pair_shares_weights_noise_and_outputs() -> None:
+    """Our parallel_wavegan and the package's ParallelWaveGANGenerator (from .refs/) in the pwg
+    pair compute the same wave (same weights, same noise), so their times compare."""
+    refs = require_reference("parallel_wavegan/models/parallel_wavegan.py",
+                             "kan-bayashi/ParallelWaveGAN")
+    if str(refs) not in sys.path:
+        sys.path.insert(0, str(refs))
+    import torch
+
+    script = _script("peers")
+    mel = script.mel_input(2, 0.1, torch.device("cpu"))  # 9 frames
+    ours, peer = (script.inference_module(key, torch.device("cpu"), tiny=True)
+                  for key in ("ours_pwg_v1", "pwg_pwg_v1"))
+    with torch.inference_mode():
+        expected, got = peer(mel), ours(mel)
+    assert got.shape == expected.shape == (2, 1, 9 * 256)
+    assert float((got - expected).abs().max()) <= 1e-4 and float(expected.abs().max()) > 0.1
+    rows = script.ratio_rows([{"model": "ours_pwg_v1", "batch": 1, "median_s": 1.0},
+                              {"model": "pwg_pwg_v1", "batch": 1, "median_s": 1.5}], [])
+    assert rows[0]["comparison"] == "inference parallel_wavegan v1: ours vs ParallelWaveGAN"
+    assert rows[0]["speed_ratio"] == pytest.approx(1.5) and rows[0]["status"] == "met"
+
+
 def test_quality_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     script = _script("quality")
     out = tmp_path / "quality.json"
