@@ -157,12 +157,16 @@ class GatedBlock(nn.Module):
         # too, i.e. (B, N, G) in memory
         g = F.conv2d(h.transpose(1, 2).unsqueeze(2), weight, bias, padding=(0, self.padding),
                      dilation=(1, self.dilation)).squeeze(2).transpose(1, 2)
-        aux = (self.aux.weight.squeeze(2) * scale.view(-1, 1)).t()
-        g = g.baddbmm_(c, aux.expand(batch, -1, -1)).sigmoid_()
+        aux = (self.aux.weight.squeeze(2) * scale.view(-1, 1)).t().expand(batch, -1, -1)
+        # accumulate in place, except under autocast (which computes the product in lower
+        # precision and cannot write it into a float32 tensor)
+        in_place = not torch.is_autocast_enabled(x.device.type)
+        g = (g.baddbmm_(c, aux) if in_place else torch.baddbmm(g, c, aux)).sigmoid_()
         z = (g[..., :self.gate_half] - 0.5) * g[..., self.gate_half:]
         rows = self.residual_channels
         out = self.out.weight.squeeze(2).t()  # (G / 2, R + S)
-        skips = skips.baddbmm_(z, (out[:, rows:] * 2.0).expand(batch, -1, -1))
+        skip = (out[:, rows:] * 2.0).expand(batch, -1, -1)
+        skips = skips.baddbmm_(z, skip) if in_place else torch.baddbmm(skips, z, skip)
         if rows == 0:
             return x, skips
         half_root = math.sqrt(0.5)

@@ -174,6 +174,21 @@ def test_a_tiny_model_fits_a_fixed_batch() -> None:
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
+def test_trains_under_bf16_autocast() -> None:
+    """AMP (training.precision bf16): the in-place accumulations give way to autocast's."""
+    torch.manual_seed(0)
+    model = ParallelWaveGAN(**SMALL)
+    mel, noise = torch.randn(2, 6, 4), torch.randn(2, 1, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        wave = model(mel, noise)
+    wave.float().square().mean().backward()
+    with torch.no_grad():
+        exact = model(mel, noise)
+    assert wave.shape == exact.shape
+    assert float((wave.float() - exact).abs().max()) <= 0.05 * float(exact.abs().max())
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"layers": 5, "stacks": 2}, "layers .5. must be a multiple of stacks"),
     ({"kernel_size": 4}, "kernel_size must be odd"),
