@@ -49,8 +49,8 @@ class ModelSpec:
     sample_rate: int = 22050
 
 
-#: Every generator of issue 3, then BigVGAN v1 base and v2 (the 22.05 kHz 80-band presets), in
-#: README-table order. The vocoders take 80-band mels at hop 256.
+#: Every generator of issue 3, then BigVGAN v1 base and v2 (the 22.05 kHz 80-band presets) and
+#: Parallel WaveGAN (v1), in README-table order. The vocoders take 80-band mels at hop 256.
 MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -70,6 +70,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {
                   {"upsample_initial_channel": 32}),
         ModelSpec("bigvgan_v2", "bigvgan", {"preset": "22khz_80band_256x"},
                   {"upsample_initial_channel": 64}),
+        ModelSpec("parallel_wavegan", "parallel_wavegan", {"in_channels": 80},
+                  {"layers": 6, "stacks": 2, "residual_channels": 16, "gate_channels": 32,
+                   "skip_channels": 16}),
         ModelSpec("wavegan", "wavegan", {}, {"model_size": 4}, sample_rate=16000),
     )
 }
