@@ -393,8 +393,8 @@ def _version(package: str) -> str:
     name = {"parallel_wavegan": "parallel-wavegan"}.get(package, package)
     try:
         return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    except metadata.PackageNotFoundError:  # e.g. imported from .refs/: the module's own
+        return str(getattr(__import__(package), "__version__", "unknown"))
 
 
 if __name__ == "__main__":
