@@ -262,3 +262,28 @@ def test_the_reference_generator_imports_and_matches(tmp_path: Path) -> None:
     out = Vocoder.load(tmp_path / "model")(mel, seed=9, check_range=False)
     assert expected.abs().amax() > 0.1
     assert float((out.reshape(-1) - expected).abs().max()) <= 1e-4
+
+
+def test_init_from_an_imported_parallel_wavegan_starts_training_from_its_weights(
+        tmp_path: Path) -> None:
+    """The imported config builds a weight-normed training generator whose weights, loaded
+    by ``training.init_from``, compute the checkpoint's function."""
+    from types import SimpleNamespace
+
+    from audiogan.config.build import discriminator_from_config, generator_from_config
+    from audiogan.models.layers import has_weight_norm, remove_weight_norm
+    from audiogan.training.state import init_weights
+
+    state = pwg_state(PARAMS, seed=2)
+    write_checkpoint(tmp_path / "exp", PARAMS, state)
+    import_model(tmp_path / "exp", tmp_path / "model")
+    config = load_model(tmp_path / "model").config
+    parts = SimpleNamespace(generator=generator_from_config(config),
+                            discriminator=discriminator_from_config(config), config=config)
+    assert has_weight_norm(parts.generator)
+    init_weights(parts, tmp_path / "model")  # type: ignore[arg-type]
+    mel, noise = _normalised(_raw_mel()), keyed_noise(4, 0, 240)[None]
+    with torch.no_grad():
+        out = remove_weight_norm(parts.generator).eval()(mel, noise)
+    expected = pwg_forward(state, PARAMS, mel, noise)
+    assert float((out.double() - expected).abs().max()) <= 1e-5
