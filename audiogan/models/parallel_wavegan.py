@@ -269,9 +269,9 @@ class ParallelWaveGAN(Generator):
         if noise is None:
             noise = keyed_noise(0, 0, samples, device=mel.device).to(mel.dtype)
             noise = noise.unsqueeze(0).expand(batch, 1, samples)
-        elif noise.shape[-1] != samples or noise.shape[1] != 1:
-            raise ValueError(f"noise must be (B, 1, {samples}) for {frames} mel frames, got "
-                             f"{tuple(noise.shape)}")
+        elif tuple(noise.shape) != (batch, 1, samples):
+            raise ValueError(f"noise must be ({batch}, 1, {samples}) for a mel of shape "
+                             f"{tuple(mel.shape)}, got {tuple(noise.shape)}")
         if self.aux_context_window > 0:
             mel = F.pad(mel, (self.aux_context_window, self.aux_context_window),
                         mode="replicate")

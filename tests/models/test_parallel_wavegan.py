@@ -100,8 +100,9 @@ def test_the_noise_drives_the_output() -> None:
     with torch.no_grad():
         assert torch.equal(model(mel, one), model(mel, one.clone()))
         assert (model(mel, one) - model(mel, other)).abs().amax() > 1e-3
-    with pytest.raises(ValueError, match=r"noise must be \(B, 1, 80\)"):
-        model(mel, torch.randn(2, 1, 79))
+    for wrong in ((2, 1, 79), (1, 1, 80), (2, 2, 80)):
+        with pytest.raises(ValueError, match=r"noise must be \(2, 1, 80\) for a mel of shape"):
+            model(mel, torch.randn(*wrong))
 
 
 def test_batch_items_are_independent() -> None:
