@@ -238,14 +238,16 @@ def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
 
 
 def test_import_parity_pwg_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
-    """Two ParallelWaveGAN cases (MelGAN, multi-band at version 0.4.2), one clip cut to 16
-    frames, with the parallel_wavegan reference from .refs/."""
+    """Three ParallelWaveGAN cases (MelGAN, multi-band at version 0.4.2, Parallel WaveGAN v1 on
+    the same noise), one clip cut to 16 frames, with the parallel_wavegan reference from
+    .refs/."""
     refs = require_reference("parallel_wavegan/utils", "the parallel_wavegan reference")
     out = tmp_path / "parity.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "import_parity_pwg.py"), "--data",
          str(dev_data / "ljspeech"), "--clips", "1", "--max-frames", "16", "--cases", "melgan",
-         "multiband_melgan_v0.4.2_cutoff_0.15", "--threads", "1", "--json", str(out)],
+         "multiband_melgan_v0.4.2_cutoff_0.15", "parallel_wavegan_v1", "--threads", "1",
+         "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={**os.environ, "PYTHONPATH": f"{refs}:{ROOT}", "OMP_NUM_THREADS": "1"},
     )
@@ -253,5 +255,5 @@ def test_import_parity_pwg_runs_as_a_script(tmp_path: Path, dev_data: Path) -> N
     assert _header_columns(result.stdout, "case")[-4:] == [
         "max_abs_diff", "feature_max_abs_diff", "e2e_max_abs_diff", "disc_max_abs_diff"]
     payload = json.loads(out.read_text())
-    assert payload["met"] and len(payload["rows"]) == 2
+    assert payload["met"] and len(payload["rows"]) == 3
     assert all(row["max_abs_diff"] <= 1e-4 and row["same_length"] for row in payload["rows"])
