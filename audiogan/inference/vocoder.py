@@ -41,6 +41,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -51,6 +52,7 @@ from audiogan.audio.io import resample
 from audiogan.config import Config
 from audiogan.features.mel import FeatureSpec, MelSpectrogram
 from audiogan.features.spec import SpecSettings
+from audiogan.inference.backends import LOAD_CHECK_FRAMES
 from audiogan.inference.kinds import VOCODER, copy_synthesis
 from audiogan.inference.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.inference.model_dir import (
@@ -418,9 +420,23 @@ class Vocoder(SpecSettings, InferenceModel):
         hop = self.hop_length
         noise = synthesis_noise(self.generator, mel.shape[0], first * hop, mel.shape[-1] * hop,
                                 seed, self.device)
+        run = self.module if self._session is None else self._session  # the backend
         with inference_context(self.device):
-            wave = self.module(mel) if noise is None else self.module(mel, noise)
+            wave = run(mel) if noise is None else run(mel, noise)
             return wave[:, 0].float()
+
+    def _use_onnxruntime(self, source: Path) -> None:
+        """Run ``generator.onnx`` beside ``source`` (checked against the weights on a short
+        mel) instead of the PyTorch module."""
+        from audiogan.inference.backends import OnnxRuntimeModule, require_onnx_file
+
+        session = OnnxRuntimeModule(require_onnx_file(source), self.n_mels, self.noise_channels)
+        frames = LOAD_CHECK_FRAMES
+        mel = torch.linspace(-1.0, 1.0, self.n_mels * frames).reshape(1, self.n_mels, frames)
+        mel = self.spec.log_min / 2 + mel.sin() * 2  # values inside the profile's range
+        noise = synthesis_noise(self.generator, 1, 0, frames * self.hop_length, 0, self.device)
+        session.check_against(self.module, mel, noise)
+        self._session = session
 
     def _span(self, mel: Tensor, start: int, end: int, origin: int = 0, seed: int = 0
               ) -> Tensor:
