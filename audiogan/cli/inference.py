@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 MEL_EXTENSIONS = frozenset({".npy", ".pt"})
 _DTYPE_CHOICES = ("float32", "bfloat16", "float16")
+_BACKEND_CHOICES = ("auto", "torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -151,14 +152,20 @@ def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor], seed: int) -> list
 @device_option
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1),
               help="Inputs per generator call (padded; each output is exact).")
-@click.option("--dtype", type=click.Choice(_DTYPE_CHOICES), default="float32", show_default=True,
-              help="Generator precision (features stay float32).")
+@click.option("--dtype", type=click.Choice(("auto", *_DTYPE_CHOICES)), default="auto",
+              show_default=True,
+              help="Generator precision (features stay float32); auto: the CPU policy's "
+                   "measured path for this generator and CPU, else float32.")
+@click.option("--backend", type=click.Choice(_BACKEND_CHOICES), default="auto",
+              show_default=True,
+              help="torch, or onnxruntime (CPU, float32: the model directory's generator.onnx "
+                   "from audiogan export --format onnx); auto: the CPU policy.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Noise seed of noise-driven vocoders (Parallel WaveGAN): one seed gives the "
                    "same audio, whatever the batch; other vocoders ignore it.")
 @one_line_errors
 def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str | None,
-               batch_size: int, dtype: str, seed: int) -> None:
+               batch_size: int, dtype: str, backend: str, seed: int) -> None:
     """Synthesise WAVs with the vocoder MODEL (model dir, run dir or checkpoint).
 
     INPUTS are audio files (copy synthesis: their features are computed and resynthesised),
@@ -168,9 +175,12 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     failed and 2 when all did.
     """
     from audiogan.core.devices import resolve_device
+    from audiogan.inference.backends import check_backend
     from audiogan.inference.vocoder import Vocoder
 
     run_device = resolve_device(device)  # DeviceError: one line, exit 2, before any reading
+    wanted_dtype = None if dtype == "auto" else dtype
+    check_backend(backend, run_device, wanted_dtype)  # BackendError: likewise
     failures = Failures()
     items = _expand_inputs(inputs, out_dir, failures)
     if not items:
@@ -179,9 +189,9 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
                        err=True)
             sys.exit(EXIT_FAILED)
         failures.finish("inputs")
-    voc = Vocoder.load(model, device=run_device, dtype=dtype)
-    log.info("synthesising %d input(s) on %s in %s (%s profile, %d Hz)", len(items),
-             voc.device, dtype, voc.profile, voc.sample_rate)
+    voc = Vocoder.load(model, device=run_device, dtype=wanted_dtype, backend=backend)
+    log.info("synthesising %d input(s) with %s (%s profile, %d Hz)", len(items),
+             voc.path_info, voc.profile, voc.sample_rate)
     started = time.perf_counter()
     try:
         compute, audio_seconds = _synthesize_all(voc, items, out_dir, batch_size, failures,
@@ -196,9 +206,14 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
             f"synthesised {failures.done} file(s), {audio_seconds:.2f} s of audio, into "
             f"{out_dir} in {time.perf_counter() - started:.2f} s; synthesis {compute:.2f} s: "
             f"real-time factor {rtf:.4f} ({1 / max(rtf, 1e-12):.1f}x real time) on "
-            f"{voc.device} {dtype}"
+            f"{voc.device} {_dtype_name(voc.dtype)}"
         )
+        click.echo(f"path: {voc.path_info}")
     failures.finish("inputs")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _synthesize_all(voc: Vocoder, items: list[_Input], out_dir: Path, batch_size: int,
@@ -363,11 +378,23 @@ def info(model: Path) -> None:
         f"{' (EMA weights)' if loaded.ema else ''}",
         f"sample rate: {config.sample_rate} Hz",
         *kind.info_lines(loaded),
+        *_cpu_path_lines(loaded),
     ]
     click.echo("\n".join(lines))
     click.echo("config:")
     text = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
     click.echo("".join(f"  {line}\n" for line in text.splitlines()), nl=False)
+
+
+def _cpu_path_lines(loaded: Any) -> list[str]:
+    """What ``Vocoder.load`` picks on this machine's CPU by default (vocoders only)."""
+    from audiogan.inference.backends import onnx_file
+    from audiogan.inference.cpu_policy import choose_path
+
+    if loaded.input_kind != "mel":
+        return []
+    path = choose_path(loaded.generator, has_onnx=onnx_file(loaded.source) is not None)
+    return [f"CPU path (default on this machine): {path}"]
 
 
 COMMANDS = [synthesize, generate, export, info]
