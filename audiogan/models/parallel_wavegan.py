@@ -32,6 +32,7 @@ included, as in the reference; :meth:`Generator.remove_weight_norm` folds it.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import TYPE_CHECKING, cast
 
 import torch
@@ -226,7 +227,8 @@ class ParallelWaveGAN(Generator):
     ) -> None:
         super().__init__()
         _check(in_channels, layers, stacks, residual_channels, gate_channels, skip_channels,
-               kernel_size, aux_context_window, upsample_scales, dropout)
+               kernel_size, aux_context_window, upsample_scales, dropout,
+               {"bias": bias, "weight_norm": weight_norm})
         self.in_channels = in_channels
         self.aux_context_window = aux_context_window
         self.upsample_scales = tuple(int(s) for s in upsample_scales)
@@ -312,16 +314,23 @@ def receptive_field_frames(layers: int, stacks: int, kernel_size: int,
     return max(-lo, hi) + aux_context_window
 
 
+def _is_int(value: object) -> bool:
+    """An integer (a Python or NumPy one), not a bool nor a float such as 4.5."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check(in_channels: int, layers: int, stacks: int, residual_channels: int,
            gate_channels: int, skip_channels: int, kernel_size: int, aux_context_window: int,
-           upsample_scales: tuple[int, ...], dropout: float) -> None:
-    """Raise ``ValueError`` (one line naming the parameter) for shapes the network cannot have."""
+           upsample_scales: tuple[int, ...], dropout: float, flags: dict[str, bool]) -> None:
+    """Raise ``ValueError`` (one line naming the parameter) for values the network cannot take:
+    counts that are not integers >= 1, fractional scales (never rounded), flags that are not
+    booleans (a string such as ``"no"`` would otherwise read as true)."""
     positive = {"in_channels": in_channels, "layers": layers, "stacks": stacks,
                 "residual_channels": residual_channels, "gate_channels": gate_channels,
                 "skip_channels": skip_channels, "kernel_size": kernel_size}
     for name, value in positive.items():
-        if int(value) < 1:
-            raise ValueError(f"parallel_wavegan {name} must be >= 1, got {value}")
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"parallel_wavegan {name} must be >= 1 (an integer), got {value!r}")
     if layers % stacks:
         raise ValueError(f"parallel_wavegan layers ({layers}) must be a multiple of stacks "
                          f"({stacks})")
@@ -331,14 +340,19 @@ def _check(in_channels: int, layers: int, stacks: int, residual_channels: int,
     if kernel_size % 2 == 0:
         raise ValueError(f"parallel_wavegan kernel_size must be odd (non-causal, "
                          f"length-preserving), got {kernel_size}")
-    if aux_context_window < 0:
-        raise ValueError(f"parallel_wavegan aux_context_window must be >= 0, got "
-                         f"{aux_context_window}")
-    if not upsample_scales or min(int(s) for s in upsample_scales) < 1:
+    if not _is_int(aux_context_window) or aux_context_window < 0:
+        raise ValueError(f"parallel_wavegan aux_context_window must be >= 0 (an integer), got "
+                         f"{aux_context_window!r}")
+    if (not isinstance(upsample_scales, list | tuple) or not upsample_scales
+            or not all(_is_int(s) and s >= 1 for s in upsample_scales)):
         raise ValueError(f"parallel_wavegan upsample_scales must be a non-empty list of "
-                         f"integers >= 1, got {list(upsample_scales)}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"parallel_wavegan dropout must be in [0, 1), got {dropout}")
+                         f"integers >= 1, got {upsample_scales!r}")
+    if (isinstance(dropout, bool) or not isinstance(dropout, numbers.Real)
+            or not 0.0 <= float(dropout) < 1.0):
+        raise ValueError(f"parallel_wavegan dropout must be in [0, 1), got {dropout!r}")
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise ValueError(f"parallel_wavegan {name} must be true or false, got {flag!r}")
 
 
 __all__ = ["ConvInUpsampler", "GatedBlock", "ParallelWaveGAN", "receptive_field_frames",

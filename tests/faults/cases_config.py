@@ -141,6 +141,11 @@ VALUE_CASES = [
              "generator.params", "bogus"),
     _changed("config_generator_preset_unknown", _set("generator.params.preset", "v9"),
              "generator.params", "v9"),
+    _changed("config_pwg_fractional_upsample_scale", _set("generator", {
+        "name": "parallel_wavegan", "params": {"layers": 2, "stacks": 1, "residual_channels": 4,
+                                               "gate_channels": 4, "skip_channels": 4,
+                                               "upsample_scales": [4, 4, 4, 4.5]}}),
+             "generator.params", "upsample_scales", "4.5"),
     _changed("config_discriminator_param_unknown", _set("discriminator.params.bogus", 1),
              "discriminator.params", "bogus"),
     _changed("config_unknown_loss_term", _set("loss.weights.mell", 1.0), "loss.weights.mell"),

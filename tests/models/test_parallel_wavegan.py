@@ -199,6 +199,15 @@ def test_trains_under_bf16_autocast() -> None:
     ({"aux_context_window": -1}, "aux_context_window must be >= 0"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ({"residual_channels": 0}, "residual_channels must be >= 1"),
+    # values a YAML file can hold that are not what the key needs: refused, never rounded or
+    # read as true
+    ({"upsample_scales": (4, 4, 4, 4.5)}, "upsample_scales must be a non-empty list of integers"),
+    ({"upsample_scales": 4}, "upsample_scales must be a non-empty list of integers"),
+    ({"layers": 4.0}, r"layers must be >= 1 \(an integer\), got 4.0"),
+    ({"aux_context_window": 1.5}, r"aux_context_window must be >= 0 \(an integer\)"),
+    ({"dropout": "0.1"}, r"dropout must be in \[0, 1\), got '0.1'"),
+    ({"bias": "no"}, "bias must be true or false, got 'no'"),
+    ({"weight_norm": "no"}, "weight_norm must be true or false, got 'no'"),
 ])
 def test_impossible_shapes_are_one_line_errors(bad: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match) as info:
