@@ -34,6 +34,7 @@ __all__ = [
     "PolicyEntry",
     "choose_path",
     "cpu_features",
+    "hifigan_shape",
 ]
 
 #: CPU features a policy entry may require (names as in Linux's /proc/cpuinfo flags).
@@ -114,6 +115,21 @@ class PolicyEntry:
     backend: str
     dtype: torch.dtype
     evidence: str
+
+
+def hifigan_shape(preset: str, n_mels: int = 80) -> Callable[[nn.Module], bool]:
+    """A :attr:`PolicyEntry.matches` for HiFi-GAN generators of exactly the shape of ``preset``
+    (``"v1"``, ``"v2"``, ``"v3"``: every field of :data:`~audiogan.models.hifigan.HIFIGAN_PRESETS`)
+    taking ``n_mels`` mel channels, whatever their weights (trained here or imported)."""
+    from audiogan.models.hifigan import HIFIGAN_PRESETS, HiFiGANGenerator
+
+    shape = HIFIGAN_PRESETS[preset]
+
+    def matches(generator: nn.Module) -> bool:
+        return (isinstance(generator, HiFiGANGenerator) and generator.config == shape
+                and int(generator.in_channels) == n_mels)
+
+    return matches
 
 
 POLICY: tuple[PolicyEntry, ...] = ()

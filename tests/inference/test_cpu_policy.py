@@ -1,0 +1,161 @@
+"""The CPU policy: feature detection, the per-generator table, explicit arguments winning, and
+what Vocoder.load / audiogan info report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _inference_runs import tiny_config, tiny_generator
+from click.testing import CliRunner
+
+from audiogan import Vocoder
+from audiogan.cli.main import cli
+from audiogan.inference import cpu_policy
+from audiogan.inference.cpu_policy import (
+    POLICY,
+    CpuFeatures,
+    PolicyEntry,
+    choose_path,
+    hifigan_shape,
+)
+from audiogan.inference.export import export_model
+from audiogan.inference.model_dir import LoadedModel
+from audiogan.models.hifigan import HiFiGANGenerator
+
+REPO = Path(__file__).resolve().parents[2]
+BF16 = CpuFeatures(frozenset({"avx512_bf16"}), "test")
+PLAIN = CpuFeatures(frozenset(), "test")
+
+
+def _is_tiny_hifigan(generator: torch.nn.Module) -> bool:
+    return (isinstance(generator, HiFiGANGenerator)
+            and generator.config.upsample_initial_channel == 16)
+
+
+TABLE = (PolicyEntry("tiny HiFi-GAN", _is_tiny_hifigan, ("avx512_bf16", "amx_bf16"), "torch",
+                     torch.bfloat16, "benchmarks/results/example.md"),)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    generator = tiny_generator("hifigan").eval()
+    generator.remove_weight_norm()
+    root = tmp_path_factory.mktemp("policy")
+    return export_model(LoadedModel(generator, tiny_config("hifigan")), root / "m").out_dir
+
+
+def test_features_from_proc_cpuinfo(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n\n"
+                    "processor\t: 1\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    assert cpu_policy._from_proc_cpuinfo(info) == frozenset({"avx512_bf16"})
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n")
+    assert cpu_policy._from_proc_cpuinfo(info) == frozenset({"amx_bf16"})
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert cpu_policy._from_proc_cpuinfo(info) == frozenset()
+    assert cpu_policy._from_proc_cpuinfo(tmp_path / "missing") is None
+
+
+def test_features_from_torch_when_cpuinfo_is_unreadable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu_policy, "_from_proc_cpuinfo", lambda: None)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    cpu_policy.cpu_features.cache_clear()
+    try:
+        features = cpu_policy.cpu_features()
+    finally:
+        cpu_policy.cpu_features.cache_clear()
+    assert features.flags == frozenset({"avx512_bf16"}) and features.source == "torch"
+
+
+def test_a_listed_generator_on_a_bf16_cpu_takes_the_tables_path() -> None:
+    path = choose_path(tiny_generator("hifigan"), features=BF16, policy=TABLE)
+    assert (path.backend, path.dtype, path.device.type) == ("torch", torch.bfloat16, "cpu")
+    assert "tiny HiFi-GAN" in path.reason and "avx512_bf16" in path.reason
+    assert "benchmarks/results/example.md" in path.reason
+
+
+def test_fp32_without_the_feature_or_for_unlisted_generators() -> None:
+    lacking = choose_path(tiny_generator("hifigan"), features=PLAIN, policy=TABLE)
+    assert lacking.dtype == torch.float32 and "avx512_bf16 or amx_bf16" in lacking.reason
+    amx = CpuFeatures(frozenset({"amx_bf16"}), "test")
+    assert choose_path(tiny_generator("hifigan"), features=amx, policy=TABLE).dtype == \
+        torch.bfloat16
+    unlisted = choose_path(tiny_generator("melgan"), features=BF16, policy=TABLE)
+    assert (unlisted.backend, unlisted.dtype) == ("torch", torch.float32)
+    assert "no faster path measured for MelGANGenerator" in unlisted.reason
+
+
+def test_explicit_arguments_and_other_devices_bypass_the_policy() -> None:
+    gen = tiny_generator("hifigan")
+    given = choose_path(gen, dtype=torch.float32, features=BF16, policy=TABLE)
+    assert given.dtype == torch.float32 and given.reason == "dtype=float32 given"
+    torch_given = choose_path(gen, backend="torch", features=BF16, policy=TABLE)
+    assert torch_given.dtype == torch.float32 and torch_given.reason == "backend='torch' given"
+    ort = choose_path(gen, backend="onnxruntime", features=BF16, policy=TABLE)
+    assert (ort.backend, ort.dtype) == ("onnxruntime", torch.float32)
+    cuda = choose_path(gen, device=torch.device("cuda"), features=BF16, policy=TABLE)
+    assert cuda.dtype == torch.float32 and "not the CPU" in cuda.reason
+
+
+def test_an_onnxruntime_entry_needs_generator_onnx() -> None:
+    table = (PolicyEntry("tiny HiFi-GAN", _is_tiny_hifigan, (), "onnxruntime", torch.float32,
+                         "benchmarks/results/example.md"),)
+    gen = tiny_generator("hifigan")
+    assert choose_path(gen, has_onnx=True, features=PLAIN, policy=table).backend == "onnxruntime"
+    missing = choose_path(gen, has_onnx=False, features=PLAIN, policy=table)
+    assert missing.backend == "torch" and "no generator.onnx" in missing.reason
+
+
+def test_hifigan_shape_matches_the_preset_exactly() -> None:
+    v1 = hifigan_shape("v1")
+    assert v1(HiFiGANGenerator(preset="v1"))
+    assert not v1(HiFiGANGenerator(preset="v2"))
+    assert not v1(tiny_generator("hifigan"))  # v1 with fewer channels
+    assert not v1(HiFiGANGenerator(preset="v1", in_channels=100))
+    assert not v1(tiny_generator("melgan"))
+
+
+def test_vocoder_load_follows_the_policy_and_explicit_arguments_win(
+        model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu_policy, "POLICY", TABLE)
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: BF16)
+    auto = Vocoder.load(model_dir)
+    assert auto.dtype == torch.bfloat16 and auto.path_info.dtype == torch.bfloat16
+    assert auto.path_info.reason.startswith("policy: tiny HiFi-GAN runs torch bfloat16")
+    assert "torch bfloat16 on cpu (policy:" in str(auto.path_info)
+    assert Vocoder.load(model_dir, dtype="float32").dtype == torch.float32
+    assert Vocoder.load(model_dir, backend="torch").dtype == torch.float32
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: PLAIN)
+    assert Vocoder.load(model_dir).dtype == torch.float32
+    moved = Vocoder.load(model_dir).to(torch.bfloat16)
+    assert moved.path_info.reason == "set with .to()"
+
+
+def test_cli_prints_the_policys_choice(model_dir: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(cpu_policy, "POLICY", TABLE)
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: BF16)
+    info = CliRunner().invoke(cli, ["info", str(model_dir)])
+    assert info.exit_code == 0
+    assert "CPU path (default on this machine): torch bfloat16 on cpu (policy: tiny" in \
+        info.output
+    mel = tmp_path / "m.npy"
+    np.save(mel, (-5.0 + np.random.default_rng(0).standard_normal((80, 20))).astype(np.float32))
+    result = CliRunner().invoke(cli, ["synthesize", str(model_dir), str(mel), "-o",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 0 and "path: torch bfloat16 on cpu (policy:" in result.output
+    forced = CliRunner().invoke(cli, ["synthesize", str(model_dir), str(mel), "-o",
+                                      str(tmp_path / "out32"), "--dtype", "float32"])
+    assert forced.exit_code == 0 and "path: torch float32 on cpu (dtype=float32 given)" in \
+        forced.output
+
+
+@pytest.mark.parametrize("entry", POLICY, ids=lambda entry: entry.label)
+def test_every_policy_entry_cites_a_results_file(entry: PolicyEntry) -> None:
+    assert entry.evidence.startswith("benchmarks/results/") and (REPO / entry.evidence).is_file()
+    assert entry.backend in ("torch", "onnxruntime") and entry.requires is not None
