@@ -63,7 +63,8 @@ def _sigterm_unwinds() -> Iterator[None]:
 @click.option("--num-generated", type=click.IntRange(min=2), default=16, show_default=True,
               help="Clips generated per unconditional model.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Latent seed of the generated clips.")
+              help="Latent seed of the generated clips; also the noise seed of "
+                   "noise-driven vocoders (Parallel WaveGAN) in copy synthesis.")
 @click.option("--normalize/--no-normalize", default=True, show_default=True,
               help="Peak-normalise the originals to 0.95 before copy synthesis.")
 @one_line_errors

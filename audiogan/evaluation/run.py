@@ -209,7 +209,9 @@ def evaluate(
         limit: Use only the first ``limit`` clips.
         classifier: Checkpoint of ``audiogan train-classifier`` for the unconditional scores.
         num_generated: Clips generated per unconditional model.
-        seed: Latent seed of the generated clips (clip ``i`` uses ``seed + i``).
+        seed: Latent seed of the generated clips (clip ``i`` uses ``seed + i``); for
+            noise-driven vocoders (Parallel WaveGAN) the noise seed of every copy synthesis,
+            as ``Vocoder.resynthesize(wave, seed=seed)`` (other vocoders ignore it).
         normalize: Peak-normalise the originals to 0.95 before synthesis.
         console: Show a progress bar on stderr.
         on_problem: Called with ``(item, reason)`` as each input fails or is skipped (the CLI
@@ -254,7 +256,7 @@ def evaluate(
             for index, entry in iterator:
                 try:
                     row = _evaluate_clip(
-                        index, entry, vocoders, report, run_device, peak, problems
+                        index, entry, vocoders, report, run_device, peak, problems, seed
                     )
                 except MemoryError:
                     problems.fail(str(entry.path), "out of memory on this clip; split it into "
@@ -321,8 +323,10 @@ def _evaluate_clip(
     device: torch.device,
     peak: float | None,
     problems: _Problems,
+    seed: int = 0,
 ) -> tuple[float, ClipRow] | None:
-    """Copy-synthesise one clip with every vocoder; None when nothing could be done."""
+    """Copy-synthesise one clip with every vocoder (``seed``: the noise of noise-driven
+    ones); None when nothing could be done."""
     fault_point("evaluate.clip")
     item = str(entry.path)
     try:
@@ -351,7 +355,7 @@ def _evaluate_clip(
                     display_mel_db(at_rate, model.sample_rate),
                 )
             at_rate, ref_analysis, ref_db = analyses[model.sample_rate]
-            estimate, compute = _copy_synthesis(model, at_rate, device)
+            estimate, compute = _copy_synthesis(model, at_rate, device, seed)
             values = compare(ref_analysis, analyze(estimate, model.sample_rate))
         except ReportError:
             raise
@@ -422,9 +426,10 @@ def _output_media(
 
 
 def _copy_synthesis(
-    model: EvalModel, wave: Tensor, device: torch.device
+    model: EvalModel, wave: Tensor, device: torch.device, seed: int = 0
 ) -> tuple[Tensor, float]:
-    """``(estimate (T',) CPU float32, seconds spent in the vocoder)``; features not timed.
+    """``(estimate (T',) CPU float32, seconds spent in the vocoder)``; features not timed;
+    ``seed`` keys the noise of noise-driven vocoders.
 
     Raises:
         EvaluationError: The model's output holds NaN or Inf samples.
@@ -435,11 +440,11 @@ def _copy_synthesis(
     def timed(mel: Tensor) -> Tensor:
         nonlocal elapsed
         if not model.warmed_up:  # first call pays for lazy initialisation: not in the RTF
-            vocoder(mel[..., : min(mel.shape[-1], 32)])
+            vocoder(mel[..., : min(mel.shape[-1], 32)], seed=seed)
             model.warmed_up = True
         synchronize(device)
         start = time.perf_counter()
-        out = vocoder(mel)
+        out = vocoder(mel, seed=seed)
         synchronize(device)
         elapsed = time.perf_counter() - start
         return out
