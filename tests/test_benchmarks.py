@@ -257,3 +257,76 @@ def test_import_parity_pwg_runs_as_a_script(tmp_path: Path, dev_data: Path) -> N
     payload = json.loads(out.read_text())
     assert payload["met"] and len(payload["rows"]) == 3
     assert all(row["max_abs_diff"] <= 1e-4 and row["same_length"] for row in payload["rows"])
+
+
+def _tiny_model_dir(root: Path) -> Path:
+    """A random-weight tiny HiFi-GAN (recipes/tiny/hifigan.yaml) as a model directory."""
+    import torch
+
+    from audiogan.config import load_config
+    from audiogan.config.build import generator_from_config
+    from audiogan.inference.export import export_model
+    from audiogan.inference.model_dir import LoadedModel
+
+    config = load_config(ROOT / "recipes" / "tiny" / "hifigan.yaml")
+    torch.manual_seed(0)
+    return export_model(LoadedModel(generator_from_config(config).eval(), config),
+                        root / "tiny_hifigan").out_dir
+
+
+def test_cpu_paths_quality_and_speed_on_a_tiny_model(
+    tmp_path: Path, dev_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every path but compile (a minute of C++ compilation) on two fixture clips."""
+    script = _script("cpu_paths")
+    out = tmp_path / "paths.json"
+    paths = ["fp32", "bf16_weights", "bf16_autocast", "channels_last", "ort_fp32", "ort_int8"]
+    assert script.main(["--models", "--model-dir", str(_tiny_model_dir(tmp_path)), "--data",
+                        str(dev_data / "ljspeech"), "--clips", "2", "--calibration-clips", "1",
+                        "--calibration-frames", "32", "--paths", *paths, "--seconds", "0.1",
+                        "--batch-sizes", "1", "2", "--repeats", "1", "--threads", "1",
+                        "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert _header_columns(text, "model")[-3:] == ["pesq_wb", "pesq_delta", "verdict"]
+    payload = json.loads(out.read_text())
+    quality = {row["path"]: row for row in payload["quality"]}
+    assert list(quality) == paths and all(row["clips"] == 2 for row in quality.values())
+    assert quality["fp32"]["verdict"] == "reference" and quality["fp32"]["l1_rise_pct"] == 0
+    for path in ("channels_last", "ort_fp32"):  # float32 semantics: the same audio
+        assert quality[path]["max_abs_diff"] <= 1e-4 and quality[path]["verdict"] == "pass"
+    for path in ("bf16_weights", "bf16_autocast", "ort_int8"):  # reduced precision differs
+        assert 0 < quality[path]["max_abs_diff"] < 0.5
+    assert all(1.0 <= row["pesq_wb"] <= 4.7 for row in payload["quality_clips"])
+    speed = payload["speed"]
+    assert [(row["path"], row["batch"]) for row in speed] == [
+        (path, batch) for batch in (1, 2) for path in paths]
+    assert all(row["speedup"] == 1.0 for row in speed if row["path"] == "fp32")
+    assert all(row["median_s"] > 0 for row in speed)
+    assert isinstance(payload["cpu_features"]["avx512_bf16"], bool)
+    assert "--data DIR" in payload["machine"]["command"]  # no path outside the repository
+    assert "| model | path | clips | max_abs_diff |" in out.with_suffix(".md").read_text()
+
+
+def test_cpu_paths_verdict_applies_the_quality_rule() -> None:
+    verdict = _script("cpu_paths").verdict
+    assert verdict("fp32", 0.0, 0.0, 0.0) == "reference"
+    assert verdict("bf16_weights", 3e-3, 0.49, -0.019) == "pass"
+    assert verdict("bf16_weights", 3e-3, 0.51, 0.0).startswith("FAIL (L1 +0.51%")
+    assert verdict("ort_int8", 3e-2, 0.1, -0.03).startswith("FAIL (PESQ -0.030")
+    # an fp32-semantics path must also give the same audio
+    assert "max|diff|" in verdict("ort_fp32", 2e-4, 0.0, 0.0)
+
+
+def test_cpu_paths_fp32_levers_on_a_tiny_melgan(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    script = _script("cpu_paths_fp32")
+    out = tmp_path / "fp32.json"
+    assert script.main(["--models", "melgan", "--set", "generator.params.channels=32",
+                        "--paths", "fp32_1thread", "channels_last", "ort_fp32",
+                        "--seconds", "0.1", "--batch-sizes", "1", "--repeats", "1",
+                        "--threads", "1", "--json", str(out)]) == 0
+    assert "same_audio" in _header_columns(capsys.readouterr().out, "model")
+    rows = {row["path"]: row for row in json.loads(out.read_text())["speed"]}
+    assert sorted(rows) == ["channels_last", "fp32", "fp32_1thread", "ort_fp32"]
+    assert all(row["same_audio"] and row["max_abs_diff"] <= 1e-4 for row in rows.values())
+    assert rows["fp32"]["speedup"] == 1.0 and out.with_suffix(".md").is_file()
