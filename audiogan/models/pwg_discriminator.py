@@ -14,7 +14,8 @@ defaults are those of kan-bayashi/ParallelWaveGAN's ``ParallelWaveGANDiscriminat
 - ``residual_parallel_wavegan``: a 1x1 convolution and leaky ReLU, ``layers`` gated residual
   blocks (dilation ``2 ** (i % (layers / stacks))``, no conditioning input), the skip outputs
   summed and scaled by ``sqrt(1 / layers)``, then leaky ReLU, 1x1, leaky ReLU, 1x1 to one
-  channel.
+  channel. The last block has no residual 1x1: its output feeds nothing (the reference computes
+  and discards it), and a parameter the scores do not reach would stop a multi-GPU (DDP) run.
 
 Every convolution carries weight norm and starts from the reference's initialisation (Kaiming
 normal for ReLU, zero bias).
@@ -139,24 +140,27 @@ class _GatedResidualBlock(nn.Module):
     """WaveNet's residual block without a conditioning input.
 
     ``h = tanh(a) * sigmoid(b)`` of the two halves of a dilated convolution of the (dropped-out)
-    input; returns ``((x + out(h)) * sqrt(0.5), skip(h))``.
+    input; returns ``((x + out(h)) * sqrt(0.5), skip(h))``, or ``(None, skip(h))`` for the last
+    block (``last``: no ``out`` conv, its residual output would feed nothing).
     """
 
     def __init__(self, *, residual_channels: int, gate_channels: int, skip_channels: int,
-                 kernel_size: int, dilation: int, dropout: float, bias: bool) -> None:
+                 kernel_size: int, dilation: int, dropout: float, bias: bool,
+                 last: bool) -> None:
         super().__init__()
         self.dropout = dropout
         self.conv = _conv(residual_channels, gate_channels, kernel_size, dilation, bias)
-        self.out = _conv(gate_channels // 2, residual_channels, bias=bias)
+        self.out = None if last else _conv(gate_channels // 2, residual_channels, bias=bias)
         self.skip = _conv(gate_channels // 2, skip_channels, bias=bias)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (B, residual_channels, T) -> residual output (B, residual_channels, T) and skip
-        output (B, skip_channels, T)."""
+    def forward(self, x: Tensor) -> tuple[Tensor | None, Tensor]:
+        """x (B, residual_channels, T) -> residual output (B, residual_channels, T), None for
+        the last block, and skip output (B, skip_channels, T)."""
         gate = self.conv(F.dropout(x, p=self.dropout, training=self.training))
         a, b = gate.chunk(2, dim=1)
         h = torch.tanh(a) * torch.sigmoid(b)
-        return (self.out(h) + x) * math.sqrt(0.5), self.skip(h)
+        residual = None if self.out is None else (self.out(h) + x) * math.sqrt(0.5)
+        return residual, self.skip(h)
 
 
 @DISCRIMINATORS.register("residual_parallel_wavegan")
@@ -209,8 +213,9 @@ class ResidualParallelWaveGANDiscriminator(Discriminator):
         self.blocks = nn.ModuleList(
             _GatedResidualBlock(residual_channels=residual_channels, gate_channels=gate_channels,
                                 skip_channels=skip_channels, kernel_size=kernel_size,
-                                dilation=dilation, dropout=float(dropout), bias=bias)
-            for dilation in self.dilations)
+                                dilation=dilation, dropout=float(dropout), bias=bias,
+                                last=i == layers - 1)
+            for i, dilation in enumerate(self.dilations))
         self.head = _conv(skip_channels, skip_channels)
         self.post = _conv(skip_channels, 1)
         self.names = ["residual_parallel_wavegan"]
@@ -224,16 +229,19 @@ class ResidualParallelWaveGANDiscriminator(Discriminator):
 
         Returns:
             ``DiscriminatorOutput`` with one logit tensor (B, 1, T) and one feature list: the
-            first layer's activation (B, residual_channels, T), every block's residual output
-            (B, residual_channels, T), the head's hidden activation (B, skip_channels, T), then
-            the logits.
+            first layer's activation (B, residual_channels, T), the residual output of every
+            block but the last (B, residual_channels, T), the head's hidden activation
+            (B, skip_channels, T), then the logits.
         """
-        x = F.leaky_relu(self.first(as_batch_channel_time(wave)), self.negative_slope)
-        features = [x]
+        first = F.leaky_relu(self.first(as_batch_channel_time(wave)), self.negative_slope)
+        features = [first]
+        x: Tensor | None = first
         skips: Tensor | None = None
         for block in self.blocks:
+            assert x is not None  # only the last block returns no residual output
             x, skip = block(x)
-            features.append(x)
+            if x is not None:
+                features.append(x)
             skips = skip if skips is None else skips + skip
         assert skips is not None  # layers >= 1
         h = F.leaky_relu(skips * math.sqrt(1.0 / len(self.blocks)), self.negative_slope)

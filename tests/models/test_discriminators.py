@@ -102,6 +102,18 @@ def test_gradients_reach_every_parameter(name: str) -> None:
     assert wave.grad is not None and wave.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_the_logits_alone_reach_every_parameter(name: str) -> None:
+    """The discriminator's own loss reads only the logits; under DDP a parameter they do not
+    reach stops a multi-GPU run at its second step ("Expected to have finished reduction")."""
+    torch.manual_seed(0)
+    disc = _build(name)
+    out = disc(torch.randn(2, 1, _length(name)))
+    sum(logit.pow(2).mean() for logit in out.logits).backward()
+    for param_name, param in disc.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, param_name
+
+
 @pytest.mark.parametrize("name", ["mpd", "msd", "mrd", "combined"])
 def test_remove_weight_norm_keeps_outputs(name: str) -> None:
     torch.manual_seed(0)

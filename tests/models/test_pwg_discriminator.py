@@ -43,8 +43,9 @@ def test_one_score_per_sample_and_the_feature_maps(name: str, params: dict, leng
     assert maps[-1] is out.logits[0]
     if name == "parallel_wavegan":  # every hidden conv's activation, then the logits
         assert [m.shape for m in maps[:-1]] == [(2, 8, length)] * 4
-    else:  # first activation, every block's residual output, the head's activation, logits
-        assert [m.shape for m in maps[:-1]] == [(2, 8, length)] * 7 + [(2, 6, length)]
+    else:  # first activation, the residual output of each block but the last (it feeds
+        # nothing: no conv makes it), the head's activation, logits
+        assert [m.shape for m in maps[:-1]] == [(2, 8, length)] * 6 + [(2, 6, length)]
     torch.testing.assert_close(disc(_wave(length).squeeze(1)).logits[0], out.logits[0])
 
 
@@ -128,7 +129,7 @@ def test_removing_weight_norm_keeps_the_scores(name: str, params: dict) -> None:
     torch.manual_seed(1)
     disc = build_discriminator(name, **params).eval()
     parametrised = sum(1 for m in disc.modules() if isinstance(m, torch.nn.Conv1d))
-    assert parametrised == (5 if name == "parallel_wavegan" else 1 + 3 * 6 + 2)
+    assert parametrised == (5 if name == "parallel_wavegan" else 1 + 3 * 6 - 1 + 2)
     wave = _wave(777)
     before = disc(wave).logits[0]
     assert has_weight_norm(disc)

@@ -11,7 +11,8 @@
   conv; also what an absent ``discriminator_type`` means in the toolkit) -> ``parallel_wavegan``
   and ``ResidualParallelWaveGANDiscriminator`` (``first_conv.0``, ``conv_layers.{i}.conv`` /
   ``conv1x1_out`` / ``conv1x1_skip``, ``last_conv_layers.1`` / ``.3``) ->
-  ``residual_parallel_wavegan`` (:mod:`audiogan.models.pwg_discriminator`, the same layers),
+  ``residual_parallel_wavegan`` (:mod:`audiogan.models.pwg_discriminator`, the same layers but
+  the last block's ``conv1x1_out``, whose output the toolkit discards too),
   whatever the generator (:func:`discriminator_converter` picks by ``discriminator_type``).
 
 Options audiogan does not reproduce (another activation, padding, pooling, norm, channel plan)
@@ -231,6 +232,9 @@ def pwg_discriminator(hparams: dict[str, Any], state: Any, where: Path,
         why = "none in the checkpoint"
     if why is not None:
         return config, None, _skipped(why)
+    if name == "residual_parallel_wavegan":  # the last block's residual 1x1 feeds nothing
+        unused = f"conv_layers.{params['layers'] - 1}.conv1x1_out."
+        state = {key: value for key, value in state.items() if not key.startswith(unused)}
     return config, _convert_layers(state, _pwg_layers(name, params), where), (
         f"{kind} imported as {name} (optimiser states are not)")
 
@@ -257,8 +261,9 @@ def _pwg_layers(name: str, params: dict[str, Any]) -> list[tuple[str, str, bool]
     for i in range(params["layers"]):
         theirs, ours = f"conv_layers.{i}", f"blocks.{i}"
         layers += [(f"{theirs}.conv", f"{ours}.conv", bias),
-                   (f"{theirs}.conv1x1_out", f"{ours}.out", bias),
                    (f"{theirs}.conv1x1_skip", f"{ours}.skip", bias)]
+        if i < params["layers"] - 1:  # the last block has no residual 1x1 (it feeds nothing)
+            layers.append((f"{theirs}.conv1x1_out", f"{ours}.out", bias))
     return [*layers, ("last_conv_layers.1", "head", True), ("last_conv_layers.3", "post", True)]
 
 
