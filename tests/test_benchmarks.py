@@ -330,3 +330,19 @@ def test_cpu_paths_fp32_levers_on_a_tiny_melgan(tmp_path: Path,
     assert sorted(rows) == ["channels_last", "fp32", "fp32_1thread", "ort_fp32"]
     assert all(row["same_audio"] and row["max_abs_diff"] <= 1e-4 for row in rows.values())
     assert rows["fp32"]["speedup"] == 1.0 and out.with_suffix(".md").is_file()
+
+
+def test_streaming_latency_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (extra 'onnx')")
+    out = tmp_path / "streaming.json"
+    assert _script("streaming_latency").main(
+        ["--tiny", "--models", "hifigan_v2", "--repeats", "1", "--threads", "1",
+         "--json", str(out)]) == 0
+    columns = _header_columns(capsys.readouterr().out, "model")
+    assert columns[:4] == ["model", "path", "stream_first_ms", "push_first_ms"]
+    rows = {row["path"]: row for row in json.loads(out.read_text())["rows"]}
+    assert sorted(rows) == ["bf16", "fp32", "ort"]
+    assert all(row["stream_first_ms"] > 0 and row["push_rtf"] > 0 for row in rows.values())
+    # every path streams the one-shot audio (bf16: to its rounding)
+    assert rows["fp32"]["max_diff"] <= 1e-4 and rows["ort"]["max_diff"] <= 1e-4
+    assert rows["bf16"]["max_diff"] < 0.05
