@@ -388,12 +388,13 @@ def info(model: Path) -> None:
 
 def _cpu_path_lines(loaded: Any) -> list[str]:
     """What ``Vocoder.load`` picks on this machine's CPU by default (vocoders only)."""
-    from audiogan.inference.backends import onnx_file
+    from audiogan.inference.backends import onnx_file, onnxruntime_available
     from audiogan.inference.cpu_policy import choose_path
 
     if loaded.input_kind != "mel":
         return []
-    path = choose_path(loaded.generator, has_onnx=onnx_file(loaded.source) is not None)
+    runnable = onnx_file(loaded.source) is not None and onnxruntime_available()
+    path = choose_path(loaded.generator, has_onnx=runnable)
     return [f"CPU path (default on this machine): {path}"]
 
 

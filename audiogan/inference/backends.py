@@ -33,6 +33,8 @@ __all__ = [
     "check_backend",
     "import_onnxruntime",
     "onnx_file",
+    "onnxruntime_available",
+    "require_onnx_file",
 ]
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
@@ -91,6 +93,16 @@ def import_onnxruntime() -> Any:
         raise BackendError("backend 'onnxruntime' needs the onnxruntime package: "
                            "pip install 'audiogan[onnx]'") from None
     return onnxruntime
+
+
+def onnxruntime_available() -> bool:
+    """Whether ``onnxruntime`` can be imported (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # a module entry set to None, or a broken spec
+        return False
 
 
 def onnx_file(source: Path) -> Path | None:

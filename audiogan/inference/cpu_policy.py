@@ -175,7 +175,8 @@ def choose_path(
         device: the device asked for (None: CPU).
         dtype: the dtype asked for (None: not given).
         backend: ``auto``, ``torch`` or ``onnxruntime`` (already checked).
-        has_onnx: whether the model directory holds ``generator.onnx``.
+        has_onnx: whether the model directory holds ``generator.onnx`` and onnxruntime is
+            installed.
         features: the CPU's features (default: :func:`cpu_features`).
         policy: the table (default: :data:`POLICY`).
 
@@ -205,7 +206,8 @@ def choose_path(
                             f"{features.source} does not list)")
         if entry.backend == "onnxruntime" and not has_onnx:
             return PathInfo("torch", torch.float32, where, f"policy: {entry.label} would run "
-                            "onnxruntime, but the model has no generator.onnx")
+                            "onnxruntime, but the model has no generator.onnx or onnxruntime is "
+                            "not installed")
         dtype_name = str(entry.dtype).removeprefix("torch.")
         return PathInfo(entry.backend, entry.dtype, where,
                         f"policy: {entry.label} runs {entry.backend} {dtype_name} on a CPU with "

@@ -110,12 +110,12 @@ class InferenceModel:
     def _take_path(self, device: torch.device | None, dtype: torch.dtype | None,
                    backend: str) -> None:
         """Choose the path (:func:`~audiogan.inference.cpu_policy.choose_path`) and go there."""
-        from audiogan.inference.backends import onnx_file
+        from audiogan.inference.backends import onnx_file, onnxruntime_available
         from audiogan.inference.cpu_policy import choose_path
 
         source = self.source if self.source is not None else Path()
-        path = choose_path(self.generator, device, dtype, backend,
-                           has_onnx=onnx_file(source) is not None)
+        runnable = onnx_file(source) is not None and onnxruntime_available()
+        path = choose_path(self.generator, device, dtype, backend, has_onnx=runnable)
         self.to(device, path.dtype)
         if path.backend == "onnxruntime":
             self._use_onnxruntime(source)

@@ -109,6 +109,25 @@ def test_an_onnxruntime_entry_needs_generator_onnx() -> None:
     assert missing.backend == "torch" and "no generator.onnx" in missing.reason
 
 
+def test_vocoder_load_takes_an_onnxruntime_entry_only_when_it_can_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (extra 'onnx')")
+    import sys
+
+    generator = tiny_generator("hifigan").eval()
+    generator.remove_weight_norm()
+    model = export_model(LoadedModel(generator, tiny_config("hifigan")), tmp_path / "m",
+                         ["onnx"]).out_dir
+    table = (PolicyEntry("tiny HiFi-GAN", _is_tiny_hifigan, (), "onnxruntime", torch.float32,
+                         "benchmarks/results/example.md"),)
+    monkeypatch.setattr(cpu_policy, "POLICY", table)
+    assert Vocoder.load(model).backend == "onnxruntime"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    fallback = Vocoder.load(model)
+    assert fallback.backend == "torch" and "onnxruntime is not installed" in \
+        fallback.path_info.reason
+
+
 def test_hifigan_shape_matches_the_preset_exactly() -> None:
     v1 = hifigan_shape("v1")
     assert v1(HiFiGANGenerator(preset="v1"))
