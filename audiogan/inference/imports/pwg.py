@@ -263,14 +263,9 @@ def _training(name: str, hparams: dict[str, Any], hop: int,
                             "weights": {"adversarial": 1.0, "feature_matching": 2.0, "mel": 45.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.9]}
                              for part in ("generator", "discriminator")}
-    elif name == "parallel_wavegan":  # parallel_wavegan.v1.yaml
-        sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0},
-                            "stft": {"fft_sizes": [1024, 2048, 512], "hop_sizes": [120, 240, 50],
-                                     "win_lengths": [600, 1200, 240]}}
-        sections["optim"] = {part: {"name": "radam", "lr": lr, "betas": [0.9, 0.999],
-                                    "eps": 1e-6, "weight_decay": 0.0}
-                             for part, lr in (("generator", 1e-4), ("discriminator", 5e-5))}
-        sections["training"].update(grad_clip=10.0, grad_clip_discriminator=1.0)
+    elif name == "parallel_wavegan":  # the checkpoint's own settings; parallel_wavegan.v1's
+        sections.update(_pwg_training(hparams, where))
+        sections["training"].update(_pwg_clipping(hparams, where))
     else:
         sections["loss"] = {"adversarial": "lsgan", "weights": {"adversarial": 4.0, "stft": 1.0}}
         sections["optim"] = {part: {"name": "adam", "lr": 1e-4, "betas": [0.9, 0.999]}
@@ -278,6 +273,57 @@ def _training(name: str, hparams: dict[str, Any], hop: int,
         if name == "multiband_melgan":
             sections["loss"]["weights"] = {"adversarial": 2.5, "stft": 0.5, "subband_stft": 0.5}
     return sections
+
+
+_PWG_OPTIMIZERS = {"radam": "radam", "adam": "adam", "adamw": "adamw"}
+
+
+def _pwg_training(hparams: dict[str, Any], where: Path) -> dict[str, Any]:
+    """``loss`` and ``optim`` of a Parallel WaveGAN config: ``lambda_adv``,
+    ``stft_loss_params`` and ``{generator,discriminator}_optimizer_{type,params}``, each
+    defaulting to ``parallel_wavegan.v1.yaml``'s value (an optimiser type audiogan does not
+    offer keeps RAdam)."""
+    stft = hparams.get("stft_loss_params") or {}
+    if not isinstance(stft, dict):
+        raise ImportSourceError(f"{where}: 'stft_loss_params' must be a mapping, got "
+                                f"{type(stft).__name__}; fix or remove it")
+    loss = {"adversarial": "lsgan",
+            "weights": {"adversarial": config_float(hparams, "lambda_adv", where, 4.0),
+                        "stft": 1.0},
+            "stft": {key: config_ints(stft, key, where, default, section="stft_loss_params")
+                     for key, default in (("fft_sizes", [1024, 2048, 512]),
+                                          ("hop_sizes", [120, 240, 50]),
+                                          ("win_lengths", [600, 1200, 240]))}}
+    optim = {}
+    for part, lr in (("generator", 1e-4), ("discriminator", 5e-5)):
+        section = f"{part}_optimizer_params"
+        params = hparams.get(section) or {}
+        if not isinstance(params, dict):
+            raise ImportSourceError(f"{where}: '{section}' must be a mapping, got "
+                                    f"{type(params).__name__}; fix or remove it")
+        kind = str(hparams.get(f"{part}_optimizer_type", "RAdam")).lower()
+        optim[part] = {"name": _PWG_OPTIMIZERS.get(kind, "radam"),
+                       "lr": config_float(params, "lr", where, lr, section=section),
+                       "betas": [0.9, 0.999],
+                       "eps": config_float(params, "eps", where, 1e-6, section=section),
+                       "weight_decay": config_float(params, "weight_decay", where, 0.0,
+                                                    section=section)}
+    return {"loss": loss, "optim": optim}
+
+
+def _pwg_clipping(hparams: dict[str, Any], where: Path) -> dict[str, Any]:
+    """``generator_grad_norm`` / ``discriminator_grad_norm`` (<= 0: no clipping, as the
+    toolkit's trainer reads them) as ``grad_clip`` / ``grad_clip_discriminator`` (None: no
+    clipping)."""
+    limits = {}
+    for ours, theirs, default in (("grad_clip", "generator_grad_norm", 10.0),
+                                  ("grad_clip_discriminator", "discriminator_grad_norm", 1.0)):
+        value = config_float(hparams, theirs, where, default)
+        limits[ours] = value if value > 0 else None
+    if limits["grad_clip"] is not None and limits["grad_clip_discriminator"] is None:
+        # an unset discriminator limit would mean grad_clip's: a limit no norm reaches instead
+        limits["grad_clip_discriminator"] = 1.0e30
+    return limits
 
 
 @base.register

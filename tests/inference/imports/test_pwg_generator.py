@@ -185,6 +185,53 @@ def test_an_absent_generator_type_means_parallel_wavegan(tmp_path: Path) -> None
     assert float((out.reshape(-1) - expected.reshape(-1)).abs().max()) <= 1e-5
 
 
+def test_the_checkpoints_training_settings_become_the_fine_tuning_config(tmp_path: Path) -> None:
+    extra = {"lambda_adv": 2.5,
+             "stft_loss_params": {"fft_sizes": [512, 256], "hop_sizes": [64, 32],
+                                  "win_lengths": [256, 128]},
+             "generator_optimizer_type": "Adam",
+             "generator_optimizer_params": {"lr": 3e-4, "eps": 1e-7, "weight_decay": 0.01},
+             "discriminator_optimizer_params": {"lr": 2e-5},
+             "generator_grad_norm": -1, "discriminator_grad_norm": 5}
+    write_checkpoint(tmp_path / "exp", PARAMS, pwg_state(PARAMS, seed=1), **extra)
+    import_model(tmp_path / "exp", tmp_path / "model")
+    config = load_model(tmp_path / "model").config
+    assert config.loss.weights == {"adversarial": 2.5, "stft": 1.0}
+    assert list(config.loss.stft.fft_sizes) == [512, 256]
+    assert list(config.loss.stft.win_lengths) == [256, 128]
+    g, d = config.optim.generator, config.optim.discriminator
+    assert (g.name, g.lr, g.eps, g.weight_decay) == ("adam", 3e-4, 1e-7, 0.01)
+    assert (d.name, d.lr, d.eps, d.weight_decay) == ("radam", 2e-5, 1e-6, 0.0)
+    assert config.training.grad_clip is None  # <= 0: the toolkit does not clip
+    assert config.training.grad_clip_discriminator == 5.0
+
+
+def test_an_unclipped_discriminator_stays_unclipped_beside_a_clipped_generator(
+        tmp_path: Path) -> None:
+    write_checkpoint(tmp_path / "exp", PARAMS, pwg_state(PARAMS, seed=1),
+                     generator_grad_norm=10, discriminator_grad_norm=0)
+    import_model(tmp_path / "exp", tmp_path / "model")
+    training = load_model(tmp_path / "model").config.training
+    assert training.grad_clip == 10.0
+    assert training.grad_clip_discriminator is not None
+    assert training.grad_clip_discriminator >= 1e30
+
+
+@pytest.mark.parametrize("extra, key", [
+    ({"lambda_adv": "four"}, "'lambda_adv'"),
+    ({"generator_optimizer_params": [1e-4]}, "'generator_optimizer_params'"),
+    ({"discriminator_optimizer_params": {"lr": None}}, "'discriminator_optimizer_params.lr'"),
+    ({"stft_loss_params": {"fft_sizes": 1024}}, "'stft_loss_params.fft_sizes'"),
+])
+def test_bad_training_settings_are_one_line_naming_the_key(tmp_path: Path, extra: dict[str, Any],
+                                                           key: str) -> None:
+    write_checkpoint(tmp_path / "exp", PARAMS, pwg_state(PARAMS, seed=1), **extra)
+    with pytest.raises(ImportSourceError) as info:
+        import_model(tmp_path / "exp", tmp_path / "model")
+    assert key in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize("changes, key", [
     ({"use_causal_conv": True}, "'generator_params.use_causal_conv'"),
     ({"upsample_conditional_features": False},
