@@ -286,7 +286,7 @@ def build_paths(
     from audiogan import Vocoder
 
     work = Path(tempfile.mkdtemp(prefix="cpu_paths_")) if work_dir is None else work_dir
-    reference = Vocoder.load(model_dir)
+    reference = Vocoder.load(model_dir, dtype="float32")  # fp32 eager, whatever the policy
     runners: dict[str, PathRunner] = {}
     onnx_path: Path | None = None
     for name in names:

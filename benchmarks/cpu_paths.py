@@ -246,7 +246,7 @@ def measure_model(name: str, model_dir: Path, args: argparse.Namespace, work: Pa
     """Build every path of one model and append its quality and speed rows to ``record``."""
     from audiogan import Vocoder
 
-    vocoder = Vocoder.load(model_dir)
+    vocoder = Vocoder.load(model_dir, dtype="float32")  # not the CPU policy's path
     clips = read_clips(args.data, args.clips + args.calibration_clips, vocoder.sample_rate)
     mels = [vocoder.features(torch.from_numpy(wave))[None] for _, wave in clips]
     quality_clips, quality_mels = clips[: args.clips], mels[: args.clips]

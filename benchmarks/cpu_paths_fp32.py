@@ -104,7 +104,7 @@ def measure(name: str, model_dir: Path, args: argparse.Namespace,
     """Build, check and time the paths of one model; rows appended to ``record``."""
     from audiogan import Vocoder
 
-    vocoder = Vocoder.load(model_dir)
+    vocoder = Vocoder.load(model_dir, dtype="float32")  # not the CPU policy's path
     clips = read_clips(args.data, 4, vocoder.sample_rate)
     mels = [vocoder.features(torch.from_numpy(wave))[None] for _, wave in clips]
     frames = max(1, math.ceil(args.seconds * vocoder.sample_rate / vocoder.hop_length))

@@ -102,7 +102,7 @@ def run(models: list[str], clips: list[Path], max_frames: int | None) -> list[di
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 reference = Synthesiser(model=model)
-            ours = Vocoder.load(out_dir)
+            ours = Vocoder.load(out_dir, dtype="float32")  # the fp32 parity, not the CPU policy
             for clip in clips:
                 wave, rate = sf.read(clip, dtype="float32")
                 if max_frames is not None:
