@@ -28,6 +28,11 @@ each output sample, the same for every item of a batch. So two calls with one se
 audio, a clip sounds the same whatever batch it is in, and chunked and streamed synthesis equal
 one call (<= 1e-4). Other vocoders take no noise and ignore the seed.
 
+What runs the generator: PyTorch, or ONNX Runtime on the model directory's ``generator.onnx``
+(``Vocoder.load(..., backend="onnxruntime")``, :mod:`audiogan.inference.backends`), which replaces
+only the module call; on the CPU the default path comes from the per-generator policy
+(:mod:`audiogan.inference.cpu_policy`), and :attr:`Vocoder.path_info` says which path and why.
+
 All synthesis runs under ``torch.inference_mode()`` and leaves ``cudnn.benchmark`` off (with
 variable-length input it would re-tune every convolution for every new length; training, whose
 segment shapes are fixed, turns it on).
