@@ -268,6 +268,8 @@ def measure_model(name: str, model_dir: Path, args: argparse.Namespace, work: Pa
         per_clip, summary = quality_rows(name, runners, vocoder, quality_clips, quality_mels)
         record["quality_clips"] += per_clip
         record["quality"] += summary
+        print(f"{name}: quality on {len(quality_clips)} clips done after "
+              f"{time.perf_counter() - started:.0f} s")
     if "speed" in args.parts:
         record["speed"] += speed_rows(name, runners, mel, args.batch_sizes, args.repeats,
                                       frames * vocoder.hop_length / vocoder.sample_rate,
