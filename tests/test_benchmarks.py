@@ -280,7 +280,8 @@ def test_cpu_paths_quality_and_speed_on_a_tiny_model(
     """Every path but compile (a minute of C++ compilation) on two fixture clips."""
     script = _script("cpu_paths")
     out = tmp_path / "paths.json"
-    paths = ["fp32", "bf16_weights", "bf16_autocast", "channels_last", "ort_fp32", "ort_int8"]
+    paths = ["fp32", "auto", "bf16_weights", "bf16_autocast", "bf16_tail1", "channels_last",
+             "ort_fp32", "ort_int8"]
     assert script.main(["--models", "--model-dir", str(_tiny_model_dir(tmp_path)), "--data",
                         str(dev_data / "ljspeech"), "--clips", "2", "--calibration-clips", "1",
                         "--calibration-frames", "32", "--paths", *paths, "--seconds", "0.1",
@@ -292,9 +293,11 @@ def test_cpu_paths_quality_and_speed_on_a_tiny_model(
     quality = {row["path"]: row for row in payload["quality"]}
     assert list(quality) == paths and all(row["clips"] == 2 for row in quality.values())
     assert quality["fp32"]["verdict"] == "reference" and quality["fp32"]["l1_rise_pct"] == 0
+    # no CPU-policy entry for the tiny shape: auto is float32 eager
+    assert quality["auto"]["max_abs_diff"] == 0
     for path in ("channels_last", "ort_fp32"):  # float32 semantics: the same audio
         assert quality[path]["max_abs_diff"] <= 1e-4 and quality[path]["verdict"] == "pass"
-    for path in ("bf16_weights", "bf16_autocast", "ort_int8"):  # reduced precision differs
+    for path in ("bf16_weights", "bf16_autocast", "bf16_tail1", "ort_int8"):  # reduced precision
         assert 0 < quality[path]["max_abs_diff"] < 0.5
     assert all(1.0 <= row["pesq_wb"] <= 4.7 for row in payload["quality_clips"])
     speed = payload["speed"]
