@@ -23,6 +23,7 @@ N_MELS = 80
 #: model key -> (pair, side, peer package or None)
 MODELS: dict[str, tuple[str, str, str | None]] = {
     "ours_hifigan_v1": ("hifigan", "ours", None),
+    "ours_hifigan_v1_cpu": ("hifigan", "ours", None),
     "pwg_hifigan_v1": ("hifigan", "peer", "parallel_wavegan"),
     "ours_istft_base": ("istft", "ours", None),
     "vocos_mel": ("istft", "peer", "vocos"),
@@ -197,7 +198,7 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
         return _our_pwg(tiny)
     if key == "pwg_pwg_v1":
         return _pwg_package_model(tiny)
-    if key == "ours_hifigan_v1":
+    if key in ("ours_hifigan_v1", "ours_hifigan_v1_cpu"):
         shape = _hifigan_shape(tiny)
         return build_generator("hifigan", preset="v1", in_channels=N_MELS,
                                upsample_initial_channel=shape["channels"],
@@ -234,7 +235,27 @@ def inference_module(key: str, device: torch.device, *, tiny: bool) -> Callable[
         bc.prepare_for_inference(model, device)  # (the bigvgan package prints as it folds)
     if key == "vocos_mel":
         return model.decode  # type: ignore[no-any-return]  # Vocos' own inference path
+    if key == "ours_hifigan_v1_cpu":
+        return policy_path(model, device)
     return model
+
+
+def policy_path(model: nn.Module, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """``model`` on the path ``Vocoder.load`` gives it on ``device`` (the CPU policy of
+    :mod:`audiogan.inference.cpu_policy`: e.g. HiFi-GAN V1 in bfloat16 with a float32 last
+    stage on a CPU with bf16 instructions; float32 where no entry applies), as ``mel -> wave``
+    (the mel cast to the path's dtype, as the Vocoder's module does)."""
+    from audiogan.inference.cpu_policy import choose_path
+
+    path = choose_path(model, device)
+    model.to(path.dtype)
+    if path.float32_stages:
+        model.keep_float32_tail(path.float32_stages)  # type: ignore[operator]
+
+    def run(mel: Tensor) -> Tensor:
+        return model(mel.to(path.dtype))  # type: ignore[no-any-return]
+
+    return run
 
 
 def mel_input(batch: int, seconds: float, device: torch.device) -> Tensor:

@@ -9,8 +9,8 @@ other than the CPU, always wins: the policy is not consulted.
 
 A path enters :data:`POLICY` only when it was measured on real weights against the float32 eager
 output and passed the quality rule (log-mel L1 up by <= 0.5 %, PESQ down by <= 0.02) and was
-faster; each entry names the results file under ``benchmarks/results/`` it comes from. The table
-is empty until such a measurement lands: every generator runs float32.
+faster; each entry names the results file under ``benchmarks/results/`` it comes from (see
+:data:`POLICY`).
 
 :class:`PathInfo` (``Vocoder.path_info``) says which path was taken and why; ``audiogan
 synthesize`` prints it, ``audiogan info`` prints what the policy would pick on this machine.
@@ -107,6 +107,8 @@ class PolicyEntry:
         backend: ``"torch"`` or ``"onnxruntime"``.
         dtype: the generator's dtype on that path.
         evidence: the results file under ``benchmarks/results/`` with the measurement.
+        float32_stages: mixed precision: the last upsampling stages kept in float32 (the
+            generator's ``keep_float32_tail``); 0: ``dtype`` everywhere.
     """
 
     label: str
@@ -115,6 +117,7 @@ class PolicyEntry:
     backend: str
     dtype: torch.dtype
     evidence: str
+    float32_stages: int = 0
 
 
 def hifigan_shape(preset: str, n_mels: int = 80) -> Callable[[nn.Module], bool]:
@@ -132,9 +135,21 @@ def hifigan_shape(preset: str, n_mels: int = 80) -> Callable[[nn.Module], bool]:
     return matches
 
 
-POLICY: tuple[PolicyEntry, ...] = ()
-"""The measured CPU paths, first match wins. Empty: no faster path has passed the quality rule
-on real weights yet, so every generator runs PyTorch float32."""
+POLICY: tuple[PolicyEntry, ...] = (
+    PolicyEntry("HiFi-GAN V1, 80 mels", hifigan_shape("v1"), ("avx512_bf16", "amx_bf16"),
+                "torch", torch.bfloat16, "benchmarks/results/cpu_paths_quality_bf16_tail.md",
+                float32_stages=1),
+)
+"""The measured CPU paths, first match wins.
+
+- HiFi-GAN V1 (80 mels): bfloat16 with the last upsampling stage and ``conv_post`` in float32
+  on CPUs with bf16 instructions. On jik876's LJSpeech and universal V1 weights, 10 dev clips:
+  log-mel L1 +0.28 % / +0.11 %, PESQ +0.009 / -0.009 against float32 eager (the rule allows
+  +0.5 % / -0.02); ~1.6x float32's speed at batch 1 and 16 (2 threads, Zen 4). bfloat16
+  everywhere fails the rule (+7.5 % / +4.1 %); ONNX Runtime float32 passes but is ~1.1x at
+  batch 1 and keeps the PyTorch weights in memory beside its session.
+
+Every other generator runs PyTorch float32."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +168,12 @@ class PathInfo:
     dtype: torch.dtype
     device: torch.device
     reason: str
+    float32_stages: int = 0
 
     def __str__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
+        if self.float32_stages:
+            dtype += f" (last {self.float32_stages} upsampling stage(s) float32)"
         return f"{self.backend} {dtype} on {self.device} ({self.reason})"
 
 
@@ -209,8 +227,10 @@ def choose_path(
                             "onnxruntime, but the model has no generator.onnx or onnxruntime is "
                             "not installed")
         dtype_name = str(entry.dtype).removeprefix("torch.")
+        if entry.float32_stages:
+            dtype_name += f" with a float32 tail of {entry.float32_stages} stage(s)"
         return PathInfo(entry.backend, entry.dtype, where,
                         f"policy: {entry.label} runs {entry.backend} {dtype_name} on a CPU with "
-                        f"{feature}, measured in {entry.evidence}")
+                        f"{feature}, measured in {entry.evidence}", entry.float32_stages)
     return PathInfo("torch", torch.float32, where,
                     f"policy: no faster path measured for {name}; float32")

@@ -117,6 +117,11 @@ class InferenceModel:
         runnable = onnx_file(source) is not None and onnxruntime_available()
         path = choose_path(self.generator, device, dtype, backend, has_onnx=runnable)
         self.to(device, path.dtype)
+        if path.float32_stages:
+            keep = getattr(self.generator, "keep_float32_tail", None)
+            if keep is None:  # a policy entry can only name generators that have one
+                raise TypeError(f"{type(self.generator).__name__} has no keep_float32_tail")
+            keep(path.float32_stages)
         if path.backend == "onnxruntime":
             self._use_onnxruntime(source)
         self._path_reason = path.reason
@@ -139,7 +144,9 @@ class InferenceModel:
         the CPU policy's entry and its evidence, or why the policy kept float32)."""
         from audiogan.inference.cpu_policy import PathInfo
 
-        return PathInfo(self.backend, self.dtype, self._run_device(), self._path_reason)
+        first = self.generator.float32_from
+        tail = len(getattr(self.generator, "upsamples", ())) - first if first >= 0 else 0
+        return PathInfo(self.backend, self.dtype, self._run_device(), self._path_reason, tail)
 
     def _run_device(self) -> torch.device:
         first = next(self.module.parameters(), None)
@@ -200,6 +207,7 @@ class InferenceModel:
             self._move(torch.device(device))
         if dtype is not None:
             self.module.to(resolve_dtype(dtype))
+            self.generator.float32_from = -1  # one dtype everywhere: no mixed-precision tail
         if device is not None or dtype is not None:
             self._path_reason = "set with .to()"
         return self

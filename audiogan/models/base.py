@@ -81,6 +81,9 @@ class Generator(nn.Module):
     receptive_field_frames: int = 0
     in_channels: int = 0
     noise_channels: int = 0
+    #: mixed precision: index of the first upsampling stage run in float32 after a cast to a
+    #: lower precision (-1: none; set by a generator's ``keep_float32_tail``, where it has one)
+    float32_from: int = -1
 
     def remove_weight_norm(self) -> None:
         """Fold weight-norm parametrisations into plain weights (outputs unchanged)."""

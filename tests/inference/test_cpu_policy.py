@@ -178,3 +178,63 @@ def test_cli_prints_the_policys_choice(model_dir: Path, tmp_path: Path,
 def test_every_policy_entry_cites_a_results_file(entry: PolicyEntry) -> None:
     assert entry.evidence.startswith("benchmarks/results/") and (REPO / entry.evidence).is_file()
     assert entry.backend in ("torch", "onnxruntime") and entry.requires is not None
+
+
+MIXED = (PolicyEntry("tiny HiFi-GAN", _is_tiny_hifigan, ("avx512_bf16",), "torch",
+                     torch.bfloat16, "benchmarks/results/example.md", float32_stages=1),)
+
+
+def test_keep_float32_tail_runs_the_last_stage_and_conv_post_in_float32() -> None:
+    generator = tiny_generator("hifigan").eval()
+    generator.remove_weight_norm()
+    mel = torch.randn(2, generator.in_channels, 12)
+    with torch.inference_mode():
+        reference = generator(mel)
+        generator.to(torch.bfloat16)
+        everywhere = generator(mel.bfloat16()).float()
+        generator.keep_float32_tail(1)
+        mixed = generator(mel.bfloat16())
+    last = len(generator.upsamples) - 1
+    assert generator.float32_from == last
+    assert generator.conv_pre.weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in generator.mrfs[last].parameters())
+    assert generator.conv_post.weight.dtype == torch.float32
+    assert mixed.dtype == torch.float32 and mixed.shape == reference.shape
+    # closer to float32 than bfloat16 everywhere, and close in absolute terms
+    assert float((mixed - reference).abs().mean()) < float((everywhere - reference).abs().mean())
+    assert float((mixed - reference).abs().max()) < 0.05
+    for stages in (0, len(generator.upsamples) + 1):
+        with pytest.raises(ValueError, match="keep_float32_tail needs 1"):
+            generator.keep_float32_tail(stages)
+
+
+def test_a_mixed_precision_entry_loads_with_its_float32_tail(
+        model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu_policy, "POLICY", MIXED)
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: BF16)
+    auto = Vocoder.load(model_dir)
+    generator = auto.generator
+    last = len(generator.upsamples) - 1
+    assert auto.dtype == torch.bfloat16 and generator.float32_from == last
+    assert generator.conv_post.weight.dtype == torch.float32
+    assert auto.path_info.float32_stages == 1
+    assert "float32 tail of 1 stage(s)" in auto.path_info.reason
+    assert "(last 1 upsampling stage(s) float32)" in str(auto.path_info)
+    mel = torch.randn(generator.in_channels, 20)
+    fp32 = Vocoder.load(model_dir, dtype="float32")
+    out, ref = auto(mel, check_range=False), fp32(mel, check_range=False)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 0.05
+    # one dtype set afterwards applies everywhere (no tail left behind)
+    auto.to(torch.bfloat16)
+    assert auto.generator.float32_from == -1 and auto.path_info.float32_stages == 0
+    assert auto(mel, check_range=False).dtype == torch.float32
+
+
+def test_the_shipped_table_gives_hifigan_v1_its_mixed_path_on_bf16_cpus() -> None:
+    v1 = HiFiGANGenerator(preset="v1")
+    chosen = choose_path(v1, features=BF16)
+    assert (chosen.backend, chosen.dtype, chosen.float32_stages) == ("torch", torch.bfloat16, 1)
+    plain = choose_path(v1, features=PLAIN)
+    assert (plain.dtype, plain.float32_stages) == (torch.float32, 0)
+    assert choose_path(HiFiGANGenerator(preset="v2"), features=BF16).dtype == torch.float32
