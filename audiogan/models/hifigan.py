@@ -13,6 +13,7 @@ convolutions pad so that every stage multiplies the length by exactly its rate, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -332,6 +333,15 @@ class HiFiGANGenerator(Generator):
             self.mrfs[index].float()
         self.conv_post.float()
         self.float32_from = count - stages
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
+        """``nn.Module``'s moves and casts; a cast that leaves one dtype everywhere (``.to(dtype)``,
+        ``.float()``, ``.half()`` of the generator or a module holding it) also ends the
+        mixed-precision tail, whose float32 input would no longer match its weights."""
+        result = super()._apply(fn, recurse)
+        if self.float32_from >= 0 and len({p.dtype for p in self.parameters()}) == 1:
+            self.float32_from = -1
+        return result
 
     def _receptive_field_frames(self) -> int:
         """Mel frames either side of a frame that can influence its output samples.

@@ -238,3 +238,25 @@ def test_the_shipped_table_gives_hifigan_v1_its_mixed_path_on_bf16_cpus() -> Non
     plain = choose_path(v1, features=PLAIN)
     assert (plain.dtype, plain.float32_stages) == (torch.float32, 0)
     assert choose_path(HiFiGANGenerator(preset="v2"), features=BF16).dtype == torch.float32
+
+
+def test_a_cast_of_the_whole_module_ends_the_float32_tail_and_a_move_keeps_it(
+        model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu_policy, "POLICY", MIXED)
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: BF16)
+    mel = torch.randn(1, 80, 20)
+    moved = Vocoder.load(model_dir)
+    last = len(moved.generator.upsamples) - 1
+    moved.module.to("cpu")  # nn.Module's move: the mixed precision stays
+    assert moved.generator.float32_from == last
+    assert moved.generator.conv_post.weight.dtype == torch.float32
+    assert moved.path_info.float32_stages == 1
+    cast = Vocoder.load(model_dir)
+    cast.module.to(torch.bfloat16)  # nn.Module's cast (not Vocoder.to): bfloat16 everywhere
+    assert cast.generator.float32_from == -1 and cast.path_info.float32_stages == 0
+    with torch.inference_mode():  # the tail's float32 input used to meet bfloat16 weights
+        assert cast.module(mel).dtype == torch.bfloat16
+    cast.generator.float()
+    assert cast.generator.float32_from == -1 and cast.path_info.float32_stages == 0
+    with torch.inference_mode():
+        assert cast.module.generator(mel).dtype == torch.float32
