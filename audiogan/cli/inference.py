@@ -178,7 +178,8 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     from audiogan.inference.backends import check_backend
     from audiogan.inference.vocoder import Vocoder
 
-    run_device = resolve_device(device)  # DeviceError: one line, exit 2, before any reading
+    # DeviceError: one line, exit 2, before any reading; onnxruntime without --device: the CPU
+    run_device = resolve_device("cpu" if device is None and backend == "onnxruntime" else device)
     wanted_dtype = None if dtype == "auto" else dtype
     check_backend(backend, run_device, wanted_dtype)  # BackendError: likewise
     failures = Failures()

@@ -206,3 +206,17 @@ def test_cli_synthesize_backend(models: dict[str, Path], tmp_path: Path) -> None
         errors = [line for line in failed.output.splitlines() if line.startswith("error:")]
         assert failed.exit_code == 2 and len(errors) == 1 and named in errors[0], failed.output
     assert not (tmp_path / "no").exists() or not any((tmp_path / "no").iterdir())
+
+
+def test_cli_onnxruntime_without_device_runs_on_the_cpu_where_cuda_is_present(
+        models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # --device's default: cuda
+    mel = tmp_path / "m.npy"
+    np.save(mel, _mel(30, batch=1)[0].numpy())
+    result = _invoke("synthesize", models["hifigan"], mel, "-o", tmp_path / "ort",
+                     "--backend", "onnxruntime")
+    assert result.exit_code == 0, result.output
+    assert "path: onnxruntime float32 on cpu" in result.output
+    assert (tmp_path / "ort" / "m.wav").is_file()
