@@ -36,7 +36,8 @@ only the module call; on the CPU the default path comes from the per-generator p
 All synthesis runs under ``torch.inference_mode()`` and leaves ``cudnn.benchmark`` off (with
 variable-length input it would re-tune every convolution for every new length; training, whose
 segment shapes are fixed, turns it on).
-For gradients (joint fine-tuning) call :attr:`Vocoder.module` directly.
+For gradients (joint fine-tuning) call :attr:`Vocoder.module` directly, loaded with
+``dtype="float32"`` (on a CPU the policy may have put the generator in bfloat16).
 """
 
 from __future__ import annotations
