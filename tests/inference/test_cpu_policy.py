@@ -260,3 +260,22 @@ def test_a_cast_of_the_whole_module_ends_the_float32_tail_and_a_move_keeps_it(
     assert cast.generator.float32_from == -1 and cast.path_info.float32_stages == 0
     with torch.inference_mode():
         assert cast.module.generator(mel).dtype == torch.float32
+
+
+def test_evaluate_and_export_keep_float32_whatever_the_policy(
+        model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import load_file
+
+    from audiogan.evaluation.models import load_models
+
+    monkeypatch.setattr(cpu_policy, "POLICY", MIXED)
+    monkeypatch.setattr(cpu_policy, "cpu_features", lambda: BF16)
+    assert Vocoder.load(model_dir).dtype == torch.bfloat16  # the policy applies here
+    # metrics measure the model itself: evaluate runs float32 even where the policy is bf16
+    (evaluated,) = load_models([model_dir], torch.device("cpu"))
+    assert evaluated.runner.dtype == torch.float32
+    assert evaluated.runner.generator.float32_from == -1
+    exported = export_model(model_dir, tmp_path / "again", ["onnx"])
+    weights = load_file(str(exported.files["safetensors"]))
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
+    assert exported.files["onnx"].is_file()
