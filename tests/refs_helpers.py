@@ -46,3 +46,19 @@ def pwg_reference() -> Any:
     import parallel_wavegan.models
 
     return parallel_wavegan.models
+
+
+def randomise_weight_norm_state(model: Any, seed: int) -> None:
+    """Give a reference model with weight norm weights well away from any initialisation, in
+    place: norms ``weight_g`` in [0.5, 1.5), directions and other weights N(0, 1), biases
+    N(0, 0.1^2), drawn in ``state_dict`` order from a generator seeded with ``seed``."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name.endswith("weight_g"):
+                tensor.copy_(0.5 + torch.rand(tensor.shape, generator=gen))
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=gen)
+                             * (0.1 if name.endswith("bias") else 1.0))

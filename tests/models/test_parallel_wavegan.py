@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from audiogan.models import GENERATORS, build_generator
 from audiogan.models.layers import has_weight_norm
 from audiogan.models.parallel_wavegan import ParallelWaveGAN, receptive_field_frames
 from audiogan.models.randomness import keyed_noise
-from tests.refs_helpers import require_reference
+from tests.refs_helpers import pwg_reference
 
 SMALL: dict[str, Any] = {"in_channels": 6, "layers": 4, "stacks": 2, "residual_channels": 8,
                          "gate_channels": 12, "skip_channels": 6, "upsample_scales": (4, 4)}
@@ -219,17 +218,7 @@ def test_impossible_shapes_are_one_line_errors(bad: dict[str, Any], match: str) 
 
 
 def _reference() -> Any:
-    refs = require_reference("parallel_wavegan/models/parallel_wavegan.py",
-                             "kan-bayashi/ParallelWaveGAN")
-    import scipy.signal
-
-    if not hasattr(scipy.signal, "kaiser"):
-        scipy.signal.kaiser = scipy.signal.windows.kaiser  # the reference's old import
-    if str(refs) not in sys.path:
-        sys.path.insert(0, str(refs))
-    from parallel_wavegan.models import ParallelWaveGANGenerator
-
-    return ParallelWaveGANGenerator
+    return pwg_reference().ParallelWaveGANGenerator
 
 
 REFERENCE_SHAPES: list[dict[str, Any]] = [

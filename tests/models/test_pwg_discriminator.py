@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from refs_helpers import pwg_reference
+from refs_helpers import pwg_reference, randomise_weight_norm_state
 from training_helpers import _write_corpus, vocoder_config
 
 from audiogan.config.checks import check_discriminator
@@ -82,18 +82,6 @@ def test_receptive_field_is_the_span_one_score_depends_on(name: str, params: dic
     assert int(reached.max()) == centre + field // 2
 
 
-def _randomise(model: torch.nn.Module, seed: int) -> None:
-    """Weights away from any initialisation (norms 0.5-1.5, biases around 0)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if name.endswith("weight_g"):
-                tensor.copy_(0.5 + torch.rand(tensor.shape, generator=gen))
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen)
-                             * (0.1 if name.endswith("bias") else 1.0))
-
-
 @pytest.mark.filterwarnings("ignore:.*torch.nn.utils.weight_norm:FutureWarning")  # reference
 @pytest.mark.parametrize("kind, params", [
     ("ParallelWaveGANDiscriminator", {}),
@@ -109,7 +97,7 @@ def _randomise(model: torch.nn.Module, seed: int) -> None:
 def test_equal_to_the_reference_on_its_converted_weights(kind: str, params: dict) -> None:
     models = pwg_reference()
     reference = getattr(models, kind)(**params).eval()
-    _randomise(reference, 3)
+    randomise_weight_norm_state(reference, 3)
     config, weights, note = pwg_discriminator(
         {"discriminator_type": kind, "discriminator_params": params},
         reference.state_dict(), Path("checkpoint-1steps.pkl"))

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 from pwg_layout import hifigan_state, wn
-from refs_helpers import pwg_reference
+from refs_helpers import pwg_reference, randomise_weight_norm_state
 from safetensors.torch import load_file
 
 from audiogan.config.build import discriminator_from_config, generator_from_config
@@ -61,17 +61,6 @@ def plain_state(layers: int = 4, channels: int = 8, kernel_size: int = 3) -> dic
     return state
 
 
-def _randomise(model: torch.nn.Module) -> None:
-    gen = torch.Generator().manual_seed(9)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if name.endswith("weight_g"):
-                tensor.copy_(0.5 + torch.rand(tensor.shape, generator=gen))
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen)
-                             * (0.1 if name.endswith("bias") else 1.0))
-
-
 @pytest.mark.filterwarnings("ignore:.*torch.nn.utils.weight_norm:FutureWarning")  # reference
 @pytest.mark.parametrize("kind, params, name", [
     (None, {}, "parallel_wavegan"),  # no discriminator_type: the toolkit's default
@@ -86,7 +75,7 @@ def test_reference_checkpoint_imports_and_scores_equal(tmp_path: Path, kind: str
                                                        params: dict, name: str) -> None:
     models = pwg_reference()
     reference = getattr(models, kind or "ParallelWaveGANDiscriminator")(**params).eval()
-    _randomise(reference)
+    randomise_weight_norm_state(reference, 9)
     extra: dict[str, Any] = {"discriminator_params": params}
     if kind is not None:
         extra["discriminator_type"] = kind

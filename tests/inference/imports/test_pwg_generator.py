@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from audiogan import Vocoder
 from audiogan.inference.imports import ImportSourceError, import_model
 from audiogan.inference.model_dir import load_model
 from audiogan.models.randomness import keyed_noise
-from tests.refs_helpers import require_reference
+from tests.refs_helpers import pwg_reference
 
 FEATURES = {"sampling_rate": 8000, "fft_size": 64, "hop_size": 12, "win_length": None,
             "window": "hann", "num_mels": 8, "fmin": 0, "fmax": 4000}
@@ -282,15 +281,7 @@ def test_the_reference_generator_imports_and_matches(tmp_path: Path) -> None:
     """The reference package's own ParallelWaveGANGenerator (release shape, random weights),
     saved as its trainer saves it: our Vocoder at a seed equals its ``inference`` given that
     seed's keyed noise."""
-    refs = require_reference("parallel_wavegan/models/parallel_wavegan.py",
-                             "kan-bayashi/ParallelWaveGAN")
-    import scipy.signal
-
-    if not hasattr(scipy.signal, "kaiser"):
-        scipy.signal.kaiser = scipy.signal.windows.kaiser  # the reference's old import
-    if str(refs) not in sys.path:
-        sys.path.insert(0, str(refs))
-    from parallel_wavegan.models import ParallelWaveGANGenerator
+    ParallelWaveGANGenerator = pwg_reference().ParallelWaveGANGenerator
 
     params = {"aux_channels": 8}  # the rest: the toolkit's defaults (parallel_wavegan.v1)
     torch.manual_seed(0)
