@@ -163,9 +163,15 @@ def _synthesize_batch(voc: Vocoder, mels: list[torch.Tensor], seed: int) -> list
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Noise seed of noise-driven vocoders (Parallel WaveGAN): one seed gives the "
                    "same audio, whatever the batch; other vocoders ignore it.")
+@click.option("--fixed-shapes/--no-fixed-shapes", default=None,
+              help="Run the generator over equal-size windows (a bounded set of shapes, "
+                   "cudnn.benchmark on; same audio). Default: on for CUDA, off elsewhere.")
+@click.option("--cuda-graphs", is_flag=True,
+              help="Replay one captured CUDA graph per window shape (CUDA, fixed shapes).")
 @one_line_errors
 def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str | None,
-               batch_size: int, dtype: str, backend: str, seed: int) -> None:
+               batch_size: int, dtype: str, backend: str, seed: int, fixed_shapes: bool | None,
+               cuda_graphs: bool) -> None:
     """Synthesise WAVs with the vocoder MODEL (model dir, run dir or checkpoint).
 
     INPUTS are audio files (copy synthesis: their features are computed and resynthesised),
@@ -176,12 +182,14 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
     """
     from audiogan.core.devices import resolve_device
     from audiogan.inference.backends import check_backend
+    from audiogan.inference.fixed_shapes import check_shape_options
     from audiogan.inference.vocoder import Vocoder
 
     # DeviceError: one line, exit 2, before any reading; onnxruntime without --device: the CPU
     run_device = resolve_device("cpu" if device is None and backend == "onnxruntime" else device)
     wanted_dtype = None if dtype == "auto" else dtype
     check_backend(backend, run_device, wanted_dtype)  # BackendError: likewise
+    check_shape_options(run_device, fixed_shapes, cuda_graphs, backend)  # ShapeOptionError
     failures = Failures()
     items = _expand_inputs(inputs, out_dir, failures)
     if not items:
@@ -190,7 +198,8 @@ def synthesize(model: Path, inputs: tuple[str, ...], out_dir: Path, device: str 
                        err=True)
             sys.exit(EXIT_FAILED)
         failures.finish("inputs")
-    voc = Vocoder.load(model, device=run_device, dtype=wanted_dtype, backend=backend)
+    voc = Vocoder.load(model, device=run_device, dtype=wanted_dtype, backend=backend,
+                       fixed_shapes=fixed_shapes, cuda_graphs=cuda_graphs)
     log.info("synthesising %d input(s) with %s (%s profile, %d Hz)", len(items),
              voc.path_info, voc.profile, voc.sample_rate)
     started = time.perf_counter()

@@ -108,16 +108,17 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
 
 
 @contextlib.contextmanager
-def inference_context(device: torch.device) -> Iterator[None]:
-    """``torch.inference_mode`` with ``cudnn.benchmark`` off (restored afterwards)."""
-    benchmark = torch.backends.cudnn.benchmark
+def inference_context(device: torch.device, benchmark: bool = False) -> Iterator[None]:
+    """``torch.inference_mode`` with ``cudnn.benchmark`` off on CUDA, or on with ``benchmark``
+    (fixed-shape synthesis); restored afterwards."""
+    before = torch.backends.cudnn.benchmark
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = bool(benchmark)
     try:
         with torch.inference_mode():
             yield
     finally:
-        torch.backends.cudnn.benchmark = benchmark
+        torch.backends.cudnn.benchmark = before
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,9 +33,10 @@ What runs the generator: PyTorch, or ONNX Runtime on the model directory's ``gen
 only the module call; on the CPU the default path comes from the per-generator policy
 (:mod:`audiogan.inference.cpu_policy`), and :attr:`Vocoder.path_info` says which path and why.
 
-All synthesis runs under ``torch.inference_mode()`` and leaves ``cudnn.benchmark`` off (with
-variable-length input it would re-tune every convolution for every new length; training, whose
-segment shapes are fixed, turns it on).
+All synthesis runs under ``torch.inference_mode()``; ``cudnn.benchmark`` stays off (it would
+re-tune for every new length) unless ``fixed_shapes`` (default on CUDA) runs the generator over
+equal-size windows (:mod:`audiogan.inference.fixed_shapes`; same output), where
+``cuda_graphs=True`` replays a CUDA graph per window size (:mod:`audiogan.inference.cuda_graphs`).
 For gradients (joint fine-tuning) call :attr:`Vocoder.module` directly, loaded with
 ``dtype="float32"`` (on a CPU the policy may have put the generator in bfloat16).
 """
@@ -56,9 +57,11 @@ from torch import Tensor
 
 from audiogan.audio.io import resample
 from audiogan.config import Config
+from audiogan.core.devices import resolve_device
 from audiogan.features.mel import FeatureSpec, MelSpectrogram
 from audiogan.features.spec import SpecSettings
 from audiogan.inference.backends import LOAD_CHECK_FRAMES
+from audiogan.inference.fixed_shapes import FixedShapes, check_shape_options
 from audiogan.inference.kinds import VOCODER, copy_synthesis
 from audiogan.inference.mel_input import FeatureRangeWarning, MelInputError, as_float_tensor
 from audiogan.inference.model_dir import (
@@ -94,7 +97,7 @@ log = logging.getLogger(__name__)
 _MIN_FRAMES_FOR_BASE_CHECK = 50
 
 
-class Vocoder(SpecSettings, InferenceModel):
+class Vocoder(SpecSettings, FixedShapes, InferenceModel):
     """A trained vocoder: raw profile log-mel features -> waveform.
 
     Build it with :meth:`load` (from :class:`~audiogan.inference.wrapper.InferenceModel`, like
@@ -109,6 +112,7 @@ class Vocoder(SpecSettings, InferenceModel):
         step: the training step of the weights, when known.
         ema: whether the weights are EMA weights.
         source: where the weights came from.
+        fixed_shapes, cuda_graphs: see :meth:`load`.
 
     Attributes:
         module: the :class:`~audiogan.inference.modules.VocoderModule` (z-normalisation +
@@ -140,6 +144,8 @@ class Vocoder(SpecSettings, InferenceModel):
         step: int | None = None,
         ema: bool = False,
         source: str | os.PathLike[str] | None = None,
+        fixed_shapes: bool | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         self._check_kind(generator)
         if int(generator.in_channels) != features.n_mels:
@@ -158,8 +164,24 @@ class Vocoder(SpecSettings, InferenceModel):
         self.module = vocoder_module(generator, features.mean, features.scale).to(device).eval()
         self._features = MelSpectrogram.from_spec(features.spec).to(device)
         self._keep_provenance(config, step, ema, source)
+        self.set_shape_options(fixed_shapes, cuda_graphs)
 
     # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None, backend: str = "auto", *,
+        fixed_shapes: bool | None = None, cuda_graphs: bool = False,
+    ) -> Vocoder:
+        """:meth:`InferenceModel.load <audiogan.inference.wrapper.InferenceModel.load>`, and
+        ``fixed_shapes`` (equal-size windows, same output; None: on for CUDA devices) and
+        ``cuda_graphs`` (a CUDA graph per window shape; CUDA only, else ShapeOptionError)."""
+        run_on = resolve_device("cpu" if device is None else device, option="device=")
+        check_shape_options(run_on, fixed_shapes, cuda_graphs, str(backend).lower())
+        model = super().load(path, device, dtype, backend)
+        model.set_shape_options(fixed_shapes, cuda_graphs)
+        return model
+
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> Vocoder:
         """Wrap a :class:`~audiogan.inference.model_dir.LoadedModel` (see ``load_model``)."""
@@ -247,17 +269,17 @@ class Vocoder(SpecSettings, InferenceModel):
         frames = x.shape[-1]
         seed = int(seed)
         if lengths is None:
-            wave = self._span(x, 0, frames, seed=seed)
+            wave = self._whole(x, 0, frames, seed)
             return wave if batched else wave[0]
         valid = self._check_lengths(lengths, x)
-        wave = self._span(x, 0, frames, seed=seed)
+        wave = self._whole(x, 0, frames, seed)
         context = self.receptive_field_frames
         outputs = []
         for index, length in enumerate(valid):
             item = wave[index, : length * self.hop_length]
             if length < frames:
                 start = max(0, length - context)
-                tail = self._span(x[index : index + 1, :, :length], start, length, seed=seed)
+                tail = self._whole(x[index : index + 1, :, :length], start, length, seed)
                 item = torch.cat([item[: start * self.hop_length], tail[0]])
             outputs.append(item)
         return outputs
@@ -420,16 +442,16 @@ class Vocoder(SpecSettings, InferenceModel):
                 )
         return values
 
-    def _run(self, mel: Tensor, first: int, seed: int) -> Tensor:
+    def _run(self, mel: Tensor, first: int, seed: int, fixed: bool = False) -> Tensor:
         """(B, n_mels, frames) -> (B, frames * hop) float32, one generator call; ``first``: the
-        absolute index of ``mel``'s first frame in the signal (where its noise starts)."""
+        absolute index of ``mel``'s first frame (its noise's start); ``fixed``: a window."""
         hop = self.hop_length
         noise = synthesis_noise(self.generator, mel.shape[0], first * hop, mel.shape[-1] * hop,
                                 seed, self.device)
         run = self.module if self._session is None else self._session  # the backend
-        with inference_context(self.device):
-            wave = run(mel) if noise is None else run(mel, noise)
-            return wave[:, 0].float()
+        with inference_context(self.device, benchmark=fixed):
+            inputs = (mel,) if noise is None else (mel, noise)
+            return self._call_module(run, inputs, fixed)[:, 0].float()
 
     def _use_onnxruntime(self, source: Path) -> None:
         """Run ``generator.onnx`` beside ``source`` (checked against the weights on a short

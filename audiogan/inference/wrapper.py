@@ -210,7 +210,11 @@ class InferenceModel:
             self.generator.float32_from = -1  # one dtype everywhere: no mixed-precision tail
         if device is not None or dtype is not None:
             self._path_reason = "set with .to()"
+            self._moved()
         return self
+
+    def _moved(self) -> None:
+        """Called after :meth:`to` moved or cast the module (a hook for cached state)."""
 
     def _check_onnxruntime_move(self, device: str | torch.device | None,
                                 dtype: torch.dtype | str | None) -> None:
