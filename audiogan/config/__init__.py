@@ -213,6 +213,15 @@ class TrainingConfig:
     max_steps: int = 2_500_000
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
+    """``torch.compile`` the generator and discriminator forwards (inductor; static shapes)."""
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = "default"
+    """torch.compile's mode; ``reduce-overhead`` (CUDA graphs) only on CUDA."""
+    fused_optimizer: bool | None = None
+    """Fused Adam/AdamW kernels; None: on CUDA only. Fused makes the non-finite guard sync-free."""
+    joint_discriminator: bool = False
+    """One discriminator call on ``cat([real, fake])`` per update instead of two (same sums)."""
+    channels_last: bool = False
+    """The discriminator's 2-D convolutions (period discriminator) in channels-last layout."""
     seed: int = 1234
     num_workers: int = 2
     discriminator_start_step: int = 0

@@ -22,13 +22,16 @@ from audiogan.models.base import Discriminator
 
 
 def build_optimizer(
-    params: Any, cfg: OptimizerConfig, *, device: torch.device
+    params: Any, cfg: OptimizerConfig, *, device: torch.device, fused: bool | None = None
 ) -> torch.optim.Optimizer:
-    """AdamW / Adam / RAdam from config; fused kernels on CUDA, multi-tensor ones elsewhere."""
+    """AdamW / Adam / RAdam from config; fused kernels when ``fused`` (None: Adam/AdamW on
+    CUDA; see :func:`audiogan.training.levers.use_fused`), multi-tensor ones otherwise."""
     kwargs: dict[str, Any] = {
         "lr": cfg.lr, "betas": tuple(cfg.betas), "weight_decay": cfg.weight_decay, "eps": cfg.eps,
     }
-    if cfg.name in ("adamw", "adam") and device.type == "cuda":
+    if fused is None:
+        fused = cfg.name in ("adamw", "adam") and device.type == "cuda"
+    if fused:
         kwargs["fused"] = True
     else:
         # torch picks the per-parameter loop on CPU; the multi-tensor path is ~30% faster there
@@ -144,11 +147,18 @@ class EMA:
         return cls(decay, {k: v.detach().clone().float() for k, v in model.state_dict().items()})
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, skip: Tensor | None = None) -> None:
+        """Move the average towards ``model``; ``skip`` (0-d bool tensor, on the device) leaves
+        it unchanged when true, without reading the flag on the host."""
+        weight: float | Tensor = 1.0 - self.decay
+        if skip is not None:
+            weight = (~skip).to(torch.float32) * (1.0 - self.decay)
         for key, value in model.state_dict().items():
             shadow = self.shadow[key]
             if value.is_floating_point():
-                shadow.lerp_(value.detach().float(), 1.0 - self.decay)
+                shadow.lerp_(value.detach().float(), weight)
+            elif skip is not None:
+                shadow.copy_(torch.where(skip, shadow, value))
             else:
                 shadow.copy_(value)
 

@@ -44,6 +44,15 @@ class DistContext:
         """True when ``flag`` is true on any rank (every rank gets the same answer)."""
         return self.all_reduce_sum(1.0 if flag else 0.0) > 0
 
+    def any_tensor(self, flag: torch.Tensor) -> torch.Tensor:
+        """``flag`` (a 0-d bool tensor) or-ed over ranks, on the device and without a host
+        read (NCCL all-reduces on the GPU's stream; gloo on a CPU copy)."""
+        if not self.enabled:
+            return flag
+        value = flag.to(self._comm_device(), torch.float32)
+        dist.all_reduce(value)
+        return (value > 0).to(flag.device)
+
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` on every rank (a picklable object; identity when not distributed)."""
         if not self.enabled:

@@ -15,11 +15,12 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from torch import Tensor
+from torch import Tensor, nn
 
 from audiogan.core.atomic import atomic_write
 
@@ -58,6 +59,27 @@ def trim_metrics(path: Path, last_step: int) -> int:
         log.info("%s: dropped %d records past step %d (continuing from there)", path, dropped,
                  last_step)
     return dropped
+
+
+def run_summary(config: Any, generator: nn.Module, discriminator: nn.Module, train_set: Any, *,
+                device: Any, world_size: int, local_batch: int, step: int) -> str:
+    """The one line a run logs at its start: models and their sizes, device, batch, data,
+    precision and the steps to go (``config``: the run's :class:`~audiogan.config.Config`)."""
+    t = config.training
+    hours = getattr(train_set, "duration_seconds", None)
+    clips = len(cast(Sized, train_set))  # every kind's dataset has a length
+    data = f"{clips} clips" + (f" ({hours / 3600:.2f} h)" if hours else "")
+
+    def millions(model: nn.Module) -> str:
+        return f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M"
+
+    return (
+        f"generator {config.generator.name}: {millions(generator)} params; "
+        f"discriminator {config.discriminator.name}: {millions(discriminator)}; device {device} x "
+        f"{world_size}; batch {t.batch_size} global = {local_batch} per rank x {world_size} ranks "
+        f"(accumulation {t.grad_accumulation}); data {data}; precision {t.precision}; steps "
+        f"{step} -> {t.max_steps}"
+    )
 
 
 class NullMonitor:

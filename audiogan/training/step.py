@@ -9,7 +9,11 @@
 
 Gradient accumulation splits each rank's batch into micro-batches (DDP synchronises only on the
 last); AMP autocast wraps the model calls (features and spectral losses stay float32 in their
-own modules); non-finite losses skip the update on every rank alike. ``training.grad_clip``
+own modules); non-finite losses skip the update on every rank alike, decided on the device
+(:mod:`audiogan.training.guard`: no host read per step with a fused optimiser), and the stats
+stay 0-d device tensors until the trainer reads them at its log steps (:meth:`GANStep.run`).
+``training.joint_discriminator`` scores real and generated waves in one discriminator call.
+``training.grad_clip``
 clips each model's whole gradient (the discriminator's at ``training.grad_clip_discriminator``
 when set), or with ``training.grad_clip_per_part`` each of the discriminator's clip groups on its
 own (``Discriminator.clip_groups``: BigVGAN's per-model clip). The step never branches on an
@@ -22,7 +26,6 @@ generator and the loss recipe from :class:`~audiogan.losses.terms.GeneratorLossT
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +48,8 @@ from audiogan.training.components import (
     total_of,
 )
 from audiogan.training.distributed import DistContext
+from audiogan.training.guard import guarded_step, nonfinite, score_pair
+from audiogan.training.scalars import read_stats
 
 GradientHook = Callable[[str, int, nn.Module], None]
 
@@ -63,7 +68,9 @@ class GANStep:
     compile-wrapped, hence ``Any``: ``torch.compile`` is typed as returning a plain callable,
     and ``no_sync()`` exists only on the DDP wrapper, which is there whenever it is called);
     ``generator`` / ``discriminator`` are the plain modules whose gradients are clipped and whose
-    parameters the optimisers hold.
+    parameters the optimisers hold. ``d_plain`` is what the generator update scores with: the
+    discriminator without DDP (its parameters are frozen there), compiled when ``d_model`` is;
+    None: the plain module.
     """
 
     config: Config
@@ -83,6 +90,7 @@ class GANStep:
     local_batch: int
     amp_dtype: torch.dtype | None
     on_gradients: GradientHook | None = None
+    d_plain: Any = None
 
     @property
     def kind(self) -> ModelKind:
@@ -101,37 +109,45 @@ class GANStep:
         return self.discriminator_active(step) and (start is None or step >= start)
 
     def __call__(self, batches: list[dict[str, Tensor]], step: int) -> dict[str, float]:
-        """Run step ``step`` over ``n_critic`` batches (the last also feeds G); returns stats.
+        """:meth:`run`, its stats read as floats (one host read)."""
+        return read_stats(self.run(batches, step))
 
-        ``stats["nonfinite"]`` is 1.0 when a loss was not finite on any rank and its update was
-        skipped.
+    def run(self, batches: list[dict[str, Tensor]], step: int) -> dict[str, Tensor]:
+        """Run step ``step`` over ``n_critic`` batches (the last also feeds G).
+
+        Returns the stats as 0-d float tensors on the device (nothing is read on the host
+        when the optimisers are fused): losses, loss parts, gradient norms (NaN for a skipped
+        update) and ``"nonfinite"``, 1.0 when a loss was not finite on any rank and its update
+        was skipped.
         """
-        stats: dict[str, float] = {}
-        bad = False
+        stats: dict[str, Tensor] = {}
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
         kept_fake: Tensor | None = None
         d_active = self.discriminator_active(step)
         if d_active:
             kept_fake, bad = self._discriminator_updates(batches, step, stats)
         bad_g = self._generator_update(batches[-1], step, kept_fake,
                                        self.adversarial_active(step), stats)
-        bad = bad or bad_g
-        if self.ema is not None and not bad_g:
-            self.ema.update(self.generator)
-        stats["nonfinite"] = 1.0 if bad else 0.0
+        bad = bad | bad_g
+        if self.ema is not None:
+            self.ema.update(self.generator, skip=bad_g)
+        stats["nonfinite"] = bad.to(torch.float32)
         return stats
 
     # ------------------------------------------------------------------------------ parts
 
     def _discriminator_updates(
-        self, batches: list[dict[str, Tensor]], step: int, stats: dict[str, float]
-    ) -> tuple[Tensor | None, bool]:
-        """``n_critic`` D updates; returns (G's output on the last batch to reuse, any bad)."""
+        self, batches: list[dict[str, Tensor]], step: int, stats: dict[str, Tensor]
+    ) -> tuple[Tensor | None, Tensor]:
+        """``n_critic`` D updates; returns (G's output on the last batch to reuse, any bad: a
+        0-d bool tensor)."""
         accum = self.config.training.grad_accumulation
+        joint = self.config.training.joint_discriminator
         adv = self.losses.adversarial
         d_module = unwrap(self.d_model)
         kept_fake: Tensor | None = None
-        bad = False
-        d_total = 0.0
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        d_total = torch.zeros((), device=self.device)
         for critic, batch in enumerate(batches):
             for m, micro in enumerate(self._split(batch)):
                 keep = accum == 1 and critic == len(batches) - 1 and self.kind.reconstructs
@@ -146,40 +162,43 @@ class GANStep:
                 sync = m == accum - 1 or not self.dist.enabled
                 ctx = contextlib.nullcontext() if sync else self.d_model.no_sync()
                 keys = self._sample_keys(micro, step, 100 + critic)
-                with ctx, self._autocast(), sample_keys(keys):
-                    real_out = self.d_model(real, labels)
-                    fake_out = self.d_model(fake, labels)
+                with ctx, self._autocast():
+                    real_out, fake_out = score_pair(self.d_model, real, fake, labels, keys,
+                                                    joint=joint)
                     loss = adv.discriminator(real_out, fake_out)
                     if adv.needs_gradient_penalty:
                         alpha = keyed_uniform(self._sample_keys(micro, step, 200 + critic),
                                               self.device).view(-1, 1, 1)
-                        gp = gradient_penalty(
-                            d_module, real, fake, labels,
-                            weight=self.config.loss.gradient_penalty, alpha=alpha,
-                        )
-                        stats["d_gradient_penalty"] = float(gp.detach())
+                        with sample_keys(keys):
+                            gp = gradient_penalty(
+                                d_module, real, fake, labels,
+                                weight=self.config.loss.gradient_penalty, alpha=alpha,
+                            )
+                        stats["d_gradient_penalty"] = gp.detach().float()
                         loss = loss + gp
                     self.scaler_d.scale(loss / accum).backward()
-                d_total += float(loss.detach()) / accum
-            bad_d = self.dist.any(not math.isfinite(d_total))
+                d_total = d_total + loss.detach().float() / accum
+            bad_d = self.dist.any_tensor(nonfinite(d_total))
             self._clip_and_step(self.discriminator, self.opt_d, self.scaler_d, bad_d,
                                 "discriminator", step, stats)
-            bad = bad or bad_d
+            bad = bad | bad_d
         stats["d_loss"] = d_total / len(batches)
         return kept_fake, bad
 
     def _generator_update(
         self, batch: dict[str, Tensor], step: int, kept_fake: Tensor | None, adversarial: bool,
-        stats: dict[str, float],
-    ) -> bool:
+        stats: dict[str, Tensor],
+    ) -> Tensor:
         """The G update on ``batch`` (with the discriminator's terms when ``adversarial``);
-        returns whether its loss was non-finite (update skipped)."""
+        returns whether its loss was non-finite (update skipped): a 0-d bool tensor."""
         accum = self.config.training.grad_accumulation
-        d_module = unwrap(self.d_model)
+        d_module = self.d_plain if self.d_plain is not None else unwrap(self.d_model)
+        matching = "feature_matching" in self.losses.weights
+        joint = self.config.training.joint_discriminator and matching
         for p in self.discriminator.parameters():
             p.requires_grad_(False)
-        parts_sum: dict[str, float] = {}
-        g_total = 0.0
+        parts_sum: dict[str, Tensor] = {}
+        g_total = torch.zeros((), device=self.device)
         for m, micro in enumerate(self._split(batch)):
             sync = m == accum - 1 or not self.dist.enabled
             ctx = contextlib.nullcontext() if sync else self.g_model.no_sync()
@@ -194,22 +213,29 @@ class GANStep:
                         fake = self._generate(self.g_model, inputs, labels)
                 parts = (self.losses.reconstruction(fake.float(), real)
                          if self.kind.reconstructs else {})
-                if adversarial:
+                if adversarial and joint:
+                    with self._autocast():
+                        real_out, fake_out = score_pair(
+                            d_module, real, fake, labels, self._sample_keys(micro, step, 300),
+                            joint=True, real_grad=False)
+                        parts.update(self.losses.adversarial_parts(fake_out, real_out))
+                elif adversarial:
                     with self._autocast(), sample_keys(self._sample_keys(micro, step, 300)):
                         fake_out = d_module(fake, labels)
                         real_out = None
-                        if "feature_matching" in self.losses.weights:
+                        if matching:
                             with torch.no_grad():
                                 real_out = d_module(real, labels)
                         parts.update(self.losses.adversarial_parts(fake_out, real_out))
                 loss = self.losses.total(parts)
                 self.scaler_g.scale(loss / accum).backward()
-            g_total += float(loss.detach()) / accum
+            g_total = g_total + loss.detach().float() / accum
             for key, value in parts.items():
-                parts_sum[key] = parts_sum.get(key, 0.0) + float(value.detach()) / accum
+                part = value.detach().float() / accum
+                parts_sum[key] = parts_sum[key] + part if key in parts_sum else part
         for p in self.discriminator.parameters():
             p.requires_grad_(True)
-        bad_g = self.dist.any(not math.isfinite(g_total))
+        bad_g = self.dist.any_tensor(nonfinite(g_total))
         self._clip_and_step(self.generator, self.opt_g, self.scaler_g, bad_g, "generator", step,
                             stats)
         stats["g_loss"] = g_total
@@ -249,13 +275,14 @@ class GANStep:
     def _sample_keys(self, micro: dict[str, Tensor], step: int, salt: int) -> list[int]:
         """One key per sample of ``micro``: (seed, step, salt, dataset index)."""
         seed = self.config.training.seed
-        return [sample_key(seed, step, salt, int(i)) for i in micro["index"]]
+        return [sample_key(seed, step, salt, i) for i in micro["index"].tolist()]
 
     def _clip_and_step(
         self, model: nn.Module, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-        bad: bool, part: str, step: int, stats: dict[str, float],
+        bad: Tensor, part: str, step: int, stats: dict[str, Tensor],
     ) -> None:
-        """Unscale, measure/clip the gradient norm, step unless ``bad``.
+        """Unscale, measure/clip the gradient norm, step unless ``bad`` (a 0-d bool tensor;
+        :func:`~audiogan.training.guard.guarded_step`).
 
         Sets ``stats["<g|d>_grad_norm"]`` to the model's norm before clipping (NaN when
         ``bad``), and with ``training.grad_clip_per_part`` each clip group's norm under
@@ -273,17 +300,15 @@ class GANStep:
             norm = total_of(groups)
         else:
             norm = clip_gradients(model, max_norm)
-        if bad:
-            opt.zero_grad(set_to_none=True)
-            scaler.update()
-        else:
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-        stats[key] = float("nan") if bad else float(norm)
+        guarded_step(opt, scaler, bad)
+        nan = torch.full((), float("nan"), device=bad.device)
+
+        def masked(value: Tensor) -> Tensor:
+            return torch.where(bad, nan, value.detach().to(bad.device, torch.float32))
+
+        stats[key] = masked(norm)
         if len(groups) > 1:
-            stats.update({f"{key}_{name}": float("nan") if bad else float(value)
-                          for name, value in groups.items()})
+            stats.update({f"{key}_{name}": masked(value) for name, value in groups.items()})
 
 
 __all__ = ["GANStep", "unwrap"]

@@ -16,11 +16,13 @@ of ranks or on where a run was resumed.
 
 The run directory's lock, identity, resume point and pruning live in
 :mod:`audiogan.training.rundir`; the checkpoint's contents in :mod:`audiogan.training.state`;
-stopping on ``SIGINT``/``SIGTERM`` at a step boundary in :mod:`audiogan.training.stopping`.
+stopping on ``SIGINT``/``SIGTERM`` at a step boundary in :mod:`audiogan.training.stopping`; the
+speed levers (compile, fused optimisers, channels-last) in :mod:`audiogan.training.levers`.
+The step's stats stay on the device until a log, checkpoint or validation step reads them
+(:mod:`audiogan.training.scalars`).
 
 Fault point (see :mod:`audiogan.core.faults`): ``train.step`` - the start of every optimisation
-step,
-before its batches are fetched; its N-th hit is the start of step N (1-based, counted in this
+step, before its batches are fetched; its N-th hit is the start of step N (1-based, counted in this
 process), so ``train.step@3=term`` sends ``SIGTERM`` while step 3 runs and the run stops after it.
 """
 
@@ -28,15 +30,15 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sized
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -59,8 +61,18 @@ from audiogan.training import state as run_state
 from audiogan.training.components import EMA, build_optimizer, build_scheduler
 from audiogan.training.data_setup import build_training_data, compute_feature_stats
 from audiogan.training.distributed import DistContext, init_distributed
-from audiogan.training.monitor import Monitor, NullMonitor
+from audiogan.training.levers import (
+    check_levers,
+    compile_models,
+    match_state_layout,
+    to_channels_last,
+    use_fused,
+)
+from audiogan.training.monitor import Monitor, NullMonitor, run_summary
+from audiogan.training.prefetch import prefetch
+from audiogan.training.run_types import TrainerHooks, TrainResult
 from audiogan.training.rundir import ResumePoint, RunDirectory
+from audiogan.training.scalars import PendingStats
 from audiogan.training.step import GANStep
 from audiogan.training.stopping import (
     StopSignals,
@@ -74,37 +86,6 @@ log = logging.getLogger(__name__)
 
 class TrainingError(AudioganError, RuntimeError):
     """Training cannot go on (e.g. too many non-finite losses in a row)."""
-
-
-@dataclass
-class TrainerHooks:
-    """Fault-injection points for tests (never used in normal training).
-
-    Attributes:
-        corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch.
-        on_gradients: ``(part, step, model)`` called with the synchronised (all-reduced)
-            gradients just before each optimiser step; ``part`` is "generator" or
-            "discriminator".
-    """
-
-    corrupt_batch: Callable[[int, dict[str, Tensor]], dict[str, Tensor]] | None = None
-    on_gradients: Callable[[str, int, nn.Module], None] | None = None
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns."""
-
-    run_dir: Path
-    step: int
-    nonfinite_steps: int
-    best_score: float | None
-    last_checkpoint: Path | None
-    history: list[dict[str, float]] = field(default_factory=list)
-
-
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 class Trainer:
@@ -153,6 +134,7 @@ class Trainer:
         from audiogan.training.preflight import check_training_inputs
 
         check_training_inputs(config)  # every file the config names; before any model or write
+        check_levers(config, self.device)  # compile's C++ compiler, CUDA-only modes, fused kernels
         self.rundir = RunDirectory(self.run_dir)
         resume_point = self._open_run_dir(resume=resume, overwrite=overwrite)
         try:
@@ -171,6 +153,8 @@ class Trainer:
         self.features = features_from_config(config).to(self.device)
         self.generator = generator_from_config(config).to(self.device)
         self.discriminator = discriminator_from_config(config).to(self.device)
+        if t.channels_last:
+            to_channels_last(self.discriminator)  # same parameter objects: built before the opts
         self.losses = loss_terms_from_config(config).to(self.device)
         self.kind = model_kind(self.generator)
         if not self.kind.reconstructs and any(k in self.losses.weights for k in SPECTRAL_TERMS):
@@ -183,10 +167,12 @@ class Trainer:
             source = run_state.init_weights(self, t.init_from)
             log.info("initialised weights from %s (fresh step count and optimisers)", source)
 
-        self.opt_g = build_optimizer(self.generator.parameters(), config.optim.generator,
-                                     device=self.device)
-        self.opt_d = build_optimizer(self.discriminator.parameters(),
-                                     config.optim.discriminator, device=self.device)
+        self.opt_g = build_optimizer(
+            self.generator.parameters(), config.optim.generator, device=self.device,
+            fused=use_fused(config.optim.generator, t, self.device))
+        self.opt_d = build_optimizer(
+            self.discriminator.parameters(), config.optim.discriminator, device=self.device,
+            fused=use_fused(config.optim.discriminator, t, self.device))
         self.sched_g = build_scheduler(self.opt_g, config.scheduler)
         self.sched_d = build_scheduler(self.opt_d, config.scheduler)
         fp16 = t.precision == "fp16"
@@ -210,6 +196,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         if resume_point is not None:
             run_state.restore(self, resume_point.path, resume_point.state)
+            match_state_layout(self.opt_d)  # channels-last parameters, contiguous saved moments
             log.info("resumed from %s at step %d", resume_point.path, self.step)
         self._saved_step: int | None = self.step if resume_point is not None else None
 
@@ -217,8 +204,8 @@ class Trainer:
         self.g_model: Any = self.generator
         self.d_model: Any = self.discriminator
         if t.compile:
-            self.g_model = torch.compile(self.g_model)
-            self.d_model = torch.compile(self.d_model)
+            self.g_model, self.d_model = compile_models(self.generator, self.discriminator, t)
+        d_plain = self.d_model  # the G update's discriminator: frozen, so never DDP-wrapped
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_model = DistributedDataParallel(self.g_model, device_ids=ids)
@@ -229,7 +216,7 @@ class Trainer:
             losses=self.losses, opt_g=self.opt_g, opt_d=self.opt_d, scaler_g=self.scaler_g,
             scaler_d=self.scaler_d, ema=self.ema, dist=self.dist, device=self.device,
             local_batch=self.local_batch, amp_dtype=self.amp_dtype,
-            on_gradients=self.hooks.on_gradients,
+            on_gradients=self.hooks.on_gradients, d_plain=d_plain,
         )
         self.monitor: NullMonitor = NullMonitor()
 
@@ -310,12 +297,11 @@ class Trainer:
         loader = self._loader()
         while True:
             self.sampler.set_epoch(self.epoch)
-            for batch in loader:
+            for batch in prefetch(loader, self.device):  # next batch's copy issued on CUDA
                 self.sampler.advance(self.config.training.batch_size)
                 if self.hooks.corrupt_batch is not None:
                     batch = self.hooks.corrupt_batch(self.step, batch)
-                yield {k: v.to(self.device, non_blocking=True) if isinstance(v, Tensor) else v
-                       for k, v in batch.items()}
+                yield batch
             self.epoch += 1
             if self.config.scheduler.interval == "epoch":
                 self._step_schedulers()
@@ -353,20 +339,6 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- loop
 
-    def _summary(self) -> str:
-        t = self.config.training
-        hours = getattr(self.train_set, "duration_seconds", None)
-        clips = len(cast(Sized, self.train_set))  # every kind's dataset has a length
-        data = f"{clips} clips" + (f" ({hours / 3600:.2f} h)" if hours else "")
-        return (
-            f"generator {self.config.generator.name}: {_count(self.generator) / 1e6:.2f}M params; "
-            f"discriminator {self.config.discriminator.name}: "
-            f"{_count(self.discriminator) / 1e6:.2f}M; device {self.device} x "
-            f"{self.dist.world_size}; batch {t.batch_size} global = {self.local_batch} per rank"
-            f" x {self.dist.world_size} ranks (accumulation {t.grad_accumulation}); data {data}; "
-            f"precision {t.precision}; steps {self.step} -> {t.max_steps}"
-        )
-
     def fit(self, max_steps: int | None = None) -> TrainResult:
         """Train until ``max_steps`` (default ``training.max_steps``); checkpoint at exit.
 
@@ -385,63 +357,95 @@ class Trainer:
                 self.rundir.start()
                 save_config(self.config, self.run_dir / "config.yaml")
                 self.monitor = Monitor(self.run_dir, start_step=self.step, max_steps=max_steps,
-                                       console=self._console_ok())
-                log.info("%s", self._summary())
+                                       console=sys.stderr.isatty())
+                log.info("%s", run_summary(
+                    self.config, self.generator, self.discriminator, self.train_set,
+                    device=self.device, world_size=self.dist.world_size,
+                    local_batch=self.local_batch, step=self.step))
             batches = self.batches()
             self.generator.train()
             self.discriminator.train()
-            seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
-            tick = time.perf_counter()
+            pending = PendingStats()  # the steps' stats stay on the device until a read
+            first, tick = self.step, time.perf_counter()
             while self.step < max_steps:
                 fault_point("train.step")
                 critics = t.n_critic if self.discriminator_active() else 1
                 group = [next(batches) for _ in range(critics)]
-                stats = self.train_step(group)
+                pending.add(self.step + 1, self.stepper.run(group, self.step))
                 self.step += 1
                 if self.config.scheduler.interval == "step":
                     self._step_schedulers()
-                if stats["nonfinite"]:
-                    self.nonfinite_total += 1
-                    self.nonfinite_in_row += 1
-                    log.warning("step %d: non-finite loss, update skipped (%d in a row)",
-                                self.step, self.nonfinite_in_row)
-                    if self.nonfinite_in_row >= t.max_nonfinite:
-                        raise TrainingError(
-                            f"{self.nonfinite_in_row} non-finite losses in a row at step "
-                            f"{self.step}; stopping. Last good checkpoint: {self.last_checkpoint}."
-                            " Lower the learning rate, use fp32 or check the data."
-                        )
-                else:
-                    self.nonfinite_in_row = 0
-                history.append(stats)
-                if self.step % t.log_every == 0 or self.step == max_steps:
+                logs = self.step % t.log_every == 0 or self.step == max_steps
+                compiled = t.compile and self.step == first + 1  # compilation: a line apart
+                if logs or compiled or self.step % t.valid_every == 0 or (
+                        self.step % t.checkpoint_every == 0):
+                    stats = self._account(pending, history)  # the one host read of these steps
                     elapsed = time.perf_counter() - tick
-                    tick = time.perf_counter()
-                    steps = t.log_every if self.step % t.log_every == 0 else 1
-                    extra = {
-                        "lr_g": self.opt_g.param_groups[0]["lr"],
-                        "steps_per_s": steps / max(elapsed, 1e-9),
-                        "audio_s_per_s": steps * seg_seconds / max(elapsed, 1e-9),
-                        "nonfinite_total": self.nonfinite_total,
-                    }
-                    if self.device.type == "cuda":
-                        extra["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-                    self.monitor.scalars(self.step, {**stats, **extra})
-                self.monitor.progress(self.step, {"g": stats["g_loss"], **(
-                    {"d": stats["d_loss"]} if "d_loss" in stats else {})})
+                    if compiled:
+                        log.info("step %d took %.1f s (torch.compile's first calls included)",
+                                 self.step, elapsed)
+                    if logs:
+                        self._log_scalars(stats, elapsed)
+                    if logs or compiled:
+                        tick = time.perf_counter()
+                    self.monitor.progress(self.step, {"g": stats["g_loss"], **(
+                        {"d": stats["d_loss"]} if "d_loss" in stats else {})})
+                else:
+                    self.monitor.progress(self.step)
                 if self.step % t.valid_every == 0 or self.step == max_steps:
                     self._validate_and_save()
                 elif self.step % t.checkpoint_every == 0:
                     self.save()
                 signum = stop.requested(self.dist)
                 if signum is not None:
+                    self._account(pending, history)
                     raise self._stopped(signum)
+            self._account(pending, history)
         finally:
             stop.__exit__(None, None, None)
             self.monitor.close()
             self.rundir.close()
         return TrainResult(self.run_dir, self.step, self.nonfinite_total, self.best_score,
                            self.last_checkpoint, history)
+
+    def _log_scalars(self, stats: dict[str, float], elapsed: float) -> None:
+        t = self.config.training
+        steps = t.log_every if self.step % t.log_every == 0 else 1
+        seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
+        extra = {
+            "lr_g": self.opt_g.param_groups[0]["lr"],
+            "steps_per_s": steps / max(elapsed, 1e-9),
+            "audio_s_per_s": steps * seg_seconds / max(elapsed, 1e-9),
+            "nonfinite_total": self.nonfinite_total,
+        }
+        if self.device.type == "cuda":
+            extra["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self.monitor.scalars(self.step, {**stats, **extra})
+
+    def _account(self, pending: PendingStats, history: list[dict[str, float]]
+                 ) -> dict[str, float]:
+        """Read the pending steps' stats (one host read), count and log their non-finite
+        steps, append them to ``history``; returns the last step's stats ({} when none).
+
+        Raises:
+            TrainingError: ``training.max_nonfinite`` non-finite steps in a row.
+        """
+        stats: dict[str, float] = {}
+        for step, stats in pending.read():
+            history.append(stats)
+            if not stats["nonfinite"]:
+                self.nonfinite_in_row = 0
+                continue
+            self.nonfinite_total += 1
+            self.nonfinite_in_row += 1
+            log.warning("step %d: non-finite loss, update skipped (%d in a row)",
+                        step, self.nonfinite_in_row)
+            if self.nonfinite_in_row >= self.config.training.max_nonfinite:
+                raise TrainingError(
+                    f"{self.nonfinite_in_row} non-finite losses in a row at step {step}; "
+                    f"stopping. Last good checkpoint: {self.last_checkpoint}. Lower the "
+                    "learning rate, use fp32 or check the data.")
+        return stats
 
     def _stopped(self, signum: int) -> TrainingInterrupted:
         """Checkpoint the step just finished (unless it already is) and say how to go on."""
@@ -485,8 +489,3 @@ class Trainer:
         if best and score is not None:
             self.best_score = score
         self.save(best=best)
-
-    def _console_ok(self) -> bool:
-        import sys
-
-        return sys.stderr.isatty()
