@@ -4,7 +4,7 @@ size) and replays it for every window of that signature.
 
 Capture follows torch's recipe (``torch.cuda.graphs``): static input buffers, a few warm-up
 calls on a side stream (which also lets ``cudnn.benchmark`` pick its algorithms), then the
-capture into a static output; a replay copies the inputs into the static buffers, replays and
+capture on that same stream into a static output; a replay copies the inputs into the static buffers, replays and
 returns a clone of the static output (the next replay overwrites it). The cache is a bounded
 LRU (:data:`DEFAULT_CAPACITY` graphs; each holds its own memory pool). A signature whose
 capture fails (an op that synchronises with the host cannot be captured) is logged once and
@@ -70,7 +70,7 @@ def capture_graph(run: Callable[..., Tensor], inputs: tuple[Tensor, ...]) -> Rep
             run(*static)
     torch.cuda.current_stream(static[0].device).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=side):  # the warm-up's stream (its library handles)
         output = run(*static)
 
     def replay(new: tuple[Tensor, ...]) -> Tensor:

@@ -235,9 +235,9 @@ class FixedShapes:
                      fixed: bool) -> Tensor:
         """``run(*inputs)``, replayed from a captured graph for fixed-shape windows when
         ``cuda_graphs`` is on."""
-        if self._graphs is None or not fixed:
+        if self._graphs is None:
             return run(*inputs)
         if self.device.type != "cuda":
             raise ShapeOptionError(f"cuda_graphs=True needs a CUDA device, but the model is on "
                                    f"{self.device}; move it back or load without cuda_graphs")
-        return self._graphs.run(run, inputs)
+        return self._graphs.run(run, inputs) if fixed else run(*inputs)
