@@ -12,8 +12,8 @@ the median of ``--repeats`` calls is reported as
   below 1 is faster than real time;
 - x real time: its inverse.
 
-``fp32`` everywhere; ``bf16`` (autocast) is added by default on CUDA. cudnn.benchmark stays off,
-as in :class:`audiogan.Vocoder` (inference shapes vary). Example, the README table::
+``fp32`` everywhere; ``bf16`` (autocast) is added by default on CUDA. cudnn.benchmark stays off
+(plain modules; ``variable_length.py`` times Vocoder's fixed shapes). Example, the README table::
 
     python benchmarks/inference_rtf.py --device cpu --threads 2 --batch-sizes 1 --repeats 5 \\
         --json benchmarks/results/cpu_inference.json
