@@ -33,6 +33,27 @@ MODELS: dict[str, tuple[str, str, str | None]] = {
     "bigvgan_v2": ("bigvgan_v2", "peer", "bigvgan"),
     "ours_pwg_v1": ("pwg", "ours", None),
     "pwg_pwg_v1": ("pwg", "peer", "parallel_wavegan"),
+    "ours_melgan": ("melgan", "ours", None),
+    "ours_melgan_cpu": ("melgan", "ours", None),
+    "pwg_melgan": ("melgan", "peer", "parallel_wavegan"),
+    "ours_mb_melgan": ("mb_melgan", "ours", None),
+    "ours_mb_melgan_cpu": ("mb_melgan", "ours", None),
+    "pwg_mb_melgan": ("mb_melgan", "peer", "parallel_wavegan"),
+    "ours_istft_base_cpu": ("istft", "ours", None),
+}
+
+#: keys run on the path ``Vocoder.load`` gives them on the device (:func:`policy_path`).
+POLICY_KEYS = ("ours_hifigan_v1_cpu", "ours_melgan_cpu", "ours_mb_melgan_cpu",
+               "ours_istft_base_cpu")
+
+#: MelGAN pair -> ParallelWaveGAN ``MelGANGenerator`` params (the package's
+#: ``melgan.v1`` / ``multi_band_melgan.v2`` shapes = our presets' defaults); ``tiny`` changes
+#: only the channels, to the least the package allows (the product of the scales).
+MELGAN_PAIRS: dict[str, dict[str, Any]] = {
+    "melgan": {"out_channels": 1, "channels": 512, "upsample_scales": [8, 8, 2, 2],
+               "stacks": 3},
+    "mb_melgan": {"out_channels": 4, "channels": 384, "upsample_scales": [8, 4, 2],
+                  "stacks": 4},
 }
 
 #: BigVGAN pair -> (preset, channels after the input conv with ``tiny``).
@@ -179,6 +200,67 @@ def _our_pwg(tiny: bool) -> nn.Module:
     return ours
 
 
+def _melgan_channels(pair: str, tiny: bool) -> int:
+    params = MELGAN_PAIRS[pair]
+    return math.prod(params["upsample_scales"]) if tiny else int(params["channels"])
+
+
+class _PeerMultiBand(nn.Module):
+    """The package's multi-band MelGAN as ``mel -> wave``: ``MelGANGenerator`` (4 sub-bands)
+    then its ``PQMF`` synthesis, as its ``decode`` scripts do."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        from parallel_wavegan.layers import PQMF
+
+        self.model = model
+        self.pqmf = PQMF(subbands=4)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        return self.pqmf.synthesis(self.model(mel))  # type: ignore[no-any-return]
+
+    def remove_weight_norm(self) -> None:
+        self.model.remove_weight_norm()  # type: ignore[operator]
+
+
+def _melgan_package_model(pair: str, tiny: bool) -> nn.Module:
+    """The ``parallel_wavegan`` package's ``MelGANGenerator`` of ``pair``'s shape, seeded
+    (multi-band: with its PQMF synthesis)."""
+    from parallel_wavegan.models import MelGANGenerator
+
+    params = dict(MELGAN_PAIRS[pair], channels=_melgan_channels(pair, tiny))
+    torch.manual_seed(0)
+    model = MelGANGenerator(in_channels=N_MELS, **params)
+    return model if pair == "melgan" else _PeerMultiBand(model)
+
+
+def _our_melgan(pair: str, tiny: bool) -> nn.Module:
+    """Our (multi-band) MelGAN with the package model's weights (converted as ``audiogan
+    import`` does; the package's unscaled PQMF); random weights when the package is absent."""
+    from pathlib import Path
+
+    from audiogan.inference.imports.melgan_neurips import melgan_layer_map, take_layers
+    from audiogan.models import build_generator
+
+    params = MELGAN_PAIRS[pair]
+    channels = _melgan_channels(pair, tiny)
+    if pair == "melgan":
+        ours = build_generator("melgan", channels=channels, weight_norm=False)
+    else:
+        ours = build_generator("multiband_melgan", channels=channels, pqmf_scaled=False,
+                               weight_norm=False)
+    if peer_status()["parallel_wavegan"] is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its torch.nn.utils.weight_norm is deprecated
+            reference = _melgan_package_model(pair, tiny)
+        body = reference if pair == "melgan" else reference.model
+        layers = melgan_layer_map("melgan", len(params["upsample_scales"]), params["stacks"],
+                                  "stack", "skip_layer")
+        state = take_layers(dict(body.state_dict()), layers, "generator", Path("pair"))
+        ours.load_state_dict(state, strict=False)  # the PQMF buffers are ours already
+    return ours
+
+
 def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) -> nn.Module:
     """Build model ``key`` of :data:`MODELS` with random weights (weight norm as built; our
     BigVGAN: folded, with the package model's weights).
@@ -194,6 +276,10 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
         if key.startswith("ours_"):
             return _our_bigvgan(pair, tiny)
         return _bigvgan_package_model(pair, tiny)
+    if pair in MELGAN_PAIRS:
+        if key.startswith("ours_"):
+            return _our_melgan(pair, tiny)
+        return _melgan_package_model(pair, tiny)
     if key == "ours_pwg_v1":
         return _our_pwg(tiny)
     if key == "pwg_pwg_v1":
@@ -209,7 +295,7 @@ def build_pair_model(key: str, *, tiny: bool = False, weight_norm: bool = True) 
         return HiFiGANGenerator(in_channels=N_MELS, out_channels=1, kernel_size=7,
                                 use_additional_convs=True, use_weight_norm=weight_norm,
                                 **_hifigan_shape(tiny))
-    if key == "ours_istft_base":
+    if key in ("ours_istft_base", "ours_istft_base_cpu"):
         return build_generator("istft", preset="base", in_channels=N_MELS, **_istft_shape(tiny))
     if key == "vocos_mel":
         from vocos import Vocos
@@ -235,25 +321,26 @@ def inference_module(key: str, device: torch.device, *, tiny: bool) -> Callable[
         bc.prepare_for_inference(model, device)  # (the bigvgan package prints as it folds)
     if key == "vocos_mel":
         return model.decode  # type: ignore[no-any-return]  # Vocos' own inference path
-    if key == "ours_hifigan_v1_cpu":
+    if key in POLICY_KEYS:
         return policy_path(model, device)
     return model
 
 
 def policy_path(model: nn.Module, device: torch.device) -> Callable[[Tensor], Tensor]:
-    """``model`` on the path ``Vocoder.load`` gives it on ``device`` (the CPU policy of
-    :mod:`audiogan.inference.cpu_policy`: e.g. HiFi-GAN V1 in bfloat16 with a float32 last
-    stage on a CPU with bf16 instructions; float32 where no entry applies), as ``mel -> wave``
-    (the mel cast to the path's dtype, as the Vocoder's module does)."""
-    from audiogan.inference.cpu_policy import choose_path
+    """``model`` as a :class:`~audiogan.Vocoder` on the path ``Vocoder.load`` gives it on
+    ``device`` (the CPU policy of :mod:`audiogan.inference.cpu_policy`: e.g. HiFi-GAN V1 in
+    bfloat16 with a float32 last stage on a CPU with bf16 instructions, MelGAN cut into pieces;
+    float32 whole calls where no entry applies), as ``mel (B, 80, T) -> wave (B, T * 256)``:
+    the user's call, input checks included."""
+    from audiogan.features.mel import MelSpectrogram
+    from audiogan.inference.vocoder import Vocoder
 
-    path = choose_path(model, device)
-    model.to(path.dtype)
-    if path.float32_stages:
-        model.keep_float32_tail(path.float32_stages)  # type: ignore[operator]
+    # the hifigan profile: 22.05 kHz, hop 256, 80 mels (the pairs' shape)
+    vocoder = Vocoder(model, MelSpectrogram("hifigan"))  # type: ignore[arg-type]
+    vocoder._take_path(device, None, "auto")
 
     def run(mel: Tensor) -> Tensor:
-        return model(mel.to(path.dtype))  # type: ignore[no-any-return]
+        return vocoder(mel, check_range=False)
 
     return run
 

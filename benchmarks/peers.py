@@ -244,6 +244,14 @@ def ratio_rows(inference: Sequence[dict[str, Any]],
         ("hifigan_v1 CPU-policy path: ours vs ParallelWaveGAN", "ours_hifigan_v1_cpu",
          "pwg_hifigan_v1", (1.5, 1.3)),
         ("istft_base: ours vs vocos", "ours_istft_base", "vocos_mel", 0.95),
+        # issue 16: istft base on its CPU-policy path >= 1.2x vocos; MelGANs >= 1.3x PWG's
+        ("istft_base CPU-policy path: ours vs vocos", "ours_istft_base_cpu", "vocos_mel", 1.2),
+        ("melgan: ours vs ParallelWaveGAN", "ours_melgan", "pwg_melgan", 1.0),
+        ("melgan CPU-policy path: ours vs ParallelWaveGAN", "ours_melgan_cpu", "pwg_melgan",
+         1.3),
+        ("multiband_melgan: ours vs ParallelWaveGAN", "ours_mb_melgan", "pwg_mb_melgan", 1.0),
+        ("multiband_melgan CPU-policy path: ours vs ParallelWaveGAN", "ours_mb_melgan_cpu",
+         "pwg_mb_melgan", 1.3),
         ("istft_base vs our hifigan_v1", "ours_istft_base", "ours_hifigan_v1", 10.0),
         ("bigvgan base_22khz_80band: ours vs bigvgan", "ours_bigvgan_base", "bigvgan_base",
          1.0),
@@ -290,7 +298,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--pairs", nargs="+", choices=["hifigan", "istft", "bigvgan",
-                                                       "bigvgan_v2", "pwg"],
+                                                       "bigvgan_v2", "pwg", "melgan",
+                                                       "mb_melgan"],
                         default=["hifigan", "istft"],
                         help="which pairs (default hifigan and istft)")
     parser.add_argument("--parts", nargs="+", choices=["inference", "memory", "training"],

@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from audiogan.inference.pieces import PiecePlan
+
 __all__ = [
     "POLICY",
     "CpuFeatures",
@@ -109,6 +111,8 @@ class PolicyEntry:
         evidence: the results file under ``benchmarks/results/`` with the measurement.
         float32_stages: mixed precision: the last upsampling stages kept in float32 (the
             generator's ``keep_float32_tail``); 0: ``dtype`` everywhere.
+        plan: how calls are cut into pieces (:class:`~audiogan.inference.pieces.PiecePlan`;
+            same output to float rounding); the default cuts nothing.
     """
 
     label: str
@@ -118,6 +122,7 @@ class PolicyEntry:
     dtype: torch.dtype
     evidence: str
     float32_stages: int = 0
+    plan: PiecePlan = PiecePlan()
 
 
 def hifigan_shape(preset: str, n_mels: int = 80) -> Callable[[nn.Module], bool]:
@@ -162,6 +167,8 @@ class PathInfo:
         device: where it runs.
         reason: why this path (the explicit argument, the policy entry and its evidence, or
             why the policy kept float32).
+        float32_stages: the last upsampling stages kept in float32 (0: none).
+        plan: how calls are cut (:class:`~audiogan.inference.pieces.PiecePlan`).
     """
 
     backend: str
@@ -169,11 +176,14 @@ class PathInfo:
     device: torch.device
     reason: str
     float32_stages: int = 0
+    plan: PiecePlan = PiecePlan()
 
     def __str__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
         if self.float32_stages:
             dtype += f" (last {self.float32_stages} upsampling stage(s) float32)"
+        if self.plan.cuts:
+            dtype += f", {self.plan}"
         return f"{self.backend} {dtype} on {self.device} ({self.reason})"
 
 
@@ -231,6 +241,7 @@ def choose_path(
             dtype_name += f" with a float32 tail of {entry.float32_stages} stage(s)"
         return PathInfo(entry.backend, entry.dtype, where,
                         f"policy: {entry.label} runs {entry.backend} {dtype_name} on a CPU with "
-                        f"{feature}, measured in {entry.evidence}", entry.float32_stages)
+                        f"{feature}, measured in {entry.evidence}", entry.float32_stages,
+                        entry.plan)
     return PathInfo("torch", torch.float32, where,
                     f"policy: no faster path measured for {name}; float32")

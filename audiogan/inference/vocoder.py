@@ -72,6 +72,7 @@ from audiogan.inference.model_dir import (
     resolve_dtype,
 )
 from audiogan.inference.modules import vocoder_module
+from audiogan.inference.pieces import Piece, PiecePlan, cut, run_pieces
 from audiogan.inference.streaming import Streamer
 from audiogan.inference.synthesis import synthesis_noise
 from audiogan.inference.wave_generator import WaveGenerator
@@ -480,13 +481,19 @@ class Vocoder(SpecSettings, FixedShapes, InferenceModel):
         if end <= start:
             return mel.new_zeros(mel.shape[0], 0)
         step = end - start if end - start <= self.max_frames else max(1, self.chunk_frames)
-        pieces = []
-        for first in range(start, end, step):
-            last = min(first + step, end)
-            low, high = max(0, first - context), min(frames, last + context)
-            if low == 0 and high == frames:
-                wave = self._run(mel, origin, seed)
-            else:
-                wave = self._run(mel[..., low:high], origin + low, seed)
-            pieces.append(wave[:, (first - low) * hop : (last - low) * hop])
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+        plan = self._plan if self.device.type == "cpu" else PiecePlan()
+        pieces = cut(mel.shape[0], start, end, frames, context, step, plan)
+
+        def run(piece: Piece) -> Tensor:
+            part = mel[piece.item : piece.item_end, :, piece.low : piece.high]
+            wave = self._run(part, origin + piece.low, seed)
+            return wave[:, (piece.first - piece.low) * hop : (piece.last - piece.low) * hop]
+
+        waves = run_pieces(pieces, run, plan.parallel)
+        if len(waves) == 1:
+            return waves[0]
+        out = mel.new_empty(mel.shape[0], (end - start) * hop)
+        for piece, wave in zip(pieces, waves):
+            out[piece.item : piece.item_end,
+                (piece.first - start) * hop : (piece.last - start) * hop] = wave
+        return out

@@ -21,6 +21,7 @@ from audiogan.inference.model_dir import (
     load_model,
     resolve_dtype,
 )
+from audiogan.inference.pieces import PiecePlan
 from audiogan.models import Generator
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class InferenceModel:
     #: ONNX Runtime runner of ``generator.onnx`` (``backend="onnxruntime"``), else None.
     _session: OnnxRuntimeModule | None = None
     _path_reason: str = "built from a generator in memory"
+    #: How CPU calls are cut (the CPU policy's; whole calls unless it gave one).
+    _plan: PiecePlan = PiecePlan()
     config: Config | None
     step: int | None
     ema: bool
@@ -125,6 +128,7 @@ class InferenceModel:
         if path.backend == "onnxruntime":
             self._use_onnxruntime(source)
         self._path_reason = path.reason
+        self._plan = path.plan
 
     def _use_onnxruntime(self, source: Path) -> None:
         """Run the model directory's ``generator.onnx`` (overridden by vocoders)."""
@@ -146,7 +150,8 @@ class InferenceModel:
 
         first = self.generator.float32_from
         tail = len(getattr(self.generator, "upsamples", ())) - first if first >= 0 else 0
-        return PathInfo(self.backend, self.dtype, self._run_device(), self._path_reason, tail)
+        return PathInfo(self.backend, self.dtype, self._run_device(), self._path_reason, tail,
+                        self._plan)
 
     def _run_device(self) -> torch.device:
         first = next(self.module.parameters(), None)
@@ -210,6 +215,7 @@ class InferenceModel:
             self.generator.float32_from = -1  # one dtype everywhere: no mixed-precision tail
         if device is not None or dtype is not None:
             self._path_reason = "set with .to()"
+            self._plan = PiecePlan()  # the policy's plan was for the path it chose
             self._moved()
         return self
 
