@@ -1,12 +1,19 @@
 """The training-step comparison of ``peers.py``: HiFi-GAN V1 with the full HiFi-GAN
 discriminator, ours (``Trainer.train_step``) vs the same step around ParallelWaveGAN's modules
-(:class:`PWGTrainStep`), timed interleaved."""
+(:class:`PWGTrainStep`), timed interleaved; and issue 17's anchor (:func:`anchor_step`: that
+step with jik876's losses and optimiser, fused AdamW, ``cudnn.benchmark``; fp32 or bf16
+autocast), which ``gpu_training.py`` times against ours.
+
+The reference package needs shims on a bare Python 3.12 image (the GPU machine):
+:func:`install_reference_shims` adds them before anything imports ``parallel_wavegan``."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import tempfile
+import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -102,6 +109,12 @@ class PWGTrainStep:
         optimizer: ``(name, lr, betas, weight_decay)`` for both optimisers, name ``adam`` or
             ``adamw`` (default PWG's HiFi-GAN recipe: Adam 2e-4, (0.5, 0.9), 0).
         weights: loss weights ``(adversarial, feature_matching, mel)``.
+        fused: fused optimiser kernels (``fused=True``; CUDA only).
+        include_final_outputs: feature matching over the scores too (jik876's ``fmap`` lists
+            every layer's output, ``conv_post`` included); default PWG's recipe (without).
+        amp_dtype: autocast dtype of the generator and discriminator calls (None: fp32); the
+            losses are computed in float32 on float32 copies of the outputs.
+        tensor_stats: return the losses as detached device tensors (no host sync per step).
     """
 
     def __init__(
@@ -116,6 +129,10 @@ class PWGTrainStep:
         optimizer: tuple[str, float, tuple[float, float], float] = ("adam", 2e-4, (0.5, 0.9),
                                                                     0.0),
         weights: tuple[float, float, float] = (1.0, 2.0, 45.0),
+        fused: bool = False,
+        include_final_outputs: bool = False,
+        amp_dtype: torch.dtype | None = None,
+        tensor_stats: bool = False,
     ) -> None:
         from parallel_wavegan.losses import (
             DiscriminatorAdversarialLoss,
@@ -132,6 +149,8 @@ class PWGTrainStep:
 
         self.device = device
         self.weights = weights
+        self.amp_dtype = amp_dtype
+        self.tensor_stats = tensor_stats
         torch.manual_seed(0)
         if discriminator_kwargs is None:
             discriminator_kwargs = pwg_discriminator_kwargs(
@@ -149,16 +168,17 @@ class PWGTrainStep:
                                            win_length=1024, num_mels=N_MELS, fmin=0,
                                            fmax=SAMPLE_RATE / 2, log_base=None).to(device)
         self.fm_loss = FeatureMatchLoss(average_by_layers=False, average_by_discriminators=False,
-                                        include_final_outputs=False)
+                                        include_final_outputs=include_final_outputs)
         self.g_adv = GeneratorAdversarialLoss(average_by_discriminators=False, loss_type="mse")
         self.d_adv = DiscriminatorAdversarialLoss(average_by_discriminators=False,
                                                   loss_type="mse")
         name, lr, betas, weight_decay = optimizer
         opt_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+        extra: dict[str, Any] = {"fused": True} if fused else {}
         self.opt_g = opt_class(self.generator.parameters(), lr=lr, betas=betas,
-                               weight_decay=weight_decay)
+                               weight_decay=weight_decay, **extra)
         self.opt_d = opt_class(self.discriminator.parameters(), lr=lr, betas=betas,
-                               weight_decay=weight_decay)
+                               weight_decay=weight_decay, **extra)
         generator = torch.Generator().manual_seed(0)
         self.real = (0.1 * torch.randn(batch, 1, segment, generator=generator)).clamp(-1, 1)
         self.real = self.real.to(device)
@@ -183,40 +203,107 @@ class PWGTrainStep:
         """The upsampling factors of a PWG HiFiGANGenerator (read from its layers)."""
         return [int(up[-1].stride[0]) for up in generator.upsamples]
 
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
     def __call__(self, real: Tensor | None = None, *,
-                 train_discriminator: bool = True) -> dict[str, float]:
-        """One update on ``real`` (B, 1, T) (default: the fixed batch); returns the losses."""
+                 train_discriminator: bool = True) -> dict[str, Any]:
+        """One update on ``real`` (B, 1, T) (default: the fixed batch); returns the losses
+        (floats, or detached device tensors with ``tensor_stats``)."""
         w_adv, w_fm, w_mel = self.weights
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PWG's stft(return_complex=False) warns
             real = self.real if real is None else real
             mel = self.features(real.squeeze(1))[..., : real.shape[-1] // self.hop]
-            fake = self.generator(mel)
-            stats: dict[str, float] = {}
+            with self._autocast():
+                fake = self.generator(mel)
+            stats: dict[str, Tensor] = {}
             if train_discriminator:
-                real_loss, fake_loss = self.d_adv(self.discriminator(fake.detach()),
-                                                  self.discriminator(real))
-                d_loss = real_loss + fake_loss
+                with self._autocast():
+                    real_loss, fake_loss = self.d_adv(self.discriminator(fake.detach()),
+                                                      self.discriminator(real))
+                d_loss = real_loss.float() + fake_loss.float()
                 self.opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 self.opt_d.step()
-                stats["d_loss"] = float(d_loss.detach())
+                stats["d_loss"] = d_loss.detach()
                 for p in self.discriminator.parameters():
                     p.requires_grad_(False)
-                p_fake = self.discriminator(fake)
-                with torch.no_grad():
-                    p_real = self.discriminator(real)
-                g_loss = (w_adv * self.g_adv(p_fake) + w_fm * self.fm_loss(p_fake, p_real)
-                          + w_mel * self.mel_loss(fake, real))
+                with self._autocast():
+                    p_fake = self.discriminator(fake)
+                    with torch.no_grad():
+                        p_real = self.discriminator(real)
+                adv = self.g_adv(_float(p_fake))
+                fm = self.fm_loss(_float(p_fake), _float(p_real))
+                g_loss = w_adv * adv + w_fm * fm + w_mel * self.mel_loss(fake.float(), real)
             else:
-                g_loss = w_mel * self.mel_loss(fake, real)
+                g_loss = w_mel * self.mel_loss(fake.float(), real)
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
             for p in self.discriminator.parameters():
                 p.requires_grad_(True)
-        stats["g_loss"] = float(g_loss.detach())
-        return stats
+        stats["g_loss"] = g_loss.detach()
+        if self.tensor_stats:
+            return dict(stats)
+        return {key: float(value) for key, value in stats.items()}
+
+
+def _float(outputs: Any) -> Any:
+    """A discriminator's nested lists of outputs, each as float32 (losses in float32)."""
+    if isinstance(outputs, (list, tuple)):
+        return [_float(item) for item in outputs]
+    return outputs.float()
+
+
+def anchor_step(device: torch.device, *, tiny: bool, batch: int, segment: int,
+                precision: str = "fp32") -> PWGTrainStep:
+    """Issue 17's anchor: ParallelWaveGAN's ``HiFiGANGenerator`` (V1) +
+    ``HiFiGANMultiScaleMultiPeriodDiscriminator`` with jik876's losses (LSGAN, 2 x feature
+    matching over every layer output including the scores, 45 x mel L1 from 0 Hz to sr/2),
+    jik876's AdamW (2e-4, betas 0.8/0.99, weight decay 0.01), fused on CUDA, the mel computed on
+    the device, ``cudnn.benchmark`` on; ``precision`` ``fp32`` or ``bf16`` (autocast around the
+    model calls, losses in float32). Losses come back as device tensors (no sync per step).
+    """
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"anchor precision must be fp32 or bf16, not {precision!r}")
+    install_reference_shims()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return PWGTrainStep(device, tiny=tiny, batch=batch, segment=segment,
+                        optimizer=("adamw", 2e-4, (0.8, 0.99), 0.01),
+                        fused=device.type == "cuda", include_final_outputs=True,
+                        amp_dtype=torch.bfloat16 if precision == "bf16" else None,
+                        tensor_stats=True)
+
+
+def install_reference_shims() -> list[str]:
+    """Let ``parallel_wavegan`` 0.6.1 (as ``benchmarks/install_refs.sh`` unpacks it) import
+    where its unused imports are missing: ``scipy.signal.kaiser`` aliased to
+    ``scipy.signal.windows.kaiser``; stub modules for ``h5py``, ``kaldiio`` and ``filelock``
+    (imported by its I/O helpers, never called by the models and losses used here) only when
+    the real package is absent. Returns the names stubbed."""
+    import scipy.signal
+    import scipy.signal.windows
+
+    if not hasattr(scipy.signal, "kaiser"):
+        scipy.signal.kaiser = scipy.signal.windows.kaiser  # type: ignore[attr-defined]
+    stubbed = []
+    for name in ("h5py", "kaldiio", "filelock"):
+        if name in sys.modules:
+            continue
+        try:
+            __import__(name)
+        except ImportError:
+            module = types.ModuleType(name)
+            module.__doc__ = "stub (benchmarks/peer_training.py): unused by the models timed"
+            if name == "filelock":
+                module.FileLock = contextlib.nullcontext  # type: ignore[attr-defined]
+            sys.modules[name] = module
+            stubbed.append(name)
+    return stubbed
 
 
 @contextlib.contextmanager
