@@ -4,11 +4,11 @@ size) and replays it for every window of that signature.
 
 Capture follows torch's recipe (``torch.cuda.graphs``): static input buffers, a few warm-up
 calls on a side stream (which also lets ``cudnn.benchmark`` pick its algorithms), then the
-capture on that same stream into a static output; a replay copies the inputs into the static buffers, replays and
-returns a clone of the static output (the next replay overwrites it). The cache is a bounded
-LRU (:data:`DEFAULT_CAPACITY` graphs; each holds its own memory pool). A signature whose
-capture fails (an op that synchronises with the host cannot be captured) is logged once and
-runs eagerly from then on: the output is the same, only slower.
+capture on that same stream into a static output; a replay copies the inputs into the static
+buffers, replays and returns a clone of the static output (the next replay overwrites it). The
+cache is a bounded LRU (:data:`DEFAULT_CAPACITY` graphs; each holds its own memory pool). A
+signature whose capture fails (an op that synchronises with the host cannot be captured) is
+logged once and runs eagerly from then on: the output is the same, only slower.
 
 Used by :class:`~audiogan.inference.fixed_shapes.FixedShapes` (``cuda_graphs=True``); the
 keying and bounds work on any device (a ``capture`` function can be given), the default
