@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 from refs_helpers import require_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,17 +206,87 @@ def test_quality_metrics_are_zero_for_identical_signals() -> None:
 
 
 def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every section of issue 17's GPU suite on the CPU with tiny sizes (~40 s)."""
     script = _script("gpu_suite")
     assert script.main(["--dry-run", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     results = json.loads((tmp_path / "gpu_suite.json").read_text())
-    assert results["checks"] and all(c["status"] == "PASS" for c in results["checks"])
-    assert {row["dtype"] for row in results["inference"]} == {"fp32", "bf16"}
-    assert [row["precision"] for row in results["training"]] == ["fp32", "bf16"]
+    checks = {c["check"]: c["status"] for c in results["checks"]}
+    assert checks and set(checks.values()) == {"PASS"}
+    assert "same arithmetic: exact levers vs eager fp32, 3 steps" in checks
+    assert all(row["pass"] and row["step0_rel_diff"] <= row["max_rel_diff"] + 1e-12
+               for row in results["trajectory"]["rows"])
+    assert {"d_loss", "g_loss"} <= {row["loss"] for row in results["trajectory"]["rows"]}
+    precision = {row["precision"]: row for row in results["precision_finetune"]["rows"]}
+    assert set(precision) == {"imported (step 0)", "fp32", "bf16", "tf32"}
+    assert "verdict" in precision["bf16"] and "verdict" in precision["tf32"]
+    group_a, group_b = results["training_groups"]
+    rows_a = {row["variant"]: row for row in group_a["rows"]}
+    assert {"ours_eager_fp32", "ours_exact_fp32", "ours_exact_bf16"} <= set(rows_a)
+    assert rows_a["ours_exact_fp32"]["applied"]["compile"] is False  # a dry run drops it
+    assert {"ours_fused", "ours_joint_d", "ours_channels_last", "ours_eager_bf16"} <= {
+        row["variant"] for row in group_b["rows"]}
+    synthesis = {(row["variant"], row["batch"]) for row in results["synthesis"]}
+    assert {("ours_hifigan_v1", 1), ("ours_hifigan_v1", 2), ("ours_istft_base", 1)} <= synthesis
+    if "anchor_fp32" in rows_a:  # parallel_wavegan from .refs (benchmarks/install_refs.sh)
+        assert rows_a["ours_exact_fp32"]["ratio"] > 0
+        assert ("anchor_hifigan_v1", 1) in synthesis
     assert "loader_overhead_pct" in results
+    assert {row["dtype"] for row in results["inference"]} == {"fp32", "bf16"}
     summary = (tmp_path / "gpu_suite.md").read_text()
     assert text.rstrip().endswith(summary.rstrip())  # the short table is printed last
-    assert "checks:" in summary and "| model | batch | fp32 RTF |" in summary
+    assert "checks:" in summary and "| training, A: anchor vs ours |" in summary
+
+
+def test_gpu_suite_lever_overrides() -> None:
+    """Levers the config does not accept skip their variant; off CUDA, CUDA graphs become
+    plain compilation (or skip the variant about them), and a dry run drops compilation."""
+    training = _script("gpu_training")
+    cpu = torch.device("cpu")
+    support = {key: None for key in training.LEVERS_OFF}
+    exact = next(v for v in training.GROUP_A if v.name == "ours_exact_fp32")
+    overrides, why = training.overrides_for(exact, support, torch.device("cuda"))
+    assert why is None and "training.compile_mode=reduce-overhead" in overrides
+    overrides, why = training.overrides_for(exact, support, cpu)
+    assert why is None and "training.compile_mode=default" in overrides
+    overrides, why = training.overrides_for(exact, support, cpu, compile_ok=False)
+    assert "training.compile=false" in overrides and not any("compile_mode" in o
+                                                               for o in overrides)
+    graphs = next(v for v in training.GROUP_B if v.name == "ours_cuda_graphs")
+    assert training.overrides_for(graphs, support, cpu)[1] == (
+        "ours_cuda_graphs: CUDA graphs need a CUDA device")
+    missing = {**support, "joint_discriminator": "training.joint_discriminator: unknown key"}
+    assert training.overrides_for(exact, missing, cpu)[1] == (
+        "ours_exact_fp32: training.joint_discriminator: unknown key")
+    eager, why = training.overrides_for(training.OURS_EAGER, missing, cpu)
+    assert why is None and not any("joint" in o for o in eager)
+    assert "training.fused_optimizer=false" in eager and "training.precision=fp32" in eager
+
+
+def test_gpu_suite_same_arithmetic_rules() -> None:
+    """The trajectory's relative differences and the fine-tune precision verdicts."""
+    arithmetic = _script("gpu_arithmetic")
+    diffs = arithmetic.relative_differences({"g_loss": [2.0, 4.0], "d_loss": [1.0, 1.0]},
+                                            {"g_loss": [2.0, 3.0], "d_loss": [1.0, 0.5]})
+    assert diffs == {"g_loss": (0.0, 0.25), "d_loss": (0.0, 0.5)}
+
+    class Recorder:
+        results: dict = {}
+
+        def check(self, name: str, passed: bool, detail: str, **values: object) -> None:
+            self.passed = passed
+
+    suite = Recorder()
+    nan = float("nan")
+    arithmetic._verdicts(suite, [
+        {"precision": "fp32", "log_mel_l1_db": 2.0, "pesq_wb": 4.0},
+        {"precision": "bf16", "log_mel_l1_db": 2.02, "pesq_wb": 4.0},  # +1%: differs
+        {"precision": "tf32", "log_mel_l1_db": 2.005, "pesq_wb": nan},  # +0.25%, no PESQ
+    ], clips=2, nonfinite=0)
+    rows = {r["precision"]: r for r in suite.results["precision_finetune"]["rows"]}
+    assert rows["bf16"]["verdict"].startswith("differs: L1 +1.00%")
+    assert rows["tf32"]["verdict"] == "matches fp32"
+    assert suite.passed
 
 
 def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
