@@ -7,7 +7,7 @@ must not re-autotune per length):
   it was skipped).
 
 Each mode synthesises the list once (the *first pass*: autotuning and graph captures happen
-here) and then ``--passes`` more times (the *steady state*). A row gives the first call's and the
+here) and then ``--repeats`` more times (the *steady state*). A row gives the first call's and the
 first pass's mean per-call milliseconds, the steady per-call median, the distinct generator input
 shapes seen, the graphs captured (and failed captures), and the largest difference from the
 eager output (the levers do not change the arithmetic: <= 1e-4 in fp32 without TF32).
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import bench_common as bc
@@ -44,10 +46,13 @@ COLUMNS: tuple[str, ...] = (
 DEFAULT_LENGTHS_S: tuple[float, ...] = (1.3, 2.7, 4.1, 5.6, 7.9, 10.0, 12.4, 3.3)
 
 
-def _vocoder(model: str, tiny: bool, device: torch.device, core_frames: int | None) -> Vocoder:
-    torch.manual_seed(0)
-    generator = bc.build_model(model, tiny=tiny)
-    voc = Vocoder(generator, MelSpectrogram("hifigan")).to(device)  # fp32
+def _vocoder(model: str, tiny: bool, device: torch.device, core_frames: int | None,
+             model_dir: str | os.PathLike[str] | None) -> Vocoder:
+    if model_dir is not None:
+        voc = Vocoder.load(model_dir, device=device, dtype="float32")
+    else:
+        torch.manual_seed(0)
+        voc = Vocoder(bc.build_model(model, tiny=tiny), MelSpectrogram("hifigan")).to(device)
     if core_frames is not None:
         voc.window_core_frames = int(core_frames)
     return voc
@@ -60,7 +65,7 @@ def _mels(voc: Vocoder, lengths_s: Sequence[float], batch: int, seed: int) -> li
             for n in frames]
 
 
-def _mode_row(voc: Vocoder, mode: str, mels: list[Tensor], passes: int,
+def _mode_row(voc: Vocoder, mode: str, mels: list[Tensor], repeats: int,
               reference: list[Tensor] | None) -> tuple[dict[str, Any], list[Tensor]]:
     """Time one mode; -> (row, its outputs of the first pass)."""
     device = voc.device
@@ -76,7 +81,7 @@ def _mode_row(voc: Vocoder, mode: str, mels: list[Tensor], passes: int,
     finally:
         hook.remove()
     steady = [bc.time_call(lambda mel=mel: voc(mel), device)
-              for _ in range(max(1, passes)) for mel in mels]
+              for _ in range(max(1, repeats)) for mel in mels]
     audio_s = sum(mel.shape[0] * mel.shape[-1] * voc.hop_length for mel in mels) / voc.sample_rate
     cache = voc.graph_cache
     diff = 0.0 if reference is None else max(
@@ -85,7 +90,7 @@ def _mode_row(voc: Vocoder, mode: str, mels: list[Tensor], passes: int,
         "mode": mode, "calls": len(mels), "audio_s": audio_s,
         "first_call_ms": 1000 * first[0], "first_pass_ms": 1000 * statistics.fmean(first),
         "steady_ms": 1000 * statistics.median(steady),
-        "x_realtime": audio_s / max(sum(steady) / max(1, passes), 1e-12),
+        "x_realtime": audio_s / max(sum(steady) / max(1, repeats), 1e-12),
         "shapes": len(shapes), "graphs": 0 if cache is None else cache.captures,
         "graph_failures": 0 if cache is None else len(cache.failures), "max_diff": diff,
         "skipped": "",
@@ -94,8 +99,9 @@ def _mode_row(voc: Vocoder, mode: str, mels: list[Tensor], passes: int,
 
 
 def variable_length_rows(device: torch.device | str, lengths_s: Sequence[float] = DEFAULT_LENGTHS_S,
-                         *, model: str = "hifigan_v1", tiny: bool = False, batch: int = 1,
-                         passes: int = 3, core_frames: int | None = None,
+                         *, model: str = "hifigan_v1", tiny: bool = False,
+                         model_dir: str | os.PathLike[str] | None = None, batch: int = 1,
+                         repeats: int = 3, core_frames: int | None = None,
                          seed: int = 0) -> list[dict[str, Any]]:
     """Time synthesis of inputs of ``lengths_s`` seconds eagerly, with fixed shapes and with
     fixed shapes + CUDA graphs (rows in :data:`MODES` order, columns :data:`COLUMNS`).
@@ -106,23 +112,25 @@ def variable_length_rows(device: torch.device | str, lengths_s: Sequence[float] 
         lengths_s: the inputs' durations (each a different length).
         model: a :data:`bench_common.MODEL_SPECS` vocoder (random weights, fp32).
         tiny: the small variant (smoke runs).
+        model_dir: a vocoder to load instead (fp32; e.g. an imported jik876 V1).
         batch: items per call (every item of a call has the call's length).
-        passes: steady-state passes over the list after the first one.
+        repeats: steady-state passes over the list after the first one.
         core_frames: frames a full window computes exactly (default: the Vocoder's, 512).
         seed: the inputs' seed.
     """
     run_on = torch.device(device)
-    voc = _vocoder(model, tiny, run_on, core_frames)
+    voc = _vocoder(model, tiny, run_on, core_frames, model_dir)
+    name = model if model_dir is None else Path(model_dir).name
     mels = _mels(voc, lengths_s, batch, seed)
     rows: list[dict[str, Any]] = []
     reference: list[Tensor] | None = None
     for mode in MODES:
-        common = {"model": model, "device": str(run_on), "batch": batch}
+        common = {"model": name, "device": str(run_on), "batch": batch}
         if mode == "graphs" and run_on.type != "cuda":
             rows.append({**common, "mode": mode, "calls": len(mels),
                          "skipped": f"cuda_graphs needs CUDA, not {run_on.type}"})
             continue
-        row, outputs = _mode_row(voc, mode, mels, passes, reference)
+        row, outputs = _mode_row(voc, mode, mels, repeats, reference)
         reference = outputs if reference is None else reference
         rows.append({**common, **row})
     voc.set_shape_options(None)  # drop the graphs
@@ -136,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lengths", type=float, nargs="+", default=list(DEFAULT_LENGTHS_S),
                         help="input durations in seconds")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="steady passes over the list")
+    parser.add_argument("--model-dir", default=None, help="load this vocoder instead")
     parser.add_argument("--core-frames", type=int, default=None)
     parser.add_argument("--tiny", action="store_true", help="small model (smoke runs)")
     parser.add_argument("--threads", type=int, default=None)
@@ -145,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     bc.set_threads(args.threads)
     device = bc.resolve_device(args.device)
     rows = variable_length_rows(device, args.lengths, model=args.model, tiny=args.tiny,
-                                batch=args.batch, passes=args.passes,
-                                core_frames=args.core_frames)
+                                model_dir=args.model_dir, batch=args.batch,
+                                repeats=args.repeats, core_frames=args.core_frames)
     print(bc.format_table(rows, COLUMNS))
     if args.json:
         bc.write_json(args.json, {"machine": bc.machine_info(device), "lengths_s": args.lengths,

@@ -28,7 +28,7 @@ def _script() -> ModuleType:
 def test_variable_length_rows_on_cpu() -> None:
     lengths = [0.3, 0.45, 0.61, 0.77, 0.9, 1.2]  # 26 ... 104 frames: all different
     rows = _script().variable_length_rows("cpu", lengths, model="hifigan_v1", tiny=True,
-                                          passes=1, core_frames=24)
+                                          repeats=1, core_frames=24)
     assert [row["mode"] for row in rows] == ["eager", "fixed", "graphs"]
     eager, fixed, graphs = rows
     assert eager["shapes"] == len(lengths)  # one shape per length
@@ -49,8 +49,23 @@ def test_variable_length_script_writes_json(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "vl.json"
     assert _script().main(["--device", "cpu", "--tiny", "--model", "melgan", "--lengths", "0.2",
-                           "0.5", "--passes", "1", "--threads", "1", "--json", str(out)]) == 0
+                           "0.5", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
     assert header[:4] == ["model", "device", "mode", "batch"]
     payload = json.loads(out.read_text())
     assert payload["lengths_s"] == [0.2, 0.5] and len(payload["rows"]) == 3
+
+
+def test_variable_length_rows_from_a_model_dir(tmp_path: Path) -> None:
+    from _inference_runs import tiny_config, tiny_generator
+
+    from audiogan.inference.export import export_model
+    from audiogan.inference.model_dir import LoadedModel
+
+    model = tmp_path / "tiny_melgan"
+    export_model(LoadedModel(tiny_generator("melgan"), tiny_config("melgan")), model)
+    rows = _script().variable_length_rows("cpu", [0.3, 0.5], model_dir=model, repeats=1,
+                                          core_frames=20)
+    assert [row["model"] for row in rows] == ["tiny_melgan"] * 3
+    eager, fixed, _ = rows
+    assert eager["shapes"] == 2 and fixed["max_diff"] <= 1e-4  # 26 and 44 frames
