@@ -11,10 +11,9 @@ names an architecture:
   (``None``: on CUDA only). A fused optimiser takes the GradScaler-style ``found_inf`` flag, so
   the non-finite guard skips an update without reading the loss on the host
   (:mod:`audiogan.training.guard`).
-* ``training.channels_last``: :func:`to_channels_last` stores every 4-D parameter of a model
-  (the period discriminator's 2-D convolutions) channels-last; the convolutions then give
-  channels-last feature maps. :func:`match_state_layout` gives restored optimiser states the
-  layout of their parameters.
+* ``training.channels_last``: :func:`to_channels_last` runs a model's 2-D convolutions (the period
+  discriminator's) channels-last: weights stored so, inputs made so, feature maps come out so.
+  :func:`match_state_layout` gives restored optimiser states the layout of their parameters.
 """
 
 from __future__ import annotations
@@ -115,14 +114,25 @@ def compile_models(generator: nn.Module, discriminator: nn.Module, training: Tra
     return compiled[0], compiled[1]
 
 
+def _channels_last_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
+
+
 def to_channels_last(model: nn.Module) -> int:
-    """Store ``model``'s 4-D parameters and buffers channels-last, in place (the parameter
-    objects stay the same, so optimisers built before or after hold them). Returns how many
-    4-D parameters there are (0: the model has no 2-D convolution and nothing changed)."""
-    count = sum(1 for p in model.parameters() if p.dim() == 4)
-    if count:
+    """Run ``model``'s 2-D convolutions channels-last, in place: 4-D parameters and buffers
+    stored channels-last (the parameter objects stay the same, so optimisers built before or
+    after hold them) and every ``Conv2d``'s input made channels-last by a forward pre-hook (a
+    one-channel input, e.g. a waveform folded by a period, does not pick the layout by itself).
+    Returns the number of ``Conv2d`` layers (0: nothing changed). Calling it again changes
+    nothing more."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if convs:
         model.to(memory_format=torch.channels_last)
-    return count
+    for conv in convs:
+        if not getattr(conv, "_audiogan_channels_last", False):
+            conv.register_forward_pre_hook(_channels_last_input)
+            conv._audiogan_channels_last = True  # type: ignore[assignment]
+    return len(convs)
 
 
 @torch.no_grad()

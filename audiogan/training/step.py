@@ -48,7 +48,12 @@ from audiogan.training.components import (
     total_of,
 )
 from audiogan.training.distributed import DistContext
-from audiogan.training.guard import guarded_step, nonfinite, score_pair
+from audiogan.training.guard import (
+    guarded_step,
+    nonfinite,
+    score_pair,
+    split_stateful_layers,
+)
 from audiogan.training.scalars import read_stats
 
 GradientHook = Callable[[str, int, nn.Module], None]
@@ -91,6 +96,10 @@ class GANStep:
     amp_dtype: torch.dtype | None
     on_gradients: GradientHook | None = None
     d_plain: Any = None
+
+    def __post_init__(self) -> None:
+        if self.config.training.joint_discriminator:
+            split_stateful_layers(self.discriminator)  # spectral norm: two calls' state
 
     @property
     def kind(self) -> ModelKind:
@@ -194,7 +203,7 @@ class GANStep:
         accum = self.config.training.grad_accumulation
         d_module = self.d_plain if self.d_plain is not None else unwrap(self.d_model)
         matching = "feature_matching" in self.losses.weights
-        joint = self.config.training.joint_discriminator and matching
+        joint = self.config.training.joint_discriminator
         for p in self.discriminator.parameters():
             p.requires_grad_(False)
         parts_sum: dict[str, Tensor] = {}
@@ -213,20 +222,15 @@ class GANStep:
                         fake = self._generate(self.g_model, inputs, labels)
                 parts = (self.losses.reconstruction(fake.float(), real)
                          if self.kind.reconstructs else {})
-                if adversarial and joint:
+                if adversarial and matching:  # generated, then real (targets only)
                     with self._autocast():
                         real_out, fake_out = score_pair(
                             d_module, real, fake, labels, self._sample_keys(micro, step, 300),
-                            joint=True, real_grad=False)
+                            joint=joint, real_grad=False, real_first=False)
                         parts.update(self.losses.adversarial_parts(fake_out, real_out))
                 elif adversarial:
                     with self._autocast(), sample_keys(self._sample_keys(micro, step, 300)):
-                        fake_out = d_module(fake, labels)
-                        real_out = None
-                        if matching:
-                            with torch.no_grad():
-                                real_out = d_module(real, labels)
-                        parts.update(self.losses.adversarial_parts(fake_out, real_out))
+                        parts.update(self.losses.adversarial_parts(d_module(fake, labels), None))
                 loss = self.losses.total(parts)
                 self.scaler_g.scale(loss / accum).backward()
             g_total = g_total + loss.detach().float() / accum
