@@ -120,7 +120,7 @@ def split_stateful_layers(model: nn.Module) -> int:
         if _stateful(module):
             count += 1
             if not isinstance(module.__dict__.get("forward"), _Halves):
-                module.forward = _Halves(module, module.forward)  # type: ignore[method-assign]
+                module.forward = _Halves(module, module.forward)
     return count
 
 
