@@ -387,6 +387,32 @@ def sigterm_real_process(tmp: Path) -> Scenario:
     return scenario
 
 
+def compile_without_compiler(tmp: Path) -> Scenario:
+    """``training.compile: true`` where inductor finds no C++ compiler (PATH holds none): one
+    line naming the key and the fix, before the run directory is made."""
+    recipe = _recipe(tmp, compile=True)
+    run = tmp / "run"
+    (tmp / "empty-bin").mkdir()
+
+    def intact() -> None:
+        assert not run.exists(), "the run directory was made before the check"
+
+    return Scenario(_train(recipe, run), code=2, names=("training.compile", "g++"),
+                    env={"PATH": str(tmp / "empty-bin")}, intact=intact)
+
+
+def cuda_graphs_on_cpu(tmp: Path) -> Scenario:
+    """``training.compile_mode: reduce-overhead`` (CUDA graphs) on a CPU run."""
+    recipe = _recipe(tmp, compile=True, compile_mode="reduce-overhead")
+    run = tmp / "run"
+
+    def intact() -> None:
+        assert not run.exists(), "the run directory was made before the check"
+
+    return Scenario(_train(recipe, run), code=2, names=("training.compile_mode", "cpu"),
+                    intact=intact)
+
+
 CASES = [
     Case("train-lock-held-by-another-trainer", lock_held),
     Case("train-stale-lock-file-after-kill", stale_lock_file),
@@ -417,4 +443,6 @@ CASES = [
     Case("train-stale-temp-cleaned-on-resume", stale_temp_cleaned),
     Case("train-kill-9-mid-checkpoint-then-resume", killed_then_resumed, slow=True),
     Case("train-sigterm-real-process", sigterm_real_process, slow=True),
+    Case("train-compile-without-cxx-compiler", compile_without_compiler),
+    Case("train-cuda-graphs-mode-on-cpu", cuda_graphs_on_cpu),
 ]
