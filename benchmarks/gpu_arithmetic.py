@@ -38,6 +38,7 @@ FLOOR = 1e-4
 PERTURBATION = 2.0**-11
 L1_RISE_LIMIT_PCT = 0.5
 PESQ_FALL_LIMIT = 0.02
+WAVES_NAME = "precision_clips.npz"
 FINETUNE_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "finetune" / \
     "hifigan_v1_universal.yaml"
 
@@ -235,9 +236,11 @@ def finetune_inputs(suite: Suite, args: Any, work: Path
     return model_dir, train, held, extra
 
 
-def _evaluate(trainer: Any, held: list[Path]) -> dict[str, float]:
+def _evaluate(trainer: Any, held: list[Path], keep: dict[str, Any] | None = None,
+              label: str = "") -> dict[str, float]:
     """Copy synthesis of ``held`` in fp32 (peak 0.95, as the recipe trains): mean log-mel L1
-    (dB) and PESQ-WB (NaN without ``pesq``)."""
+    (dB) and PESQ-WB (NaN without ``pesq``); the waves go into ``keep`` (``ref_<i>`` and
+    ``<label>_<i>``) when given."""
     import numpy as np
 
     from audiogan.audio.io import load_audio
@@ -254,6 +257,9 @@ def _evaluate(trainer: Any, held: list[Path]) -> dict[str, float]:
             mel = trainer.features(wave.to(trainer.device))
             out = trainer.generator(mel).float().reshape(-1).cpu().numpy()
             ref = wave.reshape(-1).numpy()[: out.size]
+            if keep is not None:
+                keep[f"ref_{len(l1)}"] = ref
+                keep[f"{label}_{len(l1)}"] = out[: ref.size]
             l1.append(metrics.log_mel_distance(ref, out[: ref.size], rate))
             if have_pesq:
                 pesq.append(metrics.pesq_wb(ref, out[: ref.size], rate))
@@ -279,6 +285,7 @@ def finetune_check(suite: Suite, args: Any, work: Path) -> None:
               f"data.valid={manifest}", f"training.adversarial_start_step={steps // 2}",
               f"training.num_workers={4 if suite.device.type == 'cuda' else 0}"]
     rows: list[dict[str, Any]] = []
+    waves: dict[str, Any] = {}
     nonfinite = 0
     for precision in ("fp32", "bf16", "tf32"):
         config = load_config(FINETUNE_RECIPE, [*common, "training.precision="
@@ -286,19 +293,49 @@ def finetune_check(suite: Suite, args: Any, work: Path) -> None:
         trainer = Trainer(config, work / f"ft_{precision}", device=str(suite.device),
                           console=False)
         if precision == "fp32":
-            rows.append({"precision": "imported (step 0)", **_evaluate(trainer, held)})
+            rows.append({"precision": "imported (step 0)",
+                         **_evaluate(trainer, held, waves, "imported")})
         with tf32_matmuls(precision == "tf32"):
             batches = trainer.batches()
             for _ in range(steps):
                 stats = trainer.train_step([next(batches)])
                 nonfinite += int(float(stats["nonfinite"]))
                 trainer.step += 1
-        rows.append({"precision": precision, "steps": steps, **_evaluate(trainer, held)})
+        rows.append({"precision": precision, "steps": steps,
+                     **_evaluate(trainer, held, waves, precision)})
         trainer.rundir.close()
         del trainer, batches
         if suite.device.type == "cuda":
             torch.cuda.empty_cache()
     _verdicts(suite, rows, len(held), nonfinite)
+    if suite.out is not None:  # PESQ afterwards where ``pesq`` imports: --pesq-from
+        import numpy as np
+
+        suite.out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(suite.out / WAVES_NAME, sample_rate=22050, **waves)
+
+
+def pesq_from(path: Path) -> list[dict[str, Any]]:
+    """PESQ-WB per precision from a ``precision_clips.npz`` the suite wrote (the GPU image has
+    no ``pesq``), with the PESQ part of the verdict (at most ``PESQ_FALL_LIMIT`` below fp32)."""
+    import numpy as np
+
+    from audiogan.evaluation import metrics
+
+    data = np.load(path)
+    rate = int(data["sample_rate"])
+    count = len([k for k in data.files if k.startswith("ref_")])
+    rows = []
+    for label in ("imported", "fp32", "bf16", "tf32"):
+        values = [metrics.pesq_wb(data[f"ref_{i}"], data[f"{label}_{i}"], rate)
+                  for i in range(count) if f"{label}_{i}" in data.files]
+        rows.append({"precision": label, "clips": len(values),
+                     "pesq_wb": float(np.nanmean(values))})
+    base = next(r["pesq_wb"] for r in rows if r["precision"] == "fp32")
+    for row in rows:
+        row["pesq_delta"] = row["pesq_wb"] - base
+        row["pesq_verdict"] = ("ok" if row["pesq_delta"] >= -PESQ_FALL_LIMIT else "differs")
+    return rows
 
 
 def _verdicts(suite: Suite, rows: list[dict[str, Any]], clips: int, nonfinite: int) -> None:

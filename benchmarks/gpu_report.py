@@ -113,6 +113,26 @@ def _checks_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _arithmetic_lines(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    trajectory = results.get("trajectory")
+    if trajectory:
+        lines += [f"| loss ({trajectory['steps']} steps) | step 0 rel diff | max rel diff | "
+                  "control max | limit | pass |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['loss']} | {r['step0_rel_diff']:.1e} | {r['max_rel_diff']:.1e} | "
+                  f"{r['control_max_rel_diff']:.1e} | {r['limit']:.1e} | {r['pass']} |"
+                  for r in trajectory["rows"]]
+        lines.append("")
+    finetune = results.get("precision_finetune")
+    if finetune:
+        lines += [f"| fine-tune ({finetune['clips_held_back']} held-back clips) | log-mel L1 dB |"
+                  " vs fp32 | PESQ-WB | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {r['precision']} | {r['log_mel_l1_db']:.3f} | {r['l1_rise_pct']:+.2f}% | "
+                  f"{_fmt(r['pesq_wb'])} | {r.get('verdict', '')} |" for r in finetune["rows"]]
+        lines.append("")
+    return lines
+
+
 def _synthesis_lines(results: dict[str, Any]) -> list[str]:
     rows = results.get("synthesis", [])
     lines: list[str] = []
@@ -172,6 +192,7 @@ def summary_table(results: dict[str, Any]) -> str:
     if results["dry_run"]:
         lines += ["(dry run: tiny models on the CPU; the ratios mean nothing)", ""]
     lines += _checks_lines(results)
+    lines += _arithmetic_lines(results)
     lines += _synthesis_lines(results)
     lines += [""] + _training_lines(results)
     lines += _inference_lines(results)

@@ -82,6 +82,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dry-run-compile", action="store_true",
                         help="compile in a dry run too (inductor on the CPU: minutes per "
                         "compiled variant; by default a dry run drops training.compile)")
+    parser.add_argument("--pesq-from", type=Path, default=None, metavar="NPZ",
+                        help="only print PESQ-WB per precision from the precision_clips.npz "
+                        "of a run (where pesq imports) and exit")
     parser.add_argument("--skip-all-generators", action="store_true",
                         help="leave out the last section (RTF of every generator)")
     args = parser.parse_args(argv)
@@ -123,8 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import gpu_training
 
     args = parse_args(argv)
-    if args.refs.is_dir() and str(args.refs) not in sys.path:
-        sys.path.append(str(args.refs))
+    if args.pesq_from is not None:
+        rows = gpu_arithmetic.pesq_from(args.pesq_from)
+        print(bc.format_table(rows, ("precision", "clips", "pesq_wb", "pesq_delta",
+                                     "pesq_verdict")))
+        return 0
+    refs = args.refs.resolve()
+    if refs.is_dir() and str(refs) not in sys.path:
+        sys.path.append(str(refs))
     device = bc.resolve_device(args.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -279,19 +279,24 @@ def anchor_step(device: torch.device, *, tiny: bool, batch: int, segment: int,
                         tensor_stats=True)
 
 
+def _no_hub(*_args: Any, **_kwargs: Any) -> None:
+    raise RuntimeError("huggingface_hub is stubbed here (benchmarks/peer_training.py)")
+
+
 def install_reference_shims() -> list[str]:
-    """Let ``parallel_wavegan`` 0.6.1 (as ``benchmarks/install_refs.sh`` unpacks it) import
-    where its unused imports are missing: ``scipy.signal.kaiser`` aliased to
+    """Let ``parallel_wavegan`` 0.6.1 (as ``benchmarks/install_refs.sh`` unpacks it) and
+    ``vocos`` import where their unused imports are missing: ``scipy.signal.kaiser`` aliased to
     ``scipy.signal.windows.kaiser``; stub modules for ``h5py``, ``kaldiio`` and ``filelock``
-    (imported by its I/O helpers, never called by the models and losses used here) only when
-    the real package is absent. Returns the names stubbed."""
+    (PWG's I/O helpers) and ``huggingface_hub`` (vocos' hub download), never called by the
+    models and losses used here, only when the real package is absent. Returns the names
+    stubbed."""
     import scipy.signal
     import scipy.signal.windows
 
     if not hasattr(scipy.signal, "kaiser"):
         scipy.signal.kaiser = scipy.signal.windows.kaiser  # type: ignore[attr-defined]
     stubbed = []
-    for name in ("h5py", "kaldiio", "filelock"):
+    for name in ("h5py", "kaldiio", "filelock", "huggingface_hub"):
         if name in sys.modules:
             continue
         try:
@@ -301,6 +306,8 @@ def install_reference_shims() -> list[str]:
             module.__doc__ = "stub (benchmarks/peer_training.py): unused by the models timed"
             if name == "filelock":
                 module.FileLock = contextlib.nullcontext  # type: ignore[attr-defined]
+            if name == "huggingface_hub":
+                module.hf_hub_download = _no_hub  # type: ignore[attr-defined]
             sys.modules[name] = module
             stubbed.append(name)
     return stubbed
