@@ -230,6 +230,10 @@ def time_group(suite: Suite, label: str, variants: Sequence[Variant], work: Path
             _free(suite.device)
             continue
         steps[variant.name], objects[variant.name] = step, obj
+        progress = suite.results.setdefault("training_warmups", {})
+        progress[variant.name] = {"warmup_s": warm[variant.name]["warmup_s"],
+                                  "at_s": suite.elapsed()}
+        suite.save()  # a run cut short keeps the compile times measured so far
         if not variant.anchor:  # the levers as the trainer took them (a dry run drops compile)
             t = obj.config.training
             warm[variant.name]["applied"] = {key: getattr(t, key) for key in
@@ -269,6 +273,8 @@ def _rows(variants: Sequence[Variant], times: dict[str, list[float]],
         if anchor:
             row["ratio"] = bc.median(anchor) / med
             row["paired_ratio"] = bc.paired_ratio(anchor, values)
+        if compiled:  # amortised: the share of a 100k-step run spent compiling
+            row["compile_pct_of_100k_steps"] = 100 * compile_s / (compile_s + 1e5 * med)
         if eager and compiled and bc.median(eager) > med:
             row["break_even_steps"] = math.ceil(compile_s / (bc.median(eager) - med))
         if variant.target and "ratio" in row:
