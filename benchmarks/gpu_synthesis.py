@@ -130,7 +130,14 @@ def run_synthesis(suite: Suite, args: Any, model_dir: Path | None) -> None:
     rows: list[dict[str, Any]] = []
     for batch in args.batch_sizes:
         fns = {name: per_batch[batch] for name, per_batch in calls.items()}
-        times = bc.interleaved(fns, suite.device, repeats=args.repeats, warmup=3)
+        for name in list(fns):  # a row that fails its first call leaves the others timed
+            try:
+                bc.time_call(fns[name], suite.device)
+            except Exception as exc:
+                suite.check(f"synthesis {name} batch {batch} runs", False,
+                            f"{type(exc).__name__}: {exc}")
+                del fns[name]
+        times = bc.interleaved(fns, suite.device, repeats=args.repeats, warmup=2)
         frames = mels[batch].shape[-1]
         audio = batch * frames * HOP / SAMPLE_RATE
         for name, values in times.items():

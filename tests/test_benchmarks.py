@@ -218,7 +218,7 @@ def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
                for row in results["trajectory"]["rows"])
     assert {"d_loss", "g_loss"} <= {row["loss"] for row in results["trajectory"]["rows"]}
     precision = {row["precision"]: row for row in results["precision_finetune"]["rows"]}
-    assert set(precision) == {"imported (step 0)", "fp32", "bf16", "tf32"}
+    assert set(precision) == {"imported (step 0)", "fp32", "fp32_repeat", "bf16", "tf32"}
     assert "verdict" in precision["bf16"] and "verdict" in precision["tf32"]
     group_a, group_b = results["training_groups"]
     rows_a = {row["variant"]: row for row in group_a["rows"]}
@@ -287,6 +287,13 @@ def test_gpu_suite_same_arithmetic_rules() -> None:
     assert rows["bf16"]["verdict"].startswith("differs: L1 +1.00%")
     assert rows["tf32"]["verdict"] == "matches fp32"
     assert suite.passed
+    arithmetic._verdicts(suite, [  # fp32 does not repeat within the rule: no verdict
+        {"precision": "fp32", "log_mel_l1_db": 2.0, "pesq_wb": 4.0},
+        {"precision": "fp32_repeat", "log_mel_l1_db": 1.98, "pesq_wb": 4.0},
+        {"precision": "bf16", "log_mel_l1_db": 2.0, "pesq_wb": 4.0},
+    ], clips=2, nonfinite=0)
+    rows = {r["precision"]: r for r in suite.results["precision_finetune"]["rows"]}
+    assert rows["bf16"]["verdict"].startswith("inconclusive: fp32 itself repeats only within 1.00%")
 
 
 def test_import_parity_runs_as_a_script(tmp_path: Path, dev_data: Path) -> None:
