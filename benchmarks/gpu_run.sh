@@ -19,7 +19,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/nvidia_smi.txt" \
   2>&1 || true
-timeout -s INT -k 15 570 python3 benchmarks/gpu_suite.py --out "$out" --budget-s 420 \
+timeout -s INT -k 15 570 python3 benchmarks/gpu_suite.py --out "$out" --budget-s 450 \
   --refs exp/gpu_carry/refs --v1-model exp/gpu_carry/v1_lj --clips exp/gpu_carry/clips "$@" \
   2>&1 | tee "$out/gpu_suite.log"
 rc=${PIPESTATUS[0]}
