@@ -129,6 +129,9 @@ class GANStep:
         update) and ``"nonfinite"``, 1.0 when a loss was not finite on any rank and its update
         was skipped.
         """
+        t = self.config.training
+        if t.compile and t.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # CUDA graphs: a new iteration's outputs
         stats: dict[str, Tensor] = {}
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
         kept_fake: Tensor | None = None
