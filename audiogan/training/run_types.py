@@ -18,7 +18,8 @@ class TrainerHooks:
     """Fault-injection points for tests (never used in normal training).
 
     Attributes:
-        corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch.
+        corrupt_batch: ``(step, batch) -> batch`` applied to every fetched batch (on the
+            device, its ``"index"`` on the host; ``step`` is the 0-based step it feeds).
         on_gradients: ``(part, step, model)`` called with the synchronised (all-reduced)
             gradients just before each optimiser step; ``part`` is "generator" or
             "discriminator".
