@@ -71,3 +71,20 @@ def test_compiled_training_equals_eager(corpus: Path, tmp_path: Path, caplog) ->
         assert eager.keys() == comp.keys()
         for key in ("g_loss", "d_loss", "g_mel", "g_feature_matching", "g_adversarial"):
             assert comp[key] == pytest.approx(eager[key], rel=1e-5), key
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+def test_cuda_graphs_training_equals_eager(corpus: Path, tmp_path: Path) -> None:
+    """compile_mode reduce-overhead (CUDA graphs) with every exact lever: the eager losses."""
+    histories = {}
+    for levers in ({}, {"compile": True, "compile_mode": "reduce-overhead",
+                        "fused_optimizer": True, "joint_discriminator": True,
+                        "channels_last": True}):
+        config = vocoder_config(corpus, max_steps=4, checkpoint_every=100,
+                                discriminator_start_step=0, **levers)
+        histories[bool(levers)] = Trainer(config, tmp_path / str(bool(levers)), device="cuda",
+                                          console=False).fit().history
+    for eager, comp in zip(histories[False], histories[True], strict=True):
+        for key in ("g_loss", "d_loss", "g_mel", "g_feature_matching"):
+            assert comp[key] == pytest.approx(eager[key], rel=1e-3), key  # TF32 convs: algos

@@ -60,14 +60,19 @@ def counting_reads(host: list[torch.Tensor], callers: tuple[str, ...] = DATALOAD
             setattr(torch.Tensor, name, original)
 
 
-def _trainer(corpus: Path, run: Path, **training) -> Trainer:
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+def _trainer(corpus: Path, run: Path, device: str = "cpu", **training) -> Trainer:
     config = vocoder_config(corpus, **{"max_steps": 6, "discriminator_start_step": 0,
                                        "checkpoint_every": 100, "ema_decay": 0.9, **training})
-    return Trainer(config, run, device="cpu", console=False)
+    return Trainer(config, run, device=device, console=False)
 
 
-def test_a_step_reads_nothing_back_with_fused_optimisers(corpus: Path, tmp_path: Path) -> None:
-    trainer = _trainer(corpus, tmp_path / "run", fused_optimizer=True, n_critic=2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_step_reads_nothing_back_with_fused_optimisers(corpus: Path, tmp_path: Path,
+                                                          device: str) -> None:
+    trainer = _trainer(corpus, tmp_path / "run", device, fused_optimizer=True, n_critic=2)
     batches = trainer.batches()
     trainer.stepper.run([next(batches), next(batches)], 0)  # a first step: lazy state made
     group = [next(batches), next(batches)]
@@ -131,8 +136,9 @@ def _poison(steps: set[int]):
     return poison
 
 
-def test_a_nan_step_skips_on_the_device(corpus: Path, tmp_path: Path) -> None:
-    trainer = _trainer(corpus, tmp_path / "run", fused_optimizer=True)
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_nan_step_skips_on_the_device(corpus: Path, tmp_path: Path, device: str) -> None:
+    trainer = _trainer(corpus, tmp_path / "run", device, fused_optimizer=True)
     trainer.hooks.corrupt_batch = _poison({1})
     batches = trainer.batches()
     trainer.stepper.run([next(batches)], 0)
