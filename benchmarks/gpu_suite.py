@@ -12,9 +12,10 @@ still leaves what it measured):
 2. synthesis (``gpu_synthesis.py``): HiFi-GAN V1 vs ParallelWaveGAN's generator (batch 1 >= 2x,
    16 >= 1.5x), ours through ``Vocoder.load`` with the synthesis levers, istft base vs Vocos
    (>= 1.3x), the variable-length rows;
-3. training (``gpu_training.py``): group A, anchor fp32 / bf16 vs ours eager, all exact levers,
-   bf16 + levers (>= 1.5x, goal 2x), preceded by the same-arithmetic trajectory check
-   (``gpu_arithmetic.trajectory_check``); the loader overhead (< 5%); group B, each lever alone;
+3. training (``gpu_training.py``): group A, anchor fp32 / bf16 vs ours eager, each uncompiled
+   lever alone, all exact levers, bf16 + levers (>= 1.5x, goal 2x), with the same-arithmetic
+   trajectory check (``gpu_arithmetic.trajectory_check``) before its timings; the loader
+   overhead (< 5%); group B, compilation alone and CUDA graphs alone (budget permitting);
 4. inference RTF of every generator (fp32 and bf16, batch 1 and 16), while time is left.
 
 Exit code 1 when a check failed. On the GPU machine: ``bash benchmarks/gpu_run.sh`` (see
