@@ -137,8 +137,8 @@ def _synthesis_lines(results: dict[str, Any]) -> list[str]:
     rows = results.get("synthesis", [])
     lines: list[str] = []
     if rows:
-        lines += ["| synthesis | batch | median ms | × real time | vs anchor |"
-                  " target |", "|---|---|---|---|---|---|"]
+        lines += ["| synthesis (anchor: V1 PWG's generator; istft: Vocos) | batch | median ms |"
+                  " × real time | vs anchor | target |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['variant']} | {r['batch']} | {1000 * r['median_s']:.2f} | "
                   f"{r['x_realtime']:.0f} | {_fmt(r.get('ratio'), '.2f')}"
                   f"{'' if r.get('ratio') is None else '×'} | {r.get('target', '')} |"
