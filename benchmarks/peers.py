@@ -20,7 +20,16 @@ Pairs (random weights, identical shapes, weight norm folded on both sides, ``eva
   ParallelWaveGANGenerator`` at the v1 shape (30 layers, 1.33 M parameters), ours carrying the
   package model's weights (converted as ``audiogan import`` does), both fed the same keyed noise
   (the package model through its ``inference`` padding, batched). It runs 30 layers at the
-  sample rate: give it short audio, e.g. ``--seconds 2 --batch-sizes 1``.
+  sample rate: give it short audio, e.g. ``--seconds 2 --batch-sizes 1``;
+- ``melgan`` / ``mb_melgan`` (opt-in): our ``melgan`` (512 channels, rates 8, 8, 2, 2) and
+  ``multiband_melgan`` (384 channels, rates 8, 4, 2, 4 bands) vs ``parallel_wavegan.models.
+  MelGANGenerator`` at the same shapes (the multi-band one followed by the package's ``PQMF``
+  synthesis), ours carrying the package model's weights (the same audio, <= 2e-7).
+
+Keys ending in ``_cpu`` (``ours_hifigan_v1_cpu``, ``ours_melgan_cpu``, ``ours_mb_melgan_cpu``,
+``ours_istft_base_cpu``) run the model as a ``Vocoder`` on the path ``Vocoder.load`` gives it on
+this device: the CPU policy's dtype, float32 tail and piece plan
+(``audiogan/inference/cpu_policy.py``), input checks included.
 
 Measured, in one run and on one device:
 
@@ -39,10 +48,10 @@ Measured, in one run and on one device:
 Ratios are printed as ours/peer *speed* (peer time / our time; > 1 means ours is faster) with
 the targets of issue 5: HiFi-GAN V1 >= 0.95x ParallelWaveGAN, istft base >= 0.95x vocos and
 >= 10x our HiFi-GAN V1; of issue 14: our BigVGAN >= 1.0x the package's, both shapes; and of
-issue 15: our Parallel WaveGAN >= 1.0x ParallelWaveGAN's; of issue 16: HiFi-GAN V1 on the path
-``Vocoder.load`` takes on this CPU (``ours_hifigan_v1_cpu``: the CPU policy of
-``audiogan/inference/cpu_policy.py``, e.g. bfloat16 with a float32 last stage where the CPU has
-bf16 instructions) >= 1.5x ParallelWaveGAN at batch 1 and >= 1.3x at larger batches.
+issue 15: our Parallel WaveGAN >= 1.0x ParallelWaveGAN's; of issue 16, on the paths
+``Vocoder.load`` takes on this CPU (the ``_cpu`` keys): HiFi-GAN V1 >= 1.5x ParallelWaveGAN at
+batch 1 and >= 1.3x at larger batches, MelGAN and multi-band MelGAN >= 1.3x ParallelWaveGAN's,
+``istft`` base >= 1.2x vocos.
 
 The peers are not dependencies: install them in a separate virtual environment (see
 benchmarks/README.md, "Peers") and run this script from it with audiogan on ``PYTHONPATH``;

@@ -239,9 +239,11 @@ def choose_path(
         dtype_name = str(entry.dtype).removeprefix("torch.")
         if entry.float32_stages:
             dtype_name += f" with a float32 tail of {entry.float32_stages} stage(s)"
+        if entry.plan.cuts:
+            dtype_name += f", {entry.plan}"
+        where_text = f" on a CPU with {feature}" if entry.requires else ""
         return PathInfo(entry.backend, entry.dtype, where,
-                        f"policy: {entry.label} runs {entry.backend} {dtype_name} on a CPU with "
-                        f"{feature}, measured in {entry.evidence}", entry.float32_stages,
-                        entry.plan)
+                        f"policy: {entry.label} runs {entry.backend} {dtype_name}{where_text}, "
+                        f"measured in {entry.evidence}", entry.float32_stages, entry.plan)
     return PathInfo("torch", torch.float32, where,
                     f"policy: no faster path measured for {name}; float32")

@@ -70,10 +70,24 @@ class ResidualUnit(nn.Module):
             nn.Conv1d(channels, channels, 1),
         )
         self.shortcut = nn.Conv1d(channels, channels, 1)
+        self.negative_slope = float(negative_slope)
+        self.padded = dilation * (kernel_size - 1) // 2 > 0
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: (B, channels, T) -> (B, channels, T)."""
-        return self.shortcut(x) + self.block(x)
+        """x: (B, channels, T) -> (B, channels, T).
+
+        ``shortcut(x) + block(x)`` with two fewer passes over the activations: the leaky ReLU
+        runs in place on the padded copy (it commutes with reflection padding), the second in
+        place on the conv's output, and the block's output is added in place (the same values;
+        autograd-safe: no overwritten tensor is saved for backward).
+        """
+        slope = self.negative_slope
+        if self.padded:
+            h = F.leaky_relu(self.block[1](x), slope, inplace=True)  # a fresh padded copy
+        else:  # kernel 1: no padding, nothing to overwrite
+            h = F.leaky_relu(x, slope)
+        h = F.leaky_relu(self.block[2](h), slope, inplace=True)
+        return self.shortcut(x).add_(self.block[4](h))
 
     def input_span(self, span: Span) -> Span:
         """Input indices the output ``span`` depends on."""
