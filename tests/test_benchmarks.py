@@ -238,6 +238,33 @@ def test_gpu_suite_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "checks:" in summary and "| training, A: anchor vs ours |" in summary
 
 
+def test_gpu_suite_anchor_is_jik876s_step() -> None:
+    """Issue 17's anchor: jik876's AdamW (2e-4, 0.8/0.99, decay 0.01; fused only on CUDA),
+    feature matching over every layer output including the scores, and its first d_loss is
+    jik876's LSGAN discriminator loss (sum over the sub-discriminators of
+    mean((1 - D(real))^2) + mean(D(G(mel))^2)) on the step's own batch."""
+    from refs_helpers import pwg_reference
+
+    pwg_reference()
+    training = _script("peer_training")
+    anchor = training.anchor_step(torch.device("cpu"), tiny=True, batch=2, segment=2048)
+    for opt in (anchor.opt_g, anchor.opt_d):
+        group = opt.param_groups[0]
+        assert isinstance(opt, torch.optim.AdamW) and not group["fused"]
+        assert (group["lr"], group["betas"], group["weight_decay"]) == (2e-4, (0.8, 0.99), 0.01)
+    assert anchor.fm_loss.include_final_outputs and anchor.weights == (1.0, 2.0, 45.0)
+    anchor.discriminator.eval()  # spectral norm's power iteration would change D per call
+    with torch.no_grad():
+        real = anchor.real
+        fake = anchor.generator(anchor.features(real.squeeze(1))[..., : real.shape[-1] // 256])
+        expected = sum(((1 - r[-1]) ** 2).mean() + (f[-1] ** 2).mean() for r, f in
+                       zip(anchor.discriminator(real), anchor.discriminator(fake)))
+    stats = anchor()
+    assert set(stats) == {"d_loss", "g_loss"} and stats["d_loss"].device.type == "cpu"
+    assert float(stats["d_loss"]) == pytest.approx(float(expected), rel=1e-5)
+    assert torch.isfinite(stats["g_loss"])
+
+
 def test_gpu_suite_lever_overrides() -> None:
     """Levers the config does not accept skip their variant; off CUDA, CUDA graphs become
     plain compilation (or skip the variant about them), and a dry run drops compilation."""
