@@ -49,22 +49,26 @@ FINETUNE_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "finetune" /
 
 
 def snapshot(trainer: Any) -> list[torch.Tensor]:
-    """Copies of the generator's and discriminator's parameters (the initial weights)."""
+    """Copies of the generator's and discriminator's parameters and buffers (the initial
+    state; buffers: e.g. spectral norm's power-iteration vectors, updated by every call)."""
     return [p.detach().clone() for p in _parameters(trainer)]
 
 
-def _parameters(trainer: Any) -> list[torch.nn.Parameter]:
-    return [*trainer.generator.parameters(), *trainer.discriminator.parameters()]
+def _parameters(trainer: Any) -> list[torch.Tensor]:
+    return [*trainer.generator.parameters(), *trainer.discriminator.parameters(),
+            *trainer.generator.buffers(), *trainer.discriminator.buffers()]
 
 
 def reset(trainer: Any, weights: list[torch.Tensor], *, perturb_seed: int | None = None) -> None:
-    """Weights from ``weights`` (in place: CUDA graphs keep their addresses), fresh Adam
-    moments (state zeroed in place = a new optimiser), step 0; optionally every weight scaled
-    by ``1 +- PERTURBATION`` with seeded random signs."""
+    """Weights and buffers from ``weights`` (in place: CUDA graphs keep their addresses),
+    fresh Adam moments (state zeroed in place = a new optimiser), step 0; optionally every
+    weight scaled by ``1 +- PERTURBATION`` with seeded random signs."""
     generator = torch.Generator().manual_seed(perturb_seed or 0)
     with torch.no_grad():
         for param, value in zip(_parameters(trainer), weights, strict=True):
             param.copy_(value)
+            if not isinstance(param, torch.nn.Parameter):
+                continue  # a buffer
             param.grad = None
             if perturb_seed is not None:
                 sign = torch.randint(0, 2, param.shape, generator=generator) * 2 - 1
