@@ -183,14 +183,30 @@ def peer_status() -> str | None:
 
 def warm_up(step: Callable[[], object], device: torch.device, steps: int) -> dict[str, Any]:
     """Run ``steps`` untimed-for-the-table steps; their times (compile and autotuning land
-    here) and the peak memory."""
+    here), the peak memory and, on CUDA, the host synchronisations of one more step
+    (``torch.cuda.set_sync_debug_mode``: issue 17 wants none per step)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = [bc.time_call(step, device) for _ in range(steps)]
     info: dict[str, Any] = {"warmup_s": times}
     if device.type == "cuda":
         info["max_memory_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+        info["host_syncs_per_step"] = host_syncs(step)
     return info
+
+
+def host_syncs(step: Callable[[], object]) -> int:
+    """How many calls of one ``step()`` synchronise with the host (CUDA sync debug warnings)."""
+    import warnings
+
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def time_group(suite: Suite, label: str, variants: Sequence[Variant], work: Path,
