@@ -156,13 +156,13 @@ def _training_lines(results: dict[str, Any]) -> list[str]:
     for group in results.get("training_groups", []):
         label = group["label"]
         lines += [f"| training, {label} | s/step | audio-s/s | vs anchor fp32 | compile s |"
-                  " host syncs | GiB | target |", "|---|---|---|---|---|---|---|---|"]
+                  " host syncs | step GiB | target |", "|---|---|---|---|---|---|---|---|"]
         for r in group["rows"]:
             lines.append(f"| {r['variant']} | {r['median_step_s']:.4f} | "
                          f"{r['audio_s_per_s']:.1f} | {_fmt(r.get('ratio'), '.2f')}× | "
                          f"{_fmt(r.get('compile_s'), '.0f')} | "
                          f"{_fmt(r.get('host_syncs_per_step'), 'd')} | "
-                         f"{_fmt(r.get('max_memory_GiB'), '.1f')} | {r.get('target', '')} |")
+                         f"{_fmt(r.get('step_memory_GiB'), '.1f')} | {r.get('target', '')} |")
         lines.append("")
     if "loader_overhead_pct" in results:
         lines.append(f"loader overhead ({results.get('loader_variant', 'fp32')}, real files): "

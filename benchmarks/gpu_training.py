@@ -182,15 +182,17 @@ def peer_status() -> str | None:
 
 
 def warm_up(step: Callable[[], object], device: torch.device, steps: int) -> dict[str, Any]:
-    """Run ``steps`` untimed-for-the-table steps; their times (compile and autotuning land
-    here), the peak memory and, on CUDA, the host synchronisations of one more step
-    (``torch.cuda.set_sync_debug_mode``: issue 17 wants none per step)."""
+    """Run ``steps`` untimed-for-the-table steps: their times (compile and autotuning land
+    here); on CUDA also the peak memory above what was allocated before and the host
+    synchronisations of one more step (``torch.cuda.set_sync_debug_mode``; issue 17: none)."""
+    before = 0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
     times = [bc.time_call(step, device) for _ in range(steps)]
     info: dict[str, Any] = {"warmup_s": times}
-    if device.type == "cuda":
-        info["max_memory_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+    if device.type == "cuda":  # above what the other variants already hold
+        info["step_memory_GiB"] = (torch.cuda.max_memory_allocated(device) - before) / 2**30
         info["host_syncs_per_step"] = host_syncs(step)
     return info
 
