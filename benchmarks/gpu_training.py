@@ -6,10 +6,10 @@ a fixed device batch, timed interleaved (round-robin, alternating order) after w
 
 - anchor (``peer_training.anchor_step``): ParallelWaveGAN's modules with jik876's losses,
   fused AdamW, mel on the device, ``cudnn.benchmark``; fp32 and bf16 autocast;
-- ours (``Trainer.train_step``), every lever off (``eager``), each lever alone, all the exact
-  levers together (``exact``: compile + CUDA graphs through ``compile_mode: reduce-overhead``,
-  fused optimiser, one discriminator call on real + generated, channels-last MPD), and bf16
-  autocast with those levers.
+- ours (``GANStep.run`` as ``Trainer.fit`` calls it: stats on the device), every lever off
+  (``eager``), each lever alone, all the exact levers together (``exact``: compile + CUDA graphs
+  through ``compile_mode: reduce-overhead``, fused optimiser, one discriminator call on real +
+  generated, channels-last MPD), and bf16 autocast with those levers.
 
 Group A (anchor fp32 / bf16, ours eager, each uncompiled lever alone, eager bf16, exact, exact
 bf16) runs first; group B (compilation alone and CUDA graphs alone, again against anchor fp32

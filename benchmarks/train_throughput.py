@@ -2,7 +2,8 @@
 
 Builds a :class:`~audiogan.training.trainer.Trainer` for ``--config`` (its data paths replaced by
 a synthetic corpus from :func:`audiogan.data.build_synthetic_corpus`, so no download is needed)
-and times :meth:`Trainer.train_step` two ways, in alternating blocks of ``--steps`` steps:
+and times one training step (``trainer.stepper.run``, as ``Trainer.fit`` runs it) two ways, in
+alternating blocks of ``--steps`` steps:
 
 - ``synthetic``: a fixed random batch already on the device (no loader at all);
 - ``loader``: batches from the trainer's own data path (``SegmentDataset`` + ``DataLoader`` +
@@ -101,18 +102,21 @@ def critic_count(trainer: Any) -> int:
 
 
 def step_callables(trainer: Any) -> dict[str, Callable[[], object]]:
-    """``{"synthetic": ..., "loader": ...}``: each call runs one full training step."""
+    """``{"synthetic": ..., "loader": ...}``: each call runs one full training step and returns
+    its stats as device tensors (read nothing on the host)."""
     fixed = synthetic_batch(trainer)
     batches: Iterator[dict[str, Tensor]] = trainer.batches()  # the trainer's own data path
 
+    # GANStep.run, as Trainer.fit calls it: the stats stay 0-d device tensors (train_step
+    # would read them on the host, a synchronisation per step that fit does not make)
     def synthetic() -> object:
-        stats = trainer.train_step([fixed] * critic_count(trainer))
+        stats = trainer.stepper.run([fixed] * critic_count(trainer), trainer.step)
         trainer.step += 1
         return stats
 
     def loader() -> object:
         group = [next(batches) for _ in range(critic_count(trainer))]
-        stats = trainer.train_step(group)
+        stats = trainer.stepper.run(group, trainer.step)
         trainer.step += 1
         return stats
 
