@@ -140,10 +140,24 @@ def hifigan_shape(preset: str, n_mels: int = 80) -> Callable[[nn.Module], bool]:
     return matches
 
 
+def generator_type(name: str) -> Callable[[nn.Module], bool]:
+    """A :attr:`PolicyEntry.matches` for every generator registered as ``name`` (any shape:
+    for exact paths, whose output does not depend on the shape)."""
+    from audiogan.models import GENERATORS
+
+    cls = GENERATORS.get(name)
+    return lambda generator: isinstance(generator, cls)
+
+
+_PLANS = "benchmarks/results/cpu_plans.md"
 POLICY: tuple[PolicyEntry, ...] = (
     PolicyEntry("HiFi-GAN V1, 80 mels", hifigan_shape("v1"), ("avx512_bf16", "amx_bf16"),
-                "torch", torch.bfloat16, "benchmarks/results/cpu_paths_quality_bf16_tail.md",
-                float32_stages=1),
+                "torch", torch.bfloat16, "benchmarks/results/cpu_paths_quality_bf16_tail.md and "
+                + _PLANS, float32_stages=1, plan=PiecePlan(batch_items=1, parallel=True)),
+    PolicyEntry("MelGAN", generator_type("melgan"), (), "torch", torch.float32, _PLANS,
+                plan=PiecePlan(piece_frames=256, batch_items=1, parallel=True)),
+    PolicyEntry("multi-band MelGAN", generator_type("multiband_melgan"), (), "torch",
+                torch.float32, _PLANS, plan=PiecePlan(batch_items=1, parallel=True)),
 )
 """The measured CPU paths, first match wins.
 
@@ -152,9 +166,16 @@ POLICY: tuple[PolicyEntry, ...] = (
   log-mel L1 +0.28 % / +0.11 %, PESQ +0.009 / -0.009 against float32 eager (the rule allows
   +0.5 % / -0.02); ~1.6x float32's speed at batch 1 and 16 (2 threads, Zen 4). bfloat16
   everywhere fails the rule (+7.5 % / +4.1 %); ONNX Runtime float32 passes but is ~1.1x at
-  batch 1 and keeps the PyTorch weights in memory beside its session.
+  batch 1 and keeps the PyTorch weights in memory beside its session. Batch items run on
+  worker threads (1.8x at batch 16 x 2 s).
+- MelGAN: float32 (exact: the same audio, <= 1e-4), in pieces of 256 frames (1.6x whole calls
+  for a 10 s clip: activations stay cache-sized) and batch items on worker threads (2.8x at
+  batch 16 x 2 s).
+- Multi-band MelGAN: float32, batch items on worker threads (2.7x at batch 16 x 2 s; a clip
+  gains nothing from time pieces).
 
-Every other generator runs PyTorch float32."""
+Every other generator runs PyTorch float32 in whole calls (``istft`` base: no plan helps, its
+time is in float32 matrix products already near this CPU's peak)."""
 
 
 @dataclass(frozen=True)
@@ -239,8 +260,6 @@ def choose_path(
         dtype_name = str(entry.dtype).removeprefix("torch.")
         if entry.float32_stages:
             dtype_name += f" with a float32 tail of {entry.float32_stages} stage(s)"
-        if entry.plan.cuts:
-            dtype_name += f", {entry.plan}"
         where_text = f" on a CPU with {feature}" if entry.requires else ""
         return PathInfo(entry.backend, entry.dtype, where,
                         f"policy: {entry.label} runs {entry.backend} {dtype_name}{where_text}, "

@@ -36,8 +36,10 @@ class PiecePlan:
     Attributes:
         piece_frames: frames per piece (plus context either side); 0: the whole span.
         batch_items: batch items per piece; 0: the whole batch.
-        parallel: run the pieces on worker threads, as many as torch's threads of the calling
-            thread (at most one per piece), sharing those threads between them.
+        parallel: run different batch items' pieces on worker threads, as many as torch's
+            threads of the calling thread (at most one per group of items), sharing those
+            threads between them; the pieces of one item always run in order in one thread
+            (measured: time pieces of one clip gain nothing from it, batch items do).
     """
 
     piece_frames: int = 0
@@ -55,12 +57,13 @@ class PiecePlan:
 
     def __str__(self) -> str:
         parts = []
-        if self.batch_items:
-            parts.append(f"{self.batch_items} item(s)")
         if self.piece_frames:
-            parts.append(f"{self.piece_frames} frames")
-        text = "pieces of " + " x ".join(parts) if parts else "whole calls"
-        return text + (", in parallel" if self.parallel else "")
+            parts.append(f"{self.piece_frames}-frame pieces")
+        if self.batch_items:
+            parts.append(f"{self.batch_items} item(s) per call")
+        if self.parallel:
+            parts.append("items on worker threads")
+        return ", ".join(parts) if parts else "whole calls"
 
 
 class Piece(NamedTuple):
@@ -121,37 +124,44 @@ def _executor() -> ThreadPoolExecutor:
 
 def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel: bool
                ) -> list[Tensor]:
-    """``[run(piece) for piece in pieces]``, on worker threads when ``parallel``.
+    """``[run(piece) for piece in pieces]``, batch items on worker threads when ``parallel``.
 
-    With ``parallel`` and more than one piece, ``min(len(pieces), torch.get_num_threads())``
-    workers each run their pieces with an equal share of the calling thread's torch threads
-    (torch's thread count is per thread under OpenMP: the caller's own setting is untouched).
-    An exception in a piece is raised here, after the other pieces have finished.
+    With ``parallel`` and pieces of more than one group of batch items,
+    ``min(groups, torch.get_num_threads())`` workers run them, item groups dealt round-robin,
+    each worker with an equal share of the calling thread's torch threads (torch's thread count
+    is per thread under OpenMP: the caller's own setting is untouched). An exception in a piece
+    is raised here, after the other workers have finished.
 
     Args:
-        pieces: what to run.
+        pieces: what to run (as :func:`cut` orders them: batch-major, then time).
         run: computes one piece (it must not depend on which thread runs it).
         parallel: whether to use worker threads.
 
     Returns:
         The results, in the order of ``pieces``.
     """
+    starts = sorted({piece.item for piece in pieces})
     threads = torch.get_num_threads()
-    workers = min(len(pieces), threads) if parallel else 1
+    workers = min(len(starts), threads) if parallel else 1
     if workers <= 1:
         return [run(piece) for piece in pieces]
     share = max(1, threads // workers)
-    groups = [list(pieces[index::workers]) for index in range(workers)]
+    rank = {start: index % workers for index, start in enumerate(starts)}
+    groups: list[list[int]] = [[] for _ in range(workers)]
+    for index, piece in enumerate(pieces):
+        groups[rank[piece.item]].append(index)
 
-    def work(group: list[Piece]) -> list[Tensor]:
+    def work(group: list[int]) -> list[Tensor]:
         before = torch.get_num_threads()
         torch.set_num_threads(share)
         try:
-            return [run(piece) for piece in group]
+            return [run(pieces[index]) for index in group]
         finally:
             torch.set_num_threads(before)
 
     futures = [_executor().submit(work, group) for group in groups]
     wait(futures)
-    outputs = [future.result() for future in futures]  # raises a piece's exception
-    return [outputs[index % workers][index // workers] for index in range(len(pieces))]
+    results: dict[int, Tensor] = {}
+    for group, future in zip(groups, futures):
+        results.update(zip(group, future.result()))  # raises a piece's exception
+    return [results[index] for index in range(len(pieces))]

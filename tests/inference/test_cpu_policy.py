@@ -22,6 +22,7 @@ from audiogan.inference.cpu_policy import (
 )
 from audiogan.inference.export import export_model
 from audiogan.inference.model_dir import LoadedModel
+from audiogan.inference.pieces import PiecePlan
 from audiogan.models.hifigan import HiFiGANGenerator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,7 +177,8 @@ def test_cli_prints_the_policys_choice(model_dir: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("entry", POLICY, ids=lambda entry: entry.label)
 def test_every_policy_entry_cites_a_results_file(entry: PolicyEntry) -> None:
-    assert entry.evidence.startswith("benchmarks/results/") and (REPO / entry.evidence).is_file()
+    for evidence in entry.evidence.split(" and "):
+        assert evidence.startswith("benchmarks/results/") and (REPO / evidence).is_file()
     assert entry.backend in ("torch", "onnxruntime") and entry.requires is not None
 
 
@@ -279,3 +281,36 @@ def test_evaluate_and_export_keep_float32_whatever_the_policy(
     weights = load_file(str(exported.files["safetensors"]))
     assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
     assert exported.files["onnx"].is_file()
+
+
+@pytest.mark.parametrize(("name", "plan"), [
+    ("melgan", PiecePlan(piece_frames=256, batch_items=1, parallel=True)),
+    ("multiband_melgan", PiecePlan(batch_items=1, parallel=True)),
+])
+def test_the_shipped_table_cuts_melgans_into_pieces_on_any_cpu(
+    name: str, plan: PiecePlan, tmp_path: Path
+) -> None:
+    generator = tiny_generator(name).eval()
+    path = choose_path(generator, features=PLAIN)
+    assert (path.backend, path.dtype, path.plan) == ("torch", torch.float32, plan)
+    assert "cpu_plans.md" in path.reason and "CPU with" not in path.reason
+    assert choose_path(generator, dtype=torch.float32).plan == PiecePlan()  # explicit: none
+    assert choose_path(generator, device=torch.device("cuda")).plan == PiecePlan()
+    out = export_model(LoadedModel(generator, tiny_config(name)), tmp_path / "m").out_dir
+    voc, plain = Vocoder.load(out), Vocoder.load(out, dtype="float32")
+    assert voc.path_info.plan == plan and plain.path_info.plan == PiecePlan()
+    assert str(plan) in str(voc.path_info)
+    mel = torch.randn(3, 80, 300, generator=torch.Generator().manual_seed(2)) - 5
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert (voc(mel, check_range=False) - plain(mel, check_range=False)).abs().max() <= 1e-4
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_shipped_table_runs_hifigan_v1_items_on_worker_threads_with_bf16_only() -> None:
+    v1 = HiFiGANGenerator(preset="v1")
+    assert choose_path(v1, features=BF16).plan == PiecePlan(batch_items=1, parallel=True)
+    assert choose_path(v1, features=PLAIN).plan == PiecePlan()  # its fp32 fallback: unmeasured
+    assert choose_path(tiny_generator("istft"), features=BF16).plan == PiecePlan()

@@ -55,19 +55,20 @@ def test_plan_validation_and_text() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         PiecePlan(piece_frames=-1)
     assert str(PiecePlan()) == "whole calls"
-    assert str(PiecePlan(256, 1, True)) == "pieces of 1 item(s) x 256 frames, in parallel"
+    assert str(PiecePlan(256, 1, True)) == ("256-frame pieces, 1 item(s) per call, items on "
+                                            "worker threads")
     assert not PiecePlan().cuts and PiecePlan(batch_items=1).cuts
 
 
 def test_run_pieces_keeps_order_and_the_callers_threads() -> None:
-    found = cut(3, 0, 40, 40, context=2, step=1000, plan=PiecePlan(piece_frames=6))
+    found = cut(3, 0, 40, 40, context=2, step=1000, plan=PiecePlan(6, 1))
     before = torch.get_num_threads()
     seen: dict[int, int] = {}
     together = threading.Barrier(2, timeout=30)  # breaks unless two pieces run at once
 
     def run(piece: Piece) -> torch.Tensor:
         seen[threading.get_ident()] = torch.get_num_threads()
-        if piece.item == 0 and piece.first in (0, 6):  # pieces 0 and 1: one per worker
+        if piece.first == 0 and piece.item in (0, 1):  # items 0 and 1: one per worker
             together.wait()
         return torch.tensor([piece.item, piece.first])
 
@@ -95,6 +96,12 @@ def test_run_pieces_in_the_calling_thread_without_parallel_or_threads() -> None:
     torch.set_num_threads(1)
     try:
         run_pieces(found, run, parallel=True)  # one torch thread: no workers
+    finally:
+        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    try:  # the time pieces of one item: in order, in the caller's thread
+        one_item = cut(1, 0, 30, 30, context=2, step=1000, plan=PiecePlan(5, 1, True))
+        run_pieces(one_item, run, parallel=True)
     finally:
         torch.set_num_threads(before)
     assert callers == {threading.get_ident()}
@@ -164,6 +171,6 @@ def test_every_plan_gives_the_audio_of_whole_calls(name: str, plan: PiecePlan) -
 def test_a_plan_is_dropped_when_the_model_is_moved_or_cast() -> None:
     voc = _vocoder("melgan")
     voc._plan = PiecePlan(piece_frames=8)
-    assert "pieces of 8 frames" in str(voc.path_info)
+    assert "8-frame pieces" in str(voc.path_info)
     voc.to("cpu")
     assert voc.path_info.plan == PiecePlan()
