@@ -129,7 +129,8 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel
     With ``parallel`` and pieces of more than one group of batch items,
     ``min(groups, torch.get_num_threads())`` workers run them, item groups dealt round-robin,
     each worker with an equal share of the calling thread's torch threads (torch's thread count
-    is per thread under OpenMP: the caller's own setting is untouched). An exception in a piece
+    is per thread under OpenMP: the caller's own setting is untouched; the process default that
+    new threads start with is left at the caller's count). An exception in a piece
     is raised here, after the other workers have finished.
 
     Args:
@@ -152,12 +153,13 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel
         groups[rank[piece.item]].append(index)
 
     def work(group: list[int]) -> list[Tensor]:
-        before = torch.get_num_threads()
         torch.set_num_threads(share)
         try:
             return [run(pieces[index]) for index in group]
         finally:
-            torch.set_num_threads(before)
+            # set_num_threads also sets the process default (what a new thread starts with):
+            # leave it at the caller's count, not at this worker's own (stale) one
+            torch.set_num_threads(threads)
 
     futures = [_executor().submit(work, group) for group in groups]
     wait(futures)

@@ -83,6 +83,31 @@ def test_run_pieces_keeps_order_and_the_callers_threads() -> None:
     assert threading.get_ident() not in seen
 
 
+def _new_thread_count() -> int:
+    """torch's thread count in a thread started now (it starts from the process default)."""
+    out: list[int] = []
+    thread = threading.Thread(target=lambda: out.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_run_pieces_leaves_the_process_default_thread_count() -> None:
+    # the workers' set_num_threads also writes torch's process-wide default (the count a new
+    # thread starts with): after the call it must be the caller's, even when the caller changed
+    # its count since the workers last ran (they used to restore their own stale count)
+    found = cut(4, 0, 8, 8, context=0, step=1000, plan=PiecePlan(batch_items=1))
+    before = torch.get_num_threads()
+    try:
+        for count in (2, 3, 2):
+            torch.set_num_threads(count)
+            run_pieces(found, lambda piece: torch.zeros(1), parallel=True)
+            assert torch.get_num_threads() == count
+            assert _new_thread_count() == count
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_run_pieces_in_the_calling_thread_without_parallel_or_threads() -> None:
     found = cut(2, 0, 10, 10, context=0, step=1000, plan=PiecePlan(batch_items=1))
     callers: set[int] = set()
