@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,18 +108,30 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
     raise ValueError(f"unsupported dtype {dtype!r}; use float32, bfloat16 or float16")
 
 
+_BENCHMARK_LOCK = threading.Lock()
+_BENCHMARK_STATE: list[Any] = [0, False]
+"""[calls inside :func:`inference_context` now, ``cudnn.benchmark`` before the first of them]."""
+
+
 @contextlib.contextmanager
 def inference_context(device: torch.device, benchmark: bool = False) -> Iterator[None]:
     """``torch.inference_mode`` with ``cudnn.benchmark`` off on CUDA, or on with ``benchmark``
-    (fixed-shape synthesis); restored afterwards."""
-    before = torch.backends.cudnn.benchmark
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = bool(benchmark)
+    (fixed-shape synthesis); restored afterwards. The flag is process-wide: calls overlapping
+    in several threads restore it when the last one leaves (the value before the first)."""
+    with _BENCHMARK_LOCK:
+        if _BENCHMARK_STATE[0] == 0:
+            _BENCHMARK_STATE[1] = torch.backends.cudnn.benchmark
+        _BENCHMARK_STATE[0] += 1
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = bool(benchmark)
     try:
         with torch.inference_mode():
             yield
     finally:
-        torch.backends.cudnn.benchmark = before
+        with _BENCHMARK_LOCK:
+            _BENCHMARK_STATE[0] -= 1
+            if _BENCHMARK_STATE[0] == 0:
+                torch.backends.cudnn.benchmark = _BENCHMARK_STATE[1]
 
 
 # --------------------------------------------------------------------------------------------

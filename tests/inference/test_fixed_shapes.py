@@ -255,3 +255,43 @@ def test_load_and_cli_options(model_dir: Path, tmp_path: Path) -> None:
     assert result.output.strip().splitlines()[-1].startswith(
         "error: cuda_graphs=True (--cuda-graphs) needs a CUDA device, not cpu")
     assert not (tmp_path / "g").exists()
+
+
+def test_overlapping_calls_from_two_threads_leave_cudnn_benchmark_as_it_was() -> None:
+    # two threads synthesising at once (fixed shapes on CUDA turn cudnn.benchmark on for their
+    # calls): each saved the flag on entry and restored it on exit, so the thread that entered
+    # second and left last restored the first one's "on", leaving it on for the whole process
+    import threading
+
+    from audiogan.inference.model_dir import inference_context
+
+    cuda = torch.device("cuda")  # only the flag is touched: no CUDA work is done
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    inside: list[bool] = []
+
+    def first() -> None:
+        with inference_context(cuda, benchmark=True):
+            first_in.set()
+            second_in.wait(10)
+            inside.append(torch.backends.cudnn.benchmark)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with inference_context(cuda, benchmark=True):
+            second_in.set()
+            first_out.wait(10)
+            inside.append(torch.backends.cudnn.benchmark)
+
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert inside == [True, True]  # on for both calls while they run
+        assert torch.backends.cudnn.benchmark is False  # and off again once both are done
+    finally:
+        torch.backends.cudnn.benchmark = saved
