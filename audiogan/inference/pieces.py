@@ -21,12 +21,13 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
-from torch import Tensor
 
 __all__ = ["Piece", "PiecePlan", "cut", "run_pieces"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,8 @@ def _executor() -> ThreadPoolExecutor:
         return _EXECUTOR[1]
 
 
-def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel: bool
-               ) -> list[Tensor]:
+def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], _T], parallel: bool
+               ) -> list[_T]:
     """``[run(piece) for piece in pieces]``, batch items on worker threads when ``parallel``.
 
     With ``parallel`` and pieces of more than one group of batch items,
@@ -152,7 +153,7 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel
     for index, piece in enumerate(pieces):
         groups[rank[piece.item]].append(index)
 
-    def work(group: list[int]) -> list[Tensor]:
+    def work(group: list[int]) -> list[_T]:
         torch.set_num_threads(share)
         try:
             return [run(pieces[index]) for index in group]
@@ -163,7 +164,7 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], Tensor], parallel
 
     futures = [_executor().submit(work, group) for group in groups]
     wait(futures)
-    results: dict[int, Tensor] = {}
+    results: dict[int, _T] = {}
     for group, future in zip(groups, futures):
         results.update(zip(group, future.result()))  # raises a piece's exception
     return [results[index] for index in range(len(pieces))]

@@ -471,11 +471,10 @@ class Vocoder(SpecSettings, FixedShapes, InferenceModel):
               ) -> Tensor:
         """Samples of frames ``[start, end)`` of ``mel`` (B, n_mels, F) -> (B, (end-start)*hop).
 
-        The edges of ``mel`` are taken as the signal's edges; frames outside
-        ``[start - context, end + context)`` are not used. Spans longer than
-        :attr:`max_frames` are computed in :attr:`chunk_frames` pieces. ``origin``: the
-        absolute index of ``mel``'s first frame (a stream's buffer starts later), which keys
-        the noise of noise-driven generators together with ``seed``.
+        The edges of ``mel`` are the signal's edges; frames outside ``[start - context, end +
+        context)`` are not used. Spans over :attr:`max_frames` run in :attr:`chunk_frames`
+        pieces (on the CPU, also as the policy's plan cuts). ``origin``: the absolute index of
+        ``mel``'s first frame (a stream's buffer starts later), keying noise with ``seed``.
         """
         hop, context, frames = self.hop_length, self.receptive_field_frames, mel.shape[-1]
         if end <= start:
@@ -489,11 +488,13 @@ class Vocoder(SpecSettings, FixedShapes, InferenceModel):
             wave = self._run(part, origin + piece.low, seed)
             return wave[:, (piece.first - piece.low) * hop : (piece.last - piece.low) * hop]
 
-        waves = run_pieces(pieces, run, plan.parallel)
-        if len(waves) == 1:
-            return waves[0]
+        if len(pieces) == 1:
+            return run(pieces[0])
         out = mel.new_empty(mel.shape[0], (end - start) * hop)
-        for piece, wave in zip(pieces, waves):
+
+        def place(piece: Piece) -> None:  # straight into the output: no piece outlives its call
             out[piece.item : piece.item_end,
-                (piece.first - start) * hop : (piece.last - start) * hop] = wave
+                (piece.first - start) * hop : (piece.last - start) * hop] = run(piece)
+
+        run_pieces(pieces, place, plan.parallel)
         return out
