@@ -8,7 +8,9 @@ capture on that same stream into a static output; a replay copies the inputs int
 buffers, replays and returns a clone of the static output (the next replay overwrites it). The
 cache is a bounded LRU (:data:`DEFAULT_CAPACITY` graphs; each holds its own memory pool). A
 signature whose capture fails (an op that synchronises with the host cannot be captured) is
-logged once and runs eagerly from then on: the output is the same, only slower.
+logged once and runs eagerly from then on: the output is the same, only slower. A graph's
+static buffers are shared by every caller, so the cache captures and replays one call at a time
+(a model used from several threads gets each caller's own output).
 
 Used by :class:`~audiogan.inference.fixed_shapes.FixedShapes` (``cuda_graphs=True``); the
 keying and bounds work on any device (a ``capture`` function can be given), the default
@@ -18,6 +20,7 @@ capture needs CUDA.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import NamedTuple
@@ -106,6 +109,7 @@ class GraphCache:
         self.failures: dict[Hashable, str] = {}
         self.captures = 0
         self.replays = 0
+        self._lock = threading.Lock()  # one capture or replay at a time (shared buffers)
 
     def __len__(self) -> int:
         return len(self._graphs)
@@ -116,14 +120,22 @@ class GraphCache:
 
     def clear(self) -> None:
         """Drop every graph (needed after the module's parameters move or change dtype)."""
-        self._graphs.clear()
-        self.failures.clear()
+        with self._lock:
+            self._graphs.clear()
+            self.failures.clear()
 
     def run(self, run: Callable[..., Tensor], inputs: tuple[Tensor, ...]) -> Tensor:
-        """``run(*inputs)``, from the graph of this signature (captured on first use)."""
+        """``run(*inputs)``, from the graph of this signature (captured on first use); one
+        capture or replay at a time across threads."""
         key = signature(inputs)
-        if key in self.failures:
-            return run(*inputs)
+        with self._lock:
+            if key not in self.failures:
+                return self._replay(key, run, inputs)
+        return run(*inputs)
+
+    def _replay(self, key: Hashable, run: Callable[..., Tensor], inputs: tuple[Tensor, ...]
+                ) -> Tensor:
+        """The graph of ``key`` (captured now if new) replayed on ``inputs`` (lock held)."""
         replay = self._graphs.get(key)
         if replay is None:
             try:

@@ -123,3 +123,39 @@ def test_cuda_graphs_equal_eager_synthesis(name: str, monkeypatch: pytest.Monkey
     graphed.to("cpu")
     with pytest.raises(ShapeOptionError, match="cuda_graphs"):
         graphed(torch.full((80, 40), -5.0))
+
+
+def _static_capture(run: Callable[..., Tensor], inputs: tuple[Tensor, ...]) -> Replay:
+    """A capture with a real graph's state: one static input buffer and one static output per
+    graph, filled by each replay (a pause between the copy and the replay widens the race)."""
+    import time
+
+    static_in = inputs[0].clone()
+    static_out = run(static_in)
+
+    def replay(new: tuple[Tensor, ...]) -> Tensor:
+        static_in.copy_(new[0])
+        time.sleep(0.02)
+        static_out.copy_(run(static_in))
+        return static_out.clone()
+
+    return replay
+
+
+def test_one_cache_used_from_several_threads_gives_each_caller_its_own_output() -> None:
+    # a Vocoder called from several threads shares its graphs, and a graph has one set of
+    # static buffers: two replays at once overwrote each other's inputs (wrong audio)
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = GraphCache(capture=_static_capture)
+    cache.run(_double, (torch.zeros(1, 2, 8),))  # captured before the threads start
+    values = [float(v) for v in range(1, 9)]
+
+    def call(value: float) -> Tensor:
+        return cache.run(_double, (torch.full((1, 2, 8), value),))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(call, values))
+    for value, output in zip(values, outputs):
+        assert torch.equal(output, torch.full((1, 2, 8), 2 * value))
+    assert cache.captures == 1 and cache.replays == 1 + len(values)
