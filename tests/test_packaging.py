@@ -29,3 +29,13 @@ def test_every_module_folder_is_a_package_a_wheel_carries():
     missing = sorted(folders - found)
     assert not missing, f"left out of a wheel (no __init__.py?): {missing}"
     assert {"audiogan.training", "audiogan.inference.imports", "audiogan.core"} <= found
+
+
+def test_no_source_file_or_readme_exceeds_500_lines():
+    # the project's limit: split a module rather than let it grow past 500 lines
+    paths = [ROOT / "README.md", *(
+        path for folder in ("audiogan", "benchmarks", "tests")
+        for path in (ROOT / folder).rglob("*.py") if "__pycache__" not in path.parts)]
+    long = {str(path.relative_to(ROOT)): n for path in paths
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"over 500 lines (split or tighten them): {long}"

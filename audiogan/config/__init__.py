@@ -213,9 +213,9 @@ class TrainingConfig:
     max_steps: int = 2_500_000
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False
-    """``torch.compile`` the generator and discriminator forwards (inductor; static shapes)."""
+    """``torch.compile`` G and D (inductor, static shapes) in ``compile_mode`` (its
+    ``reduce-overhead``, CUDA graphs, only on CUDA)."""
     compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = "default"
-    """torch.compile's mode; ``reduce-overhead`` (CUDA graphs) only on CUDA."""
     fused_optimizer: bool | None = None
     """Fused Adam/AdamW kernels; None: on CUDA only. Fused makes the non-finite guard sync-free."""
     joint_discriminator: bool = False
@@ -490,14 +490,9 @@ def _resolve_features(config: Config) -> Config:
         named = text.split(" ", 1)[0] in {f.name for f in dataclasses.fields(FeaturesConfig)}
         raise ConfigError(f"features.{text}" if named else f"features: {text}") from None
     features = FeaturesConfig(
-        profile=spec.profile,
-        n_fft=spec.n_fft,
-        hop_length=spec.hop_length,
-        win_length=spec.win_length,
-        n_mels=spec.n_mels,
-        f_min=float(spec.f_min),
-        f_max=None if spec.f_max is None else float(spec.f_max),
-        stats=f.stats,
+        profile=spec.profile, n_fft=spec.n_fft, hop_length=spec.hop_length,
+        win_length=spec.win_length, n_mels=spec.n_mels, f_min=float(spec.f_min),
+        f_max=None if spec.f_max is None else float(spec.f_max), stats=f.stats,
         f_max_is_nyquist=spec.f_max is None,
     )
     return dataclasses.replace(config, features=features)
