@@ -82,11 +82,12 @@ class ResidualUnit(nn.Module):
         autograd-safe: no overwritten tensor is saved for backward).
         """
         slope = self.negative_slope
+        inplace = slope >= 0  # autograd cannot invert an in-place leaky ReLU with a slope < 0
         if self.padded:
-            h = F.leaky_relu(self.block[1](x), slope, inplace=True)  # a fresh padded copy
+            h = F.leaky_relu(self.block[1](x), slope, inplace=inplace)  # a fresh padded copy
         else:  # kernel 1: no padding, nothing to overwrite
             h = F.leaky_relu(x, slope)
-        h = F.leaky_relu(self.block[2](h), slope, inplace=True)
+        h = F.leaky_relu(self.block[2](h), slope, inplace=inplace)
         return self.shortcut(x).add_(self.block[4](h))
 
     def input_span(self, span: Span) -> Span:

@@ -127,6 +127,26 @@ def test_gradients_reach_every_parameter(name: str) -> None:
         assert parameter.grad.abs().sum() > 0, param_name
 
 
+@pytest.mark.parametrize("name", ("melgan", "multiband_melgan"))
+def test_melgan_residual_units_train_with_a_negative_slope(name: str) -> None:
+    # the residual unit's in-place leaky ReLUs: torch cannot differentiate an in-place leaky
+    # ReLU with a negative slope (it recovers the input from the output), so such a slope must
+    # take the out-of-place path and give the gradients of the plain formula
+    from audiogan.models.melgan import ResidualUnit
+
+    torch.manual_seed(0)
+    unit = ResidualUnit(4, dilation=3, kernel_size=3, negative_slope=-0.1)
+    x = torch.randn(2, 4, 20, requires_grad=True)
+    plain = x.detach().clone().requires_grad_(True)
+    unit(x).square().sum().backward()
+    (unit.shortcut(plain) + unit.block(plain)).square().sum().backward()
+    assert x.grad is not None and plain.grad is not None
+    torch.testing.assert_close(x.grad, plain.grad)
+    gen = tiny(name, negative_slope=-0.1).train()
+    gen(torch.randn(1, 8, 4)).sum().backward()
+    assert all(p.grad is not None for p in gen.parameters())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_init_std_draws_normal_weights_or_keeps_the_default(name: str) -> None:
     default = tiny(name, weight_norm=False)
