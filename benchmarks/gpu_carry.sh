@@ -59,7 +59,9 @@ for path in target.glob("*.safetensors"):
     save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(path))
 PY
 
-find "$clips" -maxdepth 1 -name '*.wav' | sort | head -n "$count" | while read -r wav; do
+# the whole sorted list first: `sort | head` under pipefail dies of SIGPIPE on a large folder
+mapfile -t wavs < <(find "$clips" -maxdepth 1 -name '*.wav' | sort)
+for wav in "${wavs[@]:0:count}"; do
   cp "$wav" "$carry/clips/"
 done
 [ "$(find "$carry/clips" -name '*.wav' | wc -l)" -ge 8 ] \

