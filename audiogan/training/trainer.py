@@ -366,7 +366,7 @@ class Trainer:
             self.generator.train()
             self.discriminator.train()
             pending = PendingStats()  # the steps' stats stay on the device until a read
-            first, tick = self.step, time.perf_counter()
+            first, tick, ticked = self.step, time.perf_counter(), self.step
             while self.step < max_steps:
                 fault_point("train.step")
                 critics = t.n_critic if self.discriminator_active() else 1
@@ -385,9 +385,9 @@ class Trainer:
                         log.info("step %d took %.1f s (torch.compile's first calls included)",
                                  self.step, elapsed)
                     if logs:
-                        self._log_scalars(stats, elapsed)
+                        self._log_scalars(stats, self.step - ticked, elapsed)
                     if logs or compiled:
-                        tick = time.perf_counter()
+                        tick, ticked = time.perf_counter(), self.step
                     self.monitor.progress(self.step, {"g": stats["g_loss"], **(
                         {"d": stats["d_loss"]} if "d_loss" in stats else {})})
                 else:
@@ -408,9 +408,9 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.nonfinite_total, self.best_score,
                            self.last_checkpoint, history)
 
-    def _log_scalars(self, stats: dict[str, float], elapsed: float) -> None:
+    def _log_scalars(self, stats: dict[str, float], steps: int, elapsed: float) -> None:
+        """Log ``stats`` with the rates of the ``steps`` steps that took ``elapsed`` seconds."""
         t = self.config.training
-        steps = t.log_every if self.step % t.log_every == 0 else 1
         seg_seconds = t.batch_size * t.segment_length / self.config.sample_rate
         extra = {
             "lr_g": self.opt_g.param_groups[0]["lr"],

@@ -223,3 +223,25 @@ def test_no_cuda_sync_in_a_step(corpus: Path, tmp_path: Path) -> None:
         trainer.stepper.run(group, 1)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_the_logged_rate_counts_the_steps_since_the_last_timing(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # steps_per_s divided by log_every whatever the steps since the clock was last read: a run
+    # resumed at step 3 logs step 5 after 2 steps, and the step after compilation resets it too
+    import json
+    import types
+
+    from audiogan.training import trainer as trainer_module
+
+    run = tmp_path / "run"
+    _trainer(corpus, run, max_steps=3, log_every=5, checkpoint_every=3).fit()
+    resumed = Trainer(vocoder_config(corpus, max_steps=5, log_every=5, checkpoint_every=100,
+                                     discriminator_start_step=0, ema_decay=0.9),
+                      run, device="cpu", resume=True, console=False)
+    clock = types.SimpleNamespace(perf_counter=lambda: 10.0 * resumed.step)  # 10 s a step
+    monkeypatch.setattr(trainer_module, "time", clock)
+    resumed.fit()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = {line["step"]: line for line in lines if line["split"] == "train"}
+    assert logged[5]["steps_per_s"] == pytest.approx(0.1)
