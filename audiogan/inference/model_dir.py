@@ -116,14 +116,18 @@ _BENCHMARK_STATE: list[Any] = [0, False]
 @contextlib.contextmanager
 def inference_context(device: torch.device, benchmark: bool = False) -> Iterator[None]:
     """``torch.inference_mode`` with ``cudnn.benchmark`` off on CUDA, or on with ``benchmark``
-    (fixed-shape synthesis); restored afterwards. The flag is process-wide: calls overlapping
-    in several threads restore it when the last one leaves (the value before the first)."""
+    (fixed-shape synthesis); restored afterwards (off CUDA the flag is left alone). The flag is
+    process-wide: calls overlapping in several threads restore it when the last one leaves (to
+    its value before the first)."""
+    if device.type != "cuda":  # the flag is not touched
+        with torch.inference_mode():
+            yield
+        return
     with _BENCHMARK_LOCK:
         if _BENCHMARK_STATE[0] == 0:
             _BENCHMARK_STATE[1] = torch.backends.cudnn.benchmark
         _BENCHMARK_STATE[0] += 1
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = bool(benchmark)
+        torch.backends.cudnn.benchmark = bool(benchmark)
     try:
         with torch.inference_mode():
             yield

@@ -295,3 +295,17 @@ def test_overlapping_calls_from_two_threads_leave_cudnn_benchmark_as_it_was() ->
         assert torch.backends.cudnn.benchmark is False  # and off again once both are done
     finally:
         torch.backends.cudnn.benchmark = saved
+
+
+def test_a_cpu_call_leaves_cudnn_benchmark_alone() -> None:
+    # a CPU synthesis never touches the flag: a training thread turning it on meanwhile keeps it
+    from audiogan.inference.model_dir import inference_context
+
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        with inference_context(torch.device("cpu")):
+            torch.backends.cudnn.benchmark = True  # another thread's setting, mid-call
+        assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = saved
