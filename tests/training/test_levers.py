@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import vocoder_config
+from training_helpers import assert_resume_is_exact, vocoder_config
 
 from audiogan.config import ConfigError
 from audiogan.models import build_discriminator
-from audiogan.training import checkpoint as ckpt
 from audiogan.training import levers
 from audiogan.training.levers import (
     check_levers,
@@ -152,14 +151,7 @@ def test_each_lever_keeps_the_loss_trajectory(corpus: Path, tmp_path: Path, leve
 def test_resume_with_the_levers_is_exact(corpus: Path, tmp_path: Path) -> None:
     config = vocoder_config(corpus, max_steps=4, checkpoint_every=2, discriminator_start_step=0,
                             fused_optimizer=True, channels_last=True, joint_discriminator=True)
-    Trainer(config, tmp_path / "straight", device="cpu", console=False).fit()
-    Trainer(config, tmp_path / "split", device="cpu", console=False).fit(max_steps=2)
-    Trainer(config, tmp_path / "split", device="cpu", resume=True, console=False).fit()
-    a = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "straight", 4))
-    b = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "split", 4))
-    for part in ("generator", "discriminator"):
-        for key, value in a[part].items():
-            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    assert_resume_is_exact(config, tmp_path)
 
 
 def test_lever_module_names_no_architecture() -> None:

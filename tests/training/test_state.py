@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import vocoder_config
+from training_helpers import assert_resume_is_exact, vocoder_config
 
 from audiogan.config import Config, config_from_dict
 from audiogan.core.errors import AudioganError
@@ -51,14 +51,7 @@ def test_resume_is_exact_for_a_noise_driven_generator(corpus: Path, tmp_path: Pa
         "training.checkpoint_every=2", "training.discriminator_start_step=1",
         "training.valid_every=1000", "training.log_every=1", "training.seed=7",
         path_override("data.train", corpus / "train.tsv"), "data.valid=null"])
-    Trainer(config, tmp_path / "straight", device="cpu", console=False).fit()
-    Trainer(config, tmp_path / "split", device="cpu", console=False).fit(max_steps=2)
-    Trainer(config, tmp_path / "split", device="cpu", resume=True, console=False).fit()
-    a = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "straight", 4))
-    b = ckpt.load_checkpoint(ckpt.step_path(tmp_path / "split", 4))
-    for part in ("generator", "discriminator"):
-        for key, value in a[part].items():
-            assert torch.equal(value, b[part][key]), f"{part}.{key} differs after resume"
+    assert_resume_is_exact(config, tmp_path)
 
 
 def test_full_disk_during_a_checkpoint_keeps_the_previous_one(corpus: Path, tmp_path: Path,
