@@ -9,35 +9,20 @@ one CPU thread: tiny ops on a shared 2-core machine crawl when threads are overs
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
+from bench_helpers import bench_script as _script
+from bench_helpers import header_columns as _header_columns
 from refs_helpers import require_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
-
-
-def _script(name: str) -> ModuleType:
-    """Import benchmarks/<name>.py as the scripts see each other (their directory on sys.path)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module(name)
-
-
-def _header_columns(output: str, first: str) -> list[str]:
-    """The column names of the first text table whose header starts with ``first``."""
-    for line in output.splitlines():
-        if line.startswith(first + " "):
-            return line.split()
-    raise AssertionError(f"no table starting with {first!r} in:\n{output}")
 
 
 def test_inference_rtf_runs_as_a_script(tmp_path: Path) -> None:
@@ -484,37 +469,3 @@ def test_gpu_carry_takes_the_first_clips_of_a_large_folder(tmp_path: Path) -> No
     assert copied == [f"LJ{index:05d}-long-enough-file-name.wav" for index in range(20)]
     assert (tmp_path / "exp/gpu_carry/v1_lj/model.bin").is_file()
 
-
-def test_cpu_plans_times_every_plan_with_the_audio_of_whole_calls(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cpu_plans = _script("cpu_plans")
-    out = tmp_path / "plans.json"
-    assert cpu_plans.main(["--tiny", "--models", "melgan", "istft_base", "--seconds", "0.5",
-                           "--batch-sizes", "3", "--repeats", "1", "--threads", "1",
-                           "--plans", "f8", "i1p", "i2f16", "--json", str(out)]) == 0
-    assert "speedup_median" in _header_columns(capsys.readouterr().out, "model")
-    rows = json.loads(out.read_text())["rows"]
-    assert [(row["model"], row["plan"]) for row in rows] == [
-        (model, plan) for model in ("melgan", "istft_base")
-        for plan in ("whole", "f8", "i1p", "i2f16")]
-    assert all(row["max_abs_diff"] <= 1e-4 and row["median_s"] > 0 for row in rows)
-    assert all(row["speedup_median"] == 1.0 for row in rows if row["plan"] == "whole")
-    with pytest.raises(SystemExit, match="bad plan"):
-        cpu_plans.parse_plan("f8x")
-
-
-def test_cpu_memory_measures_each_path_in_its_own_process(tmp_path: Path) -> None:
-    out = tmp_path / "memory.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "cpu_memory.py"), "--tiny", "--minutes", "0.05",
-         "--models", "melgan", "--threads", "1", "--json", str(out)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])},
-    )
-    assert done.returncode == 0, done.stderr
-    rows = json.loads(out.read_text())["rows"]
-    assert [(row["model"], row["path"]) for row in rows] == [("melgan", "float32"),
-                                                            ("melgan", "policy")]
-    assert rows[1]["plan"] == "256-frame pieces, 1 item(s) per call, items on worker threads"
-    assert all(row["peak_delta_MiB"] >= 0 and row["audio_s"] > 2.9 for row in rows)
