@@ -3,14 +3,16 @@
 ``Vocoder.load(path)`` with neither ``backend=`` nor ``dtype=`` given (``backend="auto"``) and on
 the CPU (the default device) asks :func:`choose_path`: the first :data:`POLICY` entry whose
 generator matches, if this CPU has a feature it needs (detected at run time,
-:func:`cpu_features`), gives the backend and dtype; every other generator, or a CPU without the
-feature, runs PyTorch float32 (today's path). An explicit ``backend=`` or ``dtype=``, or a device
-other than the CPU, always wins: the policy is not consulted.
+:func:`cpu_features`), gives the backend, dtype and piece plan (:mod:`audiogan.inference.pieces`);
+every other generator, or a CPU without the feature, runs PyTorch float32 in whole calls. An
+explicit ``backend=`` or ``dtype=``, or a device other than the CPU, always wins: the policy is
+not consulted.
 
-A path enters :data:`POLICY` only when it was measured on real weights against the float32 eager
-output and passed the quality rule (log-mel L1 up by <= 0.5 %, PESQ down by <= 0.02) and was
-faster; each entry names the results file under ``benchmarks/results/`` it comes from (see
-:data:`POLICY`).
+A reduced-precision path enters :data:`POLICY` only when it was measured on real weights against
+the float32 eager output and passed the quality rule (log-mel L1 up by <= 0.5 %, PESQ down by
+<= 0.02) and was faster; an exact one (float32, a piece plan: the same audio to float rounding)
+when it was faster (``benchmarks/cpu_plans.py``). Each entry names the results file under
+``benchmarks/results/`` it comes from (see :data:`POLICY`).
 
 :class:`PathInfo` (``Vocoder.path_info``) says which path was taken and why; ``audiogan
 synthesize`` prints it, ``audiogan info`` prints what the policy would pick on this machine.
