@@ -182,14 +182,21 @@ def _invoke(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_cli_synthesize_backend(models: dict[str, Path], tmp_path: Path) -> None:
+def _synthesize_with_onnxruntime(model: Path, tmp_path: Path):
+    """``audiogan synthesize MODEL m.npy -o ort --backend onnxruntime`` on a 30-frame mel;
+    returns (the mel file, the click result), the command checked to have succeeded."""
     import numpy as np
 
     mel = tmp_path / "m.npy"
     np.save(mel, _mel(30, batch=1)[0].numpy())
-    result = _invoke("synthesize", models["hifigan"], mel, "-o", tmp_path / "ort",
-                     "--backend", "onnxruntime")
+    result = _invoke("synthesize", model, mel, "-o", tmp_path / "ort", "--backend",
+                     "onnxruntime")
     assert result.exit_code == 0, result.output
+    return mel, result
+
+
+def test_cli_synthesize_backend(models: dict[str, Path], tmp_path: Path) -> None:
+    mel, result = _synthesize_with_onnxruntime(models["hifigan"], tmp_path)
     assert "path: onnxruntime float32 on cpu (backend='onnxruntime' given)" in result.output
     eager = _invoke("synthesize", models["hifigan"], mel, "-o", tmp_path / "torch")
     assert eager.exit_code == 0 and "path: torch float32 on cpu (policy:" in eager.output
@@ -210,13 +217,7 @@ def test_cli_synthesize_backend(models: dict[str, Path], tmp_path: Path) -> None
 
 def test_cli_onnxruntime_without_device_runs_on_the_cpu_where_cuda_is_present(
         models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # --device's default: cuda
-    mel = tmp_path / "m.npy"
-    np.save(mel, _mel(30, batch=1)[0].numpy())
-    result = _invoke("synthesize", models["hifigan"], mel, "-o", tmp_path / "ort",
-                     "--backend", "onnxruntime")
-    assert result.exit_code == 0, result.output
+    _, result = _synthesize_with_onnxruntime(models["hifigan"], tmp_path)
     assert "path: onnxruntime float32 on cpu" in result.output
     assert (tmp_path / "ort" / "m.wav").is_file()
