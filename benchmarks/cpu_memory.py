@@ -34,7 +34,6 @@ from cpu_plans import MODELS, TINY
 from peers import _reset_peak_rss, _vm_hwm_bytes
 
 from audiogan.features.mel import MelSpectrogram
-from audiogan.inference.cpu_policy import choose_path
 from audiogan.inference.vocoder import Vocoder
 from audiogan.models import build_generator
 
@@ -49,11 +48,7 @@ def measure_here(model: str, path_name: str, minutes: float, tiny: bool) -> dict
     generator = build_generator(name, **params, **(TINY[model] if tiny else {}))
     voc = Vocoder(generator, MelSpectrogram("hifigan"))  # type: ignore[arg-type]
     if path_name == "policy":
-        path = choose_path(voc.generator)
-        voc.to(dtype=path.dtype)
-        if path.float32_stages:
-            voc.generator.keep_float32_tail(path.float32_stages)  # type: ignore[operator]
-        voc._plan = path.plan
+        voc._take_path(torch.device("cpu"), None, "auto")  # what Vocoder.load does on this CPU
     frames = max(1, round(minutes * 60 * 22050 / 256))
     mel = torch.randn(1, 80, frames, generator=torch.Generator().manual_seed(0)) - 5.0
     gc.collect()

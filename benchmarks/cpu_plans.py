@@ -32,7 +32,6 @@ import bench_common as bc
 import torch
 
 from audiogan.features.mel import MelSpectrogram
-from audiogan.inference.cpu_policy import choose_path
 from audiogan.inference.pieces import PiecePlan
 from audiogan.inference.vocoder import Vocoder
 from audiogan.models import build_generator
@@ -63,10 +62,8 @@ def build_vocoder(model: str, tiny: bool) -> Vocoder:
     torch.manual_seed(0)
     generator = build_generator(name, **params, **(TINY[model] if tiny else {}))
     voc = Vocoder(generator, MelSpectrogram("hifigan"))  # type: ignore[arg-type]
-    path = choose_path(voc.generator)
-    voc.to(dtype=path.dtype)
-    if path.float32_stages:
-        voc.generator.keep_float32_tail(path.float32_stages)  # type: ignore[operator]
+    voc._take_path(torch.device("cpu"), None, "auto")  # what Vocoder.load does on this CPU
+    voc._plan = PiecePlan()
     return voc
 
 
