@@ -72,7 +72,7 @@ from audiogan.inference.model_dir import (
     resolve_dtype,
 )
 from audiogan.inference.modules import vocoder_module
-from audiogan.inference.pieces import Piece, PiecePlan, cut, run_pieces
+from audiogan.inference.pieces import Piece, cut, run_pieces
 from audiogan.inference.streaming import Streamer
 from audiogan.inference.synthesis import synthesis_noise
 from audiogan.inference.wave_generator import WaveGenerator
@@ -480,7 +480,7 @@ class Vocoder(SpecSettings, FixedShapes, InferenceModel):
         if end <= start:
             return mel.new_zeros(mel.shape[0], 0)
         step = end - start if end - start <= self.max_frames else max(1, self.chunk_frames)
-        plan = self._plan if self.device.type == "cpu" else PiecePlan()
+        plan = self._plan  # the CPU policy's (whole calls elsewhere: .to() drops it)
         pieces = cut(mel.shape[0], start, end, frames, context, step, plan)
 
         def run(piece: Piece) -> Tensor:
