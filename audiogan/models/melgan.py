@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiogan.models import GENERATORS
+from audiogan.models import GENERATORS, melgan_inference
 from audiogan.models.base import Generator
 from audiogan.models.layers import ExactConvTranspose1d, Span, apply_weight_norm, check_init_std
 from audiogan.models.pqmf import PQMF
@@ -164,8 +164,18 @@ class MelGANBody(nn.Module):
                     nn.init.normal_(module.weight, 0.0, init_std)
 
     def forward(self, mel: Tensor) -> Tensor:
-        """mel: (B, n_mels, frames) -> (B, out_channels, frames * prod(upsample_rates))."""
+        """mel: (B, n_mels, frames) -> (B, out_channels, frames * prod(upsample_rates)).
+
+        Without autograd on float32 CPU tensors (eager), :mod:`audiogan.models.melgan_inference`
+        computes the same output with channels-last convolutions (faster on CPUs).
+        """
+        if not torch.jit.is_scripting() and melgan_inference.applies(self, mel):
+            return self._fast_forward(mel)
         return self.layers(mel)
+
+    @torch.jit.unused
+    def _fast_forward(self, mel):  # unannotated: TorchScript reads an unused method's types
+        return melgan_inference.forward(self, mel)
 
     def input_span(self, span: Span) -> Span:
         """Input indices the output ``span`` depends on."""

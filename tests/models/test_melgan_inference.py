@@ -1,0 +1,114 @@
+"""The MelGAN body's CPU inference forward (audiogan.models.melgan_inference) gives the
+reference forward's output for MelGAN and multi-band MelGAN, and stays out of autograd and
+export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from audiogan.models import build_generator, melgan_inference
+from audiogan.models.base import Generator
+
+N_MELS = 8
+SHAPES: dict[str, dict[str, Any]] = {
+    "melgan": {"channels": 32, "upsample_rates": (4, 4, 2)},
+    "multiband_melgan": {"channels": 32, "upsample_rates": (4, 2, 2)},
+}
+
+
+def make(name: str, **overrides: Any) -> Generator:
+    torch.manual_seed(0)
+    params = {"in_channels": N_MELS, "weight_norm": False, **SHAPES[name], **overrides}
+    generator = build_generator(name, **params)
+    with torch.no_grad():  # biases large enough that a dropped or doubled one would show
+        for parameter_name, parameter in generator.named_parameters():
+            if parameter_name.endswith("bias"):
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return generator.eval()
+
+
+def mel(batch: int, frames: int, seed: int = 1) -> torch.Tensor:
+    return torch.randn(batch, N_MELS, frames, generator=torch.Generator().manual_seed(seed))
+
+
+def reference(generator: Generator, x: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        assert not melgan_inference.applies(generator.body, x)
+        return generator(x).detach()
+
+
+def fast(generator: Generator, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        assert melgan_inference.applies(generator.body, x)
+        return generator(x)
+
+
+def assert_same_audio(a: torch.Tensor, b: torch.Tensor) -> None:
+    assert a.shape == b.shape and b.is_contiguous()
+    assert float(a.abs().max()) > 1e-3  # not silence
+    assert float((a - b).abs().max()) <= 2e-6
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("batch, frames", [(1, 1), (1, 2), (2, 9), (1, 40)])
+def test_inference_forward_equals_reference(name: str, batch: int, frames: int) -> None:
+    """Frames 1 and 2 are shorter than the input conv's and the first stack's reflection
+    padding (the repeated-mirroring branch)."""
+    generator = make(name)
+    x = mel(batch, frames)
+    out = fast(generator, x)
+    assert out.shape == (batch, 1, frames * generator.hop_length)
+    assert_same_audio(reference(generator, x), out)
+
+
+def test_negative_slope_odd_kernels_and_weight_norm() -> None:
+    generator = make("melgan", negative_slope=-0.1, resstack_kernel_size=5, kernel_size=5,
+                     weight_norm=True)
+    x = mel(2, 13)
+    assert_same_audio(reference(generator, x), fast(generator, x))
+
+
+def test_the_callers_mel_is_never_written() -> None:
+    """A single-mel-band, single-frame input is already channels-last: nothing may be done to
+    it in place."""
+    torch.manual_seed(0)
+    generator = build_generator("melgan", in_channels=1, channels=16, upsample_rates=(2, 2),
+                                weight_norm=False).eval()
+    x = torch.randn(1, 1, 1)
+    kept = x.clone()
+    with torch.inference_mode():
+        out = generator(x)
+    assert torch.equal(x, kept)
+    assert_same_audio(reference(generator, x), out)
+
+
+def test_weight_changes_are_followed() -> None:
+    generator = make("multiband_melgan")
+    x = mel(1, 12)
+    before = fast(generator, x)
+    with torch.no_grad():
+        generator.body.layers[1].weight.mul_(1.5)
+    after = fast(generator, x)
+    assert float((after - before).abs().max()) > 1e-4
+    assert_same_audio(reference(generator, x), after)
+
+
+def test_not_used_for_autograd_other_dtypes_or_tracing() -> None:
+    generator = make("melgan")
+    x = mel(1, 6)
+    assert not melgan_inference.applies(generator.body, x)  # grad enabled
+    assert generator(x).requires_grad
+    with torch.inference_mode():
+        assert not melgan_inference.applies(generator.body, x.double())
+        assert not melgan_inference.applies(generator.double().body, x.double())
+    generator.float()
+    with torch.no_grad():
+        traced = torch.jit.trace(generator, x)
+    graph = str(traced.inlined_graph)
+    assert "aten::tanh(" in graph and "aten::tanh_" not in graph  # the reference's ops
+    assert "aten::unsqueeze" not in graph  # no (B, C, 1, T) views
+    with torch.inference_mode():
+        assert_same_audio(fast(generator, x), traced(x))
