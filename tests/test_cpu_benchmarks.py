@@ -46,5 +46,5 @@ def test_cpu_memory_measures_each_path_in_its_own_process(tmp_path: Path) -> Non
     rows = json.loads(out.read_text())["rows"]
     assert [(row["model"], row["path"]) for row in rows] == [("melgan", "float32"),
                                                             ("melgan", "policy")]
-    assert rows[1]["plan"] == "256-frame pieces, 1 item(s) per call, items on worker threads"
+    assert rows[1]["plan"] == "256-frame pieces, 1 item(s) per call"
     assert all(row["peak_delta_MiB"] >= 0 and row["audio_s"] > 2.9 for row in rows)

@@ -157,9 +157,9 @@ POLICY: tuple[PolicyEntry, ...] = (
                 "torch", torch.bfloat16, "benchmarks/results/cpu_paths_quality_bf16_tail.md and "
                 + _PLANS, float32_stages=1, plan=PiecePlan(batch_items=1, parallel=True)),
     PolicyEntry("MelGAN", generator_type("melgan"), (), "torch", torch.float32, _PLANS,
-                plan=PiecePlan(piece_frames=256, batch_items=1, parallel=True)),
+                plan=PiecePlan(piece_frames=256, batch_items=1)),
     PolicyEntry("multi-band MelGAN", generator_type("multiband_melgan"), (), "torch",
-                torch.float32, _PLANS, plan=PiecePlan(batch_items=1, parallel=True)),
+                torch.float32, _PLANS, plan=PiecePlan(batch_items=2)),
 )
 """The measured CPU paths, first match wins.
 
@@ -170,14 +170,15 @@ POLICY: tuple[PolicyEntry, ...] = (
   everywhere fails the rule (+7.5 % / +4.1 %); ONNX Runtime float32 passes but is ~1.1x at
   batch 1 and keeps the PyTorch weights in memory beside its session. Batch items run on
   worker threads (1.8x at batch 16 x 2 s).
-- MelGAN: float32 (exact: the same audio, <= 1e-4), in pieces of 256 frames (1.6x whole calls
-  for a 10 s clip: activations stay cache-sized) and batch items on worker threads (2.8x at
-  batch 16 x 2 s).
-- Multi-band MelGAN: float32, batch items on worker threads (2.7x at batch 16 x 2 s; a clip
+- MelGAN: float32 (exact: the same audio, <= 1e-4), in pieces of 256 frames (1.3x whole calls
+  for a 10 s clip: activations stay cache-sized) and one batch item per call (1.75x at batch
+  16 x 2 s). Worker threads for batch items won before the channels-last inference forward
+  (:mod:`audiogan.models.melgan_inference`); with it, sequential calls are faster.
+- Multi-band MelGAN: float32, two batch items per call (1.5-1.6x at batch 16 x 2 s; a clip
   gains nothing from time pieces).
 
-Every other generator runs PyTorch float32 in whole calls (``istft`` base: no plan helps, its
-time is in float32 matrix products already near this CPU's peak)."""
+Every other generator runs PyTorch float32 in whole calls (``istft`` base: its inference
+forward, :mod:`audiogan.models.istft_inference`, is as fast whole as in any plan measured)."""
 
 
 @dataclass(frozen=True)
