@@ -64,11 +64,15 @@ def test_inference_forward_equals_reference(name: str, batch: int, frames: int) 
     assert_same_audio(reference(generator, x), out)
 
 
-def test_negative_slope_odd_kernels_and_weight_norm() -> None:
+@pytest.mark.parametrize("rates", [(4, 4, 2), (8, 1, 3)])
+def test_negative_slope_odd_kernels_strides_and_weight_norm(rates: tuple[int, ...]) -> None:
+    """Strides 2-4 run as polyphase convs, 1 and 8 as transposed convs (odd 3: taps that do
+    not fill the kernel evenly)."""
     generator = make("melgan", negative_slope=-0.1, resstack_kernel_size=5, kernel_size=5,
-                     weight_norm=True)
-    x = mel(2, 13)
-    assert_same_audio(reference(generator, x), fast(generator, x))
+                     weight_norm=True, upsample_rates=rates)
+    for frames in (1, 13):
+        x = mel(2, frames)
+        assert_same_audio(reference(generator, x), fast(generator, x))
 
 
 def test_the_callers_mel_is_never_written() -> None:
