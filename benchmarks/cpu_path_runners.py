@@ -183,22 +183,16 @@ def channels_last_copy(module: nn.Module) -> tuple[nn.Module, int]:
 
 def bf16_tail_module(vocoder: Any, stages: int) -> nn.Module:
     """``vocoder``'s module (already bfloat16) with its last ``stages`` upsampling stages and
-    ``conv_post`` back in float32; the first float32 stage's input is cast up by a hook.
+    ``conv_post`` back in float32 (``keep_float32_tail``: what the CPU policy runs).
 
     Raises:
-        ValueError: the generator has no ``upsamples`` / ``mrfs`` / ``conv_post``.
+        ValueError: the generator has no ``keep_float32_tail`` (not HiFi-GAN), or ``stages``
+            is out of range.
     """
     generator = vocoder.module.generator
-    if not all(hasattr(generator, k) for k in ("upsamples", "mrfs", "conv_post")):
+    if not hasattr(generator, "keep_float32_tail"):
         raise ValueError(f"{type(generator).__name__} has no HiFi-GAN upsampling stages")
-    if not 1 <= stages <= len(generator.upsamples):
-        raise ValueError(f"stages must be 1..{len(generator.upsamples)}, got {stages}")
-    for index in range(len(generator.upsamples) - stages, len(generator.upsamples)):
-        generator.upsamples[index].float()
-        generator.mrfs[index].float()
-    generator.conv_post.float()
-    generator.upsamples[-stages].register_forward_pre_hook(
-        lambda _module, inputs: tuple(x.float() for x in inputs))
+    generator.keep_float32_tail(stages)
     return vocoder.module  # type: ignore[no-any-return]
 
 

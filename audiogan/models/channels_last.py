@@ -26,10 +26,21 @@ CHANNELS_LAST = torch.channels_last
 POLYPHASE_MAX_STRIDE = 4
 
 
+def _hooked(module: nn.Module) -> bool:
+    """Whether a forward hook is registered on ``module`` or a submodule, or globally (an
+    inference forward calls no submodule, so it would skip them)."""
+    hooks = nn.modules.module
+    if (hooks._global_forward_hooks or hooks._global_forward_pre_hooks
+            or getattr(hooks, "_global_forward_hooks_always_called", None)):
+        return True
+    return any(sub._forward_hooks or sub._forward_pre_hooks for sub in module.modules())
+
+
 def eager_cpu_inference(x: Tensor, module: nn.Module, dtypes: tuple[torch.dtype, ...]) -> bool:
     """Whether a call of ``module`` on ``x`` may take a CPU inference forward: no autograd, a
-    CPU tensor of one of ``dtypes``, parameters of those dtypes, oneDNN present, and not
-    tracing, exporting, compiling or under CPU autocast."""
+    CPU tensor of one of ``dtypes``, parameters of those dtypes, oneDNN present, no forward
+    hooks (which it would not call), and not tracing, exporting, compiling or under CPU
+    autocast."""
     return (
         not torch.is_grad_enabled()
         and x.device.type == "cpu"
@@ -40,6 +51,7 @@ def eager_cpu_inference(x: Tensor, module: nn.Module, dtypes: tuple[torch.dtype,
         and not torch.onnx.is_in_onnx_export()
         and not torch.compiler.is_compiling()
         and all(p.dtype in dtypes and p.device.type == "cpu" for p in module.parameters())
+        and not _hooked(module)
     )
 
 

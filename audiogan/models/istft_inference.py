@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiogan.models.channels_last import eager_cpu_inference
+
 if TYPE_CHECKING:
     from audiogan.models.istft import ConvNeXtBlock1d, InverseSTFT, ISTFTGenerator
 
@@ -37,18 +39,10 @@ __all__ = ["applies", "forward"]
 
 
 def applies(generator: ISTFTGenerator, mel: Tensor) -> bool:
-    """Whether :func:`forward` serves this call (no autograd, float32 CPU, eager)."""
-    return (
-        not torch.is_grad_enabled()
-        and mel.device.type == "cpu"
-        and mel.dtype == torch.float32
-        and generator.head.weight.dtype == torch.float32
-        and generator.istft.cos_basis.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-        and not torch.jit.is_tracing()
-        and not torch.onnx.is_in_onnx_export()
-        and not torch.compiler.is_compiling()
-    )
+    """Whether :func:`forward` serves this call (no autograd, float32 CPU, eager, no forward
+    hooks: :func:`~audiogan.models.channels_last.eager_cpu_inference`)."""
+    return (eager_cpu_inference(mel, generator, (torch.float32,))
+            and generator.istft.cos_basis.dtype == torch.float32)
 
 
 @functools.lru_cache(maxsize=1)
