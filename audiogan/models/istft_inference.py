@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from audiogan.models.channels_last import eager_cpu_inference
+from audiogan.models.channels_last import conv, eager_cpu_inference, to_channels_last
 
 if TYPE_CHECKING:
     from audiogan.models.istft import ConvNeXtBlock1d, InverseSTFT, ISTFTGenerator
@@ -167,18 +167,41 @@ def _inverse_stft(istft: InverseSTFT, real: Tensor, imag: Tensor) -> Tensor:
     signal = real.new_zeros(batch, frames + blocks - 1, hop)
     for index in range(blocks):
         signal[:, index : index + frames].add_(pieces[:, :, index])
-    envelope = istft._envelope(real.new_ones(1, frames))
-    return istft._trim(signal.view(batch, -1)) / istft._trim(envelope)
+    return istft._trim(signal.view(batch, -1)).mul(_inverse_envelope(istft, frames))
+
+
+_ENVELOPES: weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, dict[int, Tensor]]] = (
+    weakref.WeakKeyDictionary())
+_ENVELOPES_KEPT = 16  # frame counts remembered per module (streaming uses a few)
+
+
+def _inverse_envelope(istft: InverseSTFT, frames: int) -> Tensor:
+    """1 / the trimmed overlap-added squared window for ``frames`` frames: (1, frames * hop),
+    remembered per module and frame count while its window is the same tensor."""
+    window = istft.window_sq_blocks
+    with _PACKS_LOCK:
+        kept = _ENVELOPES.get(istft)
+        if kept is None or kept[0] is not window:
+            kept = (window, {})
+            _ENVELOPES[istft] = kept
+        cached = kept[1].get(frames)
+    if cached is not None:
+        return cached
+    envelope = istft._trim(istft._envelope(window.new_ones(1, frames))).reciprocal()
+    with _PACKS_LOCK:
+        if len(kept[1]) >= _ENVELOPES_KEPT:
+            kept[1].pop(next(iter(kept[1])))
+        kept[1][frames] = envelope
+    return envelope
 
 
 def forward(generator: ISTFTGenerator, mel: Tensor) -> Tensor:
     """The generator's output for ``mel`` (B, n_mels, frames) -> wave (B, 1, frames * hop),
     computed time-major (see the module docstring); call only where :func:`applies`."""
-    x = F.conv1d(mel, generator.embed.weight, generator.embed.bias,
-                 padding=generator.embed.padding)
+    x = conv(generator.embed, to_channels_last(mel))  # (B, dim, 1, T) channels-last
+    x = x.squeeze(2).permute(0, 2, 1).contiguous()  # (B, T, dim): a view where it stayed so
     norm = generator.norm
-    x = F.layer_norm(x.transpose(1, 2), norm.normalized_shape, norm.weight, norm.bias,
-                     norm.eps).contiguous()  # (B, T, dim)
+    x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     for block in generator.blocks:
         x = _block(block, x)  # type: ignore[arg-type]
     final = generator.final_norm
@@ -187,7 +210,7 @@ def forward(generator: ISTFTGenerator, mel: Tensor) -> Tensor:
     x = _linear(generator.head, x.view(batch * frames, dim)).view(batch, frames, -1)
     n_freq = generator.istft.n_freq
     magnitude = torch.exp(x[..., :n_freq].clamp(max=generator.log_max_magnitude))
-    phase = x[..., n_freq:]
-    real = magnitude * torch.cos(phase)
-    imag = magnitude.mul_(torch.sin(phase))
+    phase = x[..., n_freq:].contiguous()  # sin / cos vectorise over contiguous memory only
+    real = torch.cos(phase).mul_(magnitude)
+    imag = phase.sin_().mul_(magnitude)
     return _inverse_stft(generator.istft, real, imag).unsqueeze(1)

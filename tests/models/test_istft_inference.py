@@ -131,3 +131,13 @@ def test_not_used_for_autograd_other_dtypes_or_tracing() -> None:
     assert "mkldnn::_linear_pointwise" not in graph and "aten::fft" not in graph
     with torch.inference_mode():
         assert_same_audio(fast(generator, x), traced(x))
+
+
+def test_remembered_envelopes_follow_the_frame_count() -> None:
+    """The inverse envelope is remembered per frame count (16 at most per module): calls
+    alternating between lengths, and more lengths than are kept, all give the reference."""
+    generator = make(padding="center")
+    for frames in (5, 9, 5, *range(1, 20), 9):
+        x = mel(1, frames, seed=frames)
+        assert_same_audio(reference(generator, x), fast(generator, x))
+    assert len(istft_inference._ENVELOPES[generator.istft][1]) == istft_inference._ENVELOPES_KEPT
