@@ -131,8 +131,8 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], _T], parallel: bo
     ``min(groups, torch.get_num_threads())`` workers run them, item groups dealt round-robin,
     each worker with an equal share of the calling thread's torch threads (torch's thread count
     is per thread under OpenMP: the caller's own setting is untouched; the process default that
-    new threads start with is left at the caller's count). An exception in a piece
-    is raised here, after the other workers have finished.
+    new threads start with is left at the caller's count) and the caller's grad and inference
+    mode. An exception in a piece is raised here, after the other workers have finished.
 
     Args:
         pieces: what to run (as :func:`cut` orders them: batch-major, then time).
@@ -153,10 +153,15 @@ def run_pieces(pieces: Sequence[Piece], run: Callable[[Piece], _T], parallel: bo
     for index, piece in enumerate(pieces):
         groups[rank[piece.item]].append(index)
 
+    # grad and inference mode are per thread: the workers take the caller's (a caller inside
+    # torch.inference_mode() hands them inference tensors to write into)
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
     def work(group: list[int]) -> list[_T]:
         torch.set_num_threads(share)
         try:
-            return [run(pieces[index]) for index in group]
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+                return [run(pieces[index]) for index in group]
         finally:
             # set_num_threads also sets the process default (what a new thread starts with):
             # leave it at the caller's count, not at this worker's own (stale) one

@@ -193,6 +193,37 @@ def test_every_plan_gives_the_audio_of_whole_calls(name: str, plan: PiecePlan) -
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad", "enable_grad"])
+def test_workers_take_the_callers_grad_and_inference_mode(mode: str) -> None:
+    """A caller inside torch.inference_mode() (the usual way to call a model) used to get
+    "Inplace update to inference tensor outside InferenceMode" from a parallel plan: the
+    workers wrote the pieces into its inference-mode output outside that mode."""
+    voc = _vocoder("melgan")
+    mel = torch.randn(3, 80, 21, generator=torch.Generator().manual_seed(1)) - 5
+    whole = voc(mel, check_range=False)
+    context = {"inference_mode": torch.inference_mode, "no_grad": torch.no_grad,
+               "enable_grad": torch.enable_grad}[mode]
+    seen: list[tuple[bool, bool]] = []
+    run = voc._run
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        seen.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+        return run(*args, **kwargs)  # type: ignore[arg-type]
+
+    voc._run = spy  # type: ignore[method-assign]
+    voc._plan = PiecePlan(piece_frames=8, batch_items=1, parallel=True)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with context():
+            expected = (torch.is_inference_mode_enabled(), torch.is_grad_enabled())
+            cut_wave = voc(mel, check_range=False)
+    finally:
+        torch.set_num_threads(before)
+    assert (cut_wave - whole).abs().max() <= 1e-4
+    assert len(seen) == 9 and set(seen) == {expected}
+
+
 def test_a_plan_is_dropped_when_the_model_is_moved_or_cast() -> None:
     voc = _vocoder("melgan")
     voc._plan = PiecePlan(piece_frames=8)
