@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from audiogan.models import GENERATORS, hifigan_inference
+from audiogan.models import GENERATORS
 from audiogan.models.base import Generator
 from audiogan.models.layers import (
     ExactConvTranspose1d,
@@ -298,13 +298,7 @@ class HiFiGANGenerator(Generator):
 
         Returns:
             wave: (B, 1, frames * hop_length), tanh-bounded.
-
-        Without autograd on float32 / bfloat16 CPU tensors (eager),
-        :mod:`audiogan.models.hifigan_inference` computes the same output with channels-last
-        convolutions (faster on CPUs).
         """
-        if not torch.jit.is_scripting() and hifigan_inference.applies(self, mel):
-            return self._fast_forward(mel)
         x = self.conv_pre(mel)
         stage = 0
         for upsample, mrf in zip(self.upsamples, self.mrfs):
@@ -314,10 +308,6 @@ class HiFiGANGenerator(Generator):
             x = mrf(upsample(x))
             stage += 1
         return torch.tanh(self.conv_post(self.post_activation(x)))
-
-    @torch.jit.unused
-    def _fast_forward(self, mel):  # unannotated: TorchScript reads an unused method's types
-        return hifigan_inference.forward(self, mel)
 
     def keep_float32_tail(self, stages: int) -> None:
         """Mixed precision: put the last ``stages`` upsampling stages (transposed conv and MRF)

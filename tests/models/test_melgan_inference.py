@@ -116,3 +116,34 @@ def test_not_used_for_autograd_other_dtypes_or_tracing() -> None:
     assert "aten::unsqueeze" not in graph  # no (B, C, 1, T) views
     with torch.inference_mode():
         assert_same_audio(fast(generator, x), traced(x))
+
+
+@pytest.mark.parametrize("name", ["melgan", "istft"])
+def test_forward_hooks_are_called_through_the_reference_forward(name: str) -> None:
+    """An inference forward calls no submodule: with a hook on one (or a global hook), the
+    reference forward runs so the hook sees its call."""
+    torch.manual_seed(0)
+    tiny: dict[str, dict[str, Any]] = {
+        "melgan": {"channels": 16},
+        "istft": {"preset": "small", "dim": 16, "intermediate_dim": 24, "num_layers": 1},
+    }
+    generator = build_generator(name, in_channels=N_MELS, **tiny[name]).eval()
+    x = mel(1, 4)
+    seen: list[tuple[int, ...]] = []
+    last_conv = [m for m in generator.modules() if isinstance(m, torch.nn.Conv1d)][-1]
+    handle = last_conv.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape)))
+    with torch.inference_mode():
+        hooked = generator(x)
+    handle.remove()
+    assert len(seen) == 1
+    with torch.inference_mode():
+        assert torch.allclose(generator(x), hooked, atol=1e-5)  # hook gone: inference forward
+        assert len(seen) == 1
+        calls: list[str] = []
+        handle = torch.nn.modules.module.register_module_forward_hook(
+            lambda module, _i, _o: calls.append(type(module).__name__))
+        try:
+            generator(x)
+        finally:
+            handle.remove()
+    assert any(call.endswith("Conv1d") for call in calls)
