@@ -90,8 +90,8 @@ def measure_here(model: str, path_name: str, minutes: float, tiny: bool, lengths
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--paths", nargs="+", choices=["reference", "float32", "fixed_shapes", "policy"],
-                        default=["float32", "policy"])
+    parser.add_argument("--paths", nargs="+", default=["float32", "policy"],
+                        choices=["reference", "float32", "fixed_shapes", "policy"])
     parser.add_argument("--lengths", type=int, default=0,
                         help="synthesise this many distinct lengths instead of one mel")
     parser.add_argument("--minutes", type=float, default=10.0)

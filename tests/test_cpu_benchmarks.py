@@ -48,3 +48,22 @@ def test_cpu_memory_measures_each_path_in_its_own_process(tmp_path: Path) -> Non
                                                             ("melgan", "policy")]
     assert rows[1]["plan"] == "256-frame pieces, 1 item(s) per call"
     assert all(row["peak_delta_MiB"] >= 0 and row["audio_s"] > 2.9 for row in rows)
+
+
+def test_cpu_memory_counts_distinct_lengths_and_each_path(tmp_path: Path) -> None:
+    out = tmp_path / "lengths.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "cpu_memory.py"), "--tiny", "--minutes", "0.02",
+         "--lengths", "3", "--models", "istft_base", "--paths", "reference", "fixed_shapes",
+         "--threads", "1", "--json", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["path"] for row in rows] == ["reference", "fixed_shapes"]
+    frames = round(0.02 * 60 * 22050 / 256)  # 103, then 96 and 89
+    for row in rows:
+        assert row["lengths"] == 3
+        assert abs(row["audio_s"] - (3 * frames - 21) * 256 / 22050) < 1e-9
+        assert row["peak_delta_MiB"] >= row["kept_MiB"] >= 0

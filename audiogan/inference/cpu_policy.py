@@ -171,9 +171,10 @@ POLICY: tuple[PolicyEntry, ...] = (
   batch 1 and keeps the PyTorch weights in memory beside its session. Batch items run on
   worker threads (1.8x at batch 16 x 2 s).
 - MelGAN: float32 (exact: the same audio, <= 1e-4), in pieces of 256 frames (1.3x whole calls
-  for a 10 s clip: activations stay cache-sized) and one batch item per call (1.75x at batch
-  16 x 2 s). Worker threads for batch items won before the channels-last inference forward
-  (:mod:`audiogan.models.melgan_inference`); with it, sequential calls are faster.
+  for a 10 s clip: activations stay cache-sized) and one batch item per call (1.75x at batch 16
+  x 2 s; ``cpu_plans.md``, "With the inference forwards"). Worker threads for batch items won
+  before the channels-last inference forward (:mod:`audiogan.models.melgan_inference`); with it,
+  sequential calls are faster.
 - Multi-band MelGAN: float32, two batch items per call (1.5-1.6x at batch 16 x 2 s; a clip
   gains nothing from time pieces).
 
