@@ -11,8 +11,8 @@ the output waveform and everything the call allocates). Paths:
   dtype, float32 tail and piece plan).
 
 - ``fixed_shapes``: ``float32`` over equal-size windows (``Vocoder(..., fixed_shapes=True)``).
-- ``reference``: ``float32`` with the models' reference forwards (a no-op forward hook on the
-  generator turns the inference forwards of ``audiogan/models/*_inference.py`` off).
+- ``reference``: ``float32`` with the models' reference forwards (a no-op forward hook on a conv
+  inside turns the inference forwards of ``audiogan/models/*_inference.py`` off).
 
 With ``--lengths N``, each measurement instead synthesises N clips of N distinct lengths (from
 ``--minutes`` down, 7 frames apart) and reports the RSS left after the last one: oneDNN keeps
@@ -58,8 +58,9 @@ def measure_here(model: str, path_name: str, minutes: float, tiny: bool, lengths
     name, params = MODELS[model]
     torch.manual_seed(0)
     generator = build_generator(name, **params, **(TINY[model] if tiny else {}))
-    if path_name == "reference":  # inference forwards skip hooked modules
-        generator.register_forward_pre_hook(lambda _module, _inputs: None)
+    if path_name == "reference":  # inference forwards are off when a layer inside has a hook
+        leaf = next(m for m in generator.modules() if isinstance(m, torch.nn.Conv1d))
+        leaf.register_forward_pre_hook(lambda _module, _inputs: None)
     voc = Vocoder(generator, MelSpectrogram("hifigan"))  # type: ignore[arg-type]
     if path_name == "policy":
         voc._take_path(torch.device("cpu"), None, "auto")  # what Vocoder.load does on this CPU

@@ -33,26 +33,37 @@ POLYPHASE_MAX_STRIDE = 4
 
 
 def _hooked(module: nn.Module) -> bool:
-    """Whether a forward hook is registered on ``module`` or a submodule, or globally (an
-    inference forward calls no submodule, so it would skip them)."""
+    """Whether a forward hook is registered on a submodule of ``module``, or globally (an
+    inference forward calls no submodule, so it would skip them; ``module``'s own hooks run
+    as usual, from its ``__call__``)."""
     hooks = nn.modules.module
     if (hooks._global_forward_hooks or hooks._global_forward_pre_hooks
             or getattr(hooks, "_global_forward_hooks_always_called", None)):
         return True
-    return any(sub._forward_hooks or sub._forward_pre_hooks for sub in module.modules())
+    return any(sub._forward_hooks or sub._forward_pre_hooks
+               for sub in module.modules() if sub is not module)
+
+
+def _transformed(x: Tensor) -> bool:
+    """Whether a functorch transform (``vmap``, ``grad``) is active: the reference forward
+    handles those."""
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active()) if active is not None else False
 
 
 def eager_cpu_inference(x: Tensor, module: nn.Module, dtypes: tuple[torch.dtype, ...]) -> bool:
     """Whether a call of ``module`` on ``x`` may take a CPU inference forward: no autograd, a
-    CPU tensor of one of ``dtypes``, parameters of those dtypes, oneDNN present, no forward
-    hooks (which it would not call), and not tracing, exporting, compiling or under CPU
-    autocast."""
+    CPU tensor of one of ``dtypes``, parameters of those dtypes, oneDNN present and enabled, no
+    forward hooks inside ``module`` (which it would not call), and not tracing, exporting,
+    compiling, under CPU autocast or a functorch transform."""
     return (
         not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in dtypes
         and torch.backends.mkldnn.is_available()
+        and bool(torch.backends.mkldnn.enabled)
         and not torch.is_autocast_enabled("cpu")
+        and not _transformed(x)
         and not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
         and not torch.compiler.is_compiling()
@@ -87,8 +98,10 @@ def conv_transpose(layer: nn.ConvTranspose1d, x: Tensor) -> Tensor:
     channels-last x (B, C_in, 1, T) -> (B, C_out, 1, T')."""
     length = ((x.shape[-1] - 1) * layer.stride[0] - 2 * int(layer.padding[0])
               + layer.kernel_size[0] + layer.output_padding[0] - int(getattr(layer, "trim", 0)))
-    start = int(layer.padding[0])
-    if 1 < layer.stride[0] <= POLYPHASE_MAX_STRIDE and layer.groups == 1 and layer.dilation[0] == 1:
+    start, stride = int(layer.padding[0]), layer.stride[0]
+    taps = -(-layer.kernel_size[0] // stride)
+    if (1 < stride <= POLYPHASE_MAX_STRIDE and layer.groups == 1 and layer.dilation[0] == 1
+            and start + length <= (x.shape[-1] + taps - 1) * stride):  # output_padding inside
         return polyphase(layer, x)[..., start : start + length]
     out = F.conv_transpose2d(
         x, layer.weight.unsqueeze(2), layer.bias, stride=(1, layer.stride[0]),

@@ -147,3 +147,37 @@ def test_forward_hooks_are_called_through_the_reference_forward(name: str) -> No
         finally:
             handle.remove()
     assert any(call.endswith("Conv1d") for call in calls)
+
+
+def test_a_hook_on_the_called_module_itself_keeps_the_inference_forward() -> None:
+    """Its own __call__ runs that hook: only hooks inside it send the call to the reference."""
+    generator = make("melgan")
+    x = mel(1, 5)
+    calls: list[int] = []
+    handle = generator.body.register_forward_hook(lambda _m, _i, _o: calls.append(1))
+    try:
+        with torch.inference_mode():
+            assert melgan_inference.applies(generator.body, x)
+            out = generator(x)
+    finally:
+        handle.remove()
+    assert calls == [1]
+    assert_same_audio(reference(generator, x), out)
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding", "output_padding"),
+                         [(4, 2, 0, 1), (4, 2, 1, 1), (6, 3, 0, 2), (8, 4, 2, 0), (5, 2, 0, 1)])
+def test_transposed_convs_with_any_output_padding(kernel: int, stride: int, padding: int,
+                                                   output_padding: int) -> None:
+    """The polyphase form covers the samples output_padding adds past the last tap (review:
+    with padding 0 and a kernel a multiple of the stride it came out one sample short)."""
+    from audiogan.models.channels_last import conv_transpose, to_channels_last
+
+    torch.manual_seed(0)
+    layer = torch.nn.ConvTranspose1d(6, 5, kernel, stride, padding, output_padding)
+    x = torch.randn(2, 6, 7)
+    with torch.inference_mode():
+        want = layer(x)
+        got = conv_transpose(layer, to_channels_last(x)).squeeze(2)
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) <= 1e-6
