@@ -44,7 +44,7 @@ def _hooked(module: nn.Module) -> bool:
                for sub in module.modules() if sub is not module)
 
 
-def _transformed(x: Tensor) -> bool:
+def _transformed() -> bool:
     """Whether a functorch transform (``vmap``, ``grad``) is active: the reference forward
     handles those."""
     active = getattr(torch._C, "_are_functorch_transforms_active", None)
@@ -63,7 +63,7 @@ def eager_cpu_inference(x: Tensor, module: nn.Module, dtypes: tuple[torch.dtype,
         and torch.backends.mkldnn.is_available()
         and bool(torch.backends.mkldnn.enabled)
         and not torch.is_autocast_enabled("cpu")
-        and not _transformed(x)
+        and not _transformed()
         and not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
         and not torch.compiler.is_compiling()
@@ -96,23 +96,23 @@ def conv(layer: nn.Conv1d, x: Tensor) -> Tensor:
 def conv_transpose(layer: nn.ConvTranspose1d, x: Tensor) -> Tensor:
     """``layer`` (with an :class:`~audiogan.models.layers.ExactConvTranspose1d`'s trim) on
     channels-last x (B, C_in, 1, T) -> (B, C_out, 1, T')."""
-    length = ((x.shape[-1] - 1) * layer.stride[0] - 2 * int(layer.padding[0])
-              + layer.kernel_size[0] + layer.output_padding[0] - int(getattr(layer, "trim", 0)))
     start, stride = int(layer.padding[0]), layer.stride[0]
+    length = ((x.shape[-1] - 1) * stride - 2 * start + layer.kernel_size[0]
+              + layer.output_padding[0] - int(getattr(layer, "trim", 0)))
     taps = -(-layer.kernel_size[0] // stride)
     if (1 < stride <= POLYPHASE_MAX_STRIDE and layer.groups == 1 and layer.dilation[0] == 1
             and start + length <= (x.shape[-1] + taps - 1) * stride):  # output_padding inside
         return polyphase(layer, x)[..., start : start + length]
     out = F.conv_transpose2d(
-        x, layer.weight.unsqueeze(2), layer.bias, stride=(1, layer.stride[0]),
-        padding=(0, int(layer.padding[0])), output_padding=(0, layer.output_padding[0]),
-        groups=layer.groups, dilation=(1, layer.dilation[0]))
+        x, layer.weight.unsqueeze(2), layer.bias, stride=(1, stride), padding=(0, start),
+        output_padding=(0, layer.output_padding[0]), groups=layer.groups,
+        dilation=(1, layer.dilation[0]))
     return out[..., :length]
 
 
 def polyphase(layer: nn.ConvTranspose1d, x: Tensor) -> Tensor:
     """The full transposed conv of x (B, C_in, 1, T), channels-last, before its padding is cut:
-    (B, C_out, 1, (T + taps - 1) * stride), as one ordinary layer.
+    (B, C_out, 1, (T + taps - 1) * stride), as one ordinary conv.
 
     Output sample ``q * s + r`` of the full transposed conv (stride ``s``, kernel ``K``,
     ``taps = ceil(K / s)``) is ``sum_m x[q - m] W[:, :, m * s + r]``: a conv with ``taps`` taps

@@ -9,12 +9,13 @@ orders the work for a CPU:
 - The backbone keeps ``(B, frames, dim)`` (time-major) from the first LayerNorm to the head,
   so no block transposes: the depthwise conv runs as a channels-last ``conv2d`` over a
   ``(B, dim, 1, frames)`` view of it, and the pointwise MLP reads it as a matrix.
-- ``Linear -> GELU`` is one oneDNN matrix product with GELU applied as it writes its output
-  (``torch.ops.mkldnn._linear_pointwise``, the op inductor's CPU fusions use) where this torch
-  build has it and it gives the reference values on a probe; the layer scale and the residual
-  add are one in-place ``addcmul_``.
-- The head's STFT stays time-major: ``torch.polar`` builds the spectrum, ``irfft`` runs over
-  the contiguous last dimension and the overlap-add sums hop blocks in place.
+- The Linears run as oneDNN products on weights packed once (``_reorder_linear_weight`` /
+  ``_linear_pointwise``, the ops inductor's CPU fusions use) where this torch build has them
+  and they give the reference values on a probe: ``Linear -> GELU`` applies GELU as it writes
+  its output, and the layer scale is folded into the second product's weights, whose post-op
+  adds the residual.
+- The head's STFT stays time-major: ``irfft`` runs over the contiguous last dimension and the
+  overlap-add sums hop blocks in place.
 
 Measured with ``benchmarks/peers.py`` on 2 CPU threads (see the README's speed table).
 """
@@ -167,16 +168,16 @@ def _scaled_residual(linear: nn.Linear, scale: Tensor, h: Tensor, x: Tensor) -> 
     return x.addcmul_(scale, F.linear(h, linear.weight, linear.bias))
 
 
-def _depthwise(x: Tensor, conv: torch.nn.Conv1d) -> Tensor:
-    """Depthwise ``conv`` over time on time-major x: (B, T, C) -> (B, T, C) contiguous.
+def _time_major(x: Tensor) -> Tensor:
+    """Channels-last (B, C, 1, T) -> time-major (B, T, C), contiguous: a view, as oneDNN's
+    convs keep the channels-last layout."""
+    return x.squeeze(2).permute(0, 2, 1).contiguous()
 
-    ``x.permute(0, 2, 1).unsqueeze(2)`` is a channels-last ``(B, C, 1, T)`` view (no copy);
-    oneDNN's depthwise conv keeps that layout, so the result reads back time-major."""
-    weight = conv.weight.unsqueeze(2)  # (C, 1, 1, k)
-    padding = conv.padding[0] if isinstance(conv.padding, tuple) else conv.padding
-    out = F.conv2d(x.permute(0, 2, 1).unsqueeze(2), weight, conv.bias,
-                   padding=(0, int(padding)), groups=conv.groups)
-    return out.squeeze(2).permute(0, 2, 1).contiguous()
+
+def _depthwise(x: Tensor, dwconv: nn.Conv1d) -> Tensor:
+    """Depthwise ``dwconv`` over time on time-major x: (B, T, C) -> (B, T, C) contiguous
+    (``x.permute(0, 2, 1).unsqueeze(2)`` is a channels-last (B, C, 1, T) view, no copy)."""
+    return _time_major(conv(dwconv, x.permute(0, 2, 1).unsqueeze(2)))
 
 
 def _block(block: ConvNeXtBlock1d, x: Tensor) -> Tensor:
@@ -213,8 +214,8 @@ def _inverse_stft(istft: InverseSTFT, real: Tensor, imag: Tensor) -> Tensor:
 def forward(generator: ISTFTGenerator, mel: Tensor) -> Tensor:
     """The generator's output for ``mel`` (B, n_mels, frames) -> wave (B, 1, frames * hop),
     computed time-major (see the module docstring); call only where :func:`applies`."""
-    x = conv(generator.embed, mel.unsqueeze(2).contiguous(memory_format=CHANNELS_LAST))
-    x = x.squeeze(2).permute(0, 2, 1).contiguous()  # (B, T, dim): a view where it stayed so
+    x = _time_major(conv(generator.embed,
+                         mel.unsqueeze(2).contiguous(memory_format=CHANNELS_LAST)))
     norm = generator.norm
     x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     for block in generator.blocks:
